@@ -1,0 +1,59 @@
+"""Saving and loading stage outputs: atomic writes, so a kill never leaves a half file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import ArtifactError
+
+
+def ensure_folder(folder: str | os.PathLike) -> Path:
+    """Create the artifacts folder if needed, with a clear error when it cannot be written."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArtifactError(
+            f"cannot create the artifacts folder {folder} ({exc.strerror or exc}). "
+            "Pass a writable folder with --artifacts (or set BERTMLM_ARTIFACTS)."
+        ) from exc
+    return folder
+
+
+def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
+    """Write to a temporary file beside `path`, flush it to disk, then rename it into place."""
+    path = Path(path)
+    ensure_folder(path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise ArtifactError(
+            f"could not write {path} ({exc.strerror or exc}); the previous version, if any, is intact. "
+            "Free some disk space or choose another --artifacts folder."
+        ) from exc
+    return path
+
+
+def write_json(path: str | os.PathLike, value) -> Path:
+    """Atomically write `value` as indented JSON."""
+    return atomic_write_bytes(path, (json.dumps(value, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike, what: str, fix: str):
+    """Read a JSON artifact; a missing or damaged file raises ArtifactError saying `what` and `fix`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"no {what} at {path}: {fix}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"the {what} at {path} is damaged ({exc}): {fix}") from exc

@@ -1,0 +1,261 @@
+"""Stage 2, vectorization: from review text to fixed-length rows of word ids.
+
+A Keras `TextVectorization` layer does the work inside TensorFlow, so the same steps run in
+training and, later, inside the model that takes raw strings. Its vocabulary is built from the
+pretraining corpus (train + unsup) only, never from test.
+
+Word ids are fixed for the specials: 0 is padding, 1 is `[UNK]` (a word outside the vocabulary),
+2 is `[mask]`. Every id from 3 up is a real word, and all of them can be masked later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import read_json, write_json
+from .errors import ArtifactError, ConfigError
+
+PAD_ID, UNK_ID, MASK_ID = 0, 1, 2
+MASK_TOKEN = "[mask]"
+SPECIAL_TOKENS = ("", "[UNK]", MASK_TOKEN)
+FIRST_WORD_ID = len(SPECIAL_TOKENS)
+VOCABULARY_FILE = "vocabulary.json"
+FORMAT_VERSION = 1
+STANDARDIZATION = "bertmlm-1: lowercase, html tags out, [mask] kept, non-letters/digits out"
+
+_PLACEHOLDER = "\x01"  # stands in for [mask] while punctuation is stripped
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _register(function):
+    """Register with Keras so models that contain the layer reload with safe_mode=True."""
+    import keras
+
+    return keras.saving.register_keras_serializable(package="bertmlm")(function)
+
+
+@_register
+def standardize(texts):
+    """Lowercase, drop HTML tags such as `<br />`, strip punctuation, keep `[mask]` as one token.
+
+    Works on a string tensor (any shape). `[MASK]` and `[mask]` both come out as `[mask]`.
+    """
+    tf = _tf()
+    texts = tf.strings.lower(texts, encoding="utf-8")
+    texts = tf.strings.regex_replace(texts, _PLACEHOLDER, " ")
+    texts = tf.strings.regex_replace(texts, r"</?[a-z]+\s*/?>", " ")
+    texts = tf.strings.regex_replace(texts, r"\[mask\]", f" {_PLACEHOLDER} ")
+    texts = tf.strings.regex_replace(texts, rf"[^\p{{L}}\p{{N}}\s{_PLACEHOLDER}]", "")
+    return tf.strings.regex_replace(texts, _PLACEHOLDER, MASK_TOKEN)
+
+
+def standardize_text(text: str) -> str:
+    """`standardize` on one Python string, with spaces folded: what the model will read."""
+    value = standardize(_tf().constant([text]))[0].numpy().decode("utf-8")
+    return " ".join(value.split())
+
+
+def count_words(texts: list[str], batch_size: int = 4096) -> Counter:
+    """How often each standardized word occurs in `texts` (counted in TensorFlow, batch by batch)."""
+    tf = _tf()
+    counts: Counter = Counter()
+    for start in range(0, len(texts), batch_size):
+        words = tf.strings.split(standardize(tf.constant(texts[start:start + batch_size]))).flat_values
+        unique, _, frequency = tf.unique_with_counts(words)
+        counts.update(dict(zip(unique.numpy().tolist(), frequency.numpy().tolist())))
+    return Counter({word.decode("utf-8"): n for word, n in counts.items()})
+
+
+def most_frequent(counts: Counter, n: int) -> list[tuple[str, int]]:
+    """The `n` most frequent real words (specials excluded), ties broken alphabetically."""
+    words = [(word, c) for word, c in counts.items() if word not in SPECIAL_TOKENS]
+    words.sort(key=lambda pair: (-pair[1], pair[0]))
+    return words[:n]
+
+
+class Vectorizer:
+    """A TextVectorization layer with fixed special ids, plus encode/decode and coverage helpers.
+
+    >>> v = Vectorizer(["", "[UNK]", "[mask]", "good", "film"], max_length=4)
+    >>> v.encode(["A good [MASK]!"]).tolist()
+    [[1, 3, 2, 0]]
+    """
+
+    def __init__(self, tokens: list[str], max_length: int, counts: list[int] | None = None):
+        tokens = list(tokens)
+        if tuple(tokens[:FIRST_WORD_ID]) != SPECIAL_TOKENS:
+            raise ArtifactError(
+                f"a vocabulary must start with the specials {list(SPECIAL_TOKENS)}, got {tokens[:FIRST_WORD_ID]}: "
+                "rebuild it with `bertmlm vectorize`."
+            )
+        if len(set(tokens)) != len(tokens):
+            raise ArtifactError("the vocabulary has repeated words: rebuild it with `bertmlm vectorize`.")
+        self.tokens = tokens
+        self.max_length = int(max_length)
+        self.counts = list(counts) if counts is not None else [0] * len(tokens)
+        self._index = {token: i for i, token in enumerate(tokens)}
+        self._layer = None
+
+    # -- the Keras layer -------------------------------------------------------------------
+    @property
+    def layer(self):
+        """The `keras.layers.TextVectorization` that maps strings to `[batch, max_length]` ids."""
+        if self._layer is None:
+            import keras
+
+            self._layer = keras.layers.TextVectorization(
+                standardize=standardize,
+                split="whitespace",
+                output_mode="int",
+                output_sequence_length=self.max_length,
+                vocabulary=self.tokens,
+                name="text_vectorization",
+            )
+        return self._layer
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the words in id order: two vocabularies agree on every id iff these match."""
+        return hashlib.sha256("\n".join(self.tokens).encode("utf-8")).hexdigest()
+
+    # -- encode / decode -------------------------------------------------------------------
+    def encode(self, texts) -> np.ndarray:
+        """Word ids, shape `[len(texts), max_length]`: cut after max_length words, padded with 0."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.layer(_tf().constant(list(texts))).numpy()
+
+    def decode(self, ids, keep_padding: bool = False) -> str:
+        """The words for a row of ids, padding dropped (unless asked), joined by spaces."""
+        ids = np.asarray(ids).reshape(-1)
+        bad = ids[(ids < 0) | (ids >= len(self.tokens))]
+        if bad.size:
+            raise ValueError(f"id {int(bad[0])} is outside this vocabulary of {len(self.tokens)} words.")
+        words = [self.tokens[i] if i != PAD_ID else "[pad]" for i in ids.tolist() if keep_padding or i != PAD_ID]
+        return " ".join(words)
+
+    def id_of(self, word: str) -> int:
+        """The id of a word as the model sees it (UNK_ID for a word outside the vocabulary)."""
+        return self._index.get(word, UNK_ID)
+
+    # -- coverage ------------------------------------------------------------------------
+    def coverage(self, texts: list[str]) -> dict:
+        """Share of the words in `texts` that the vocabulary knows, and how often reviews get cut."""
+        counts = count_words(texts)
+        total = sum(counts.values())
+        known = sum(n for word, n in counts.items() if word in self._index)
+        tf = _tf()
+        lengths = tf.strings.split(standardize(tf.constant(texts))).row_lengths().numpy()
+        return {
+            "tokens": int(total),
+            "known_share": known / total if total else 0.0,
+            "unknown_rate": 1 - known / total if total else 0.0,
+            "distinct_words": len(counts),
+            "distinct_known": sum(1 for word in counts if word in self._index),
+            "truncated_share": float((lengths > self.max_length).mean()) if len(lengths) else 0.0,
+        }
+
+    # -- saving ----------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write `vocabulary.json` (words, counts, length, fingerprint) atomically into `folder`."""
+        return write_json(Path(folder) / VOCABULARY_FILE, {
+            "format_version": FORMAT_VERSION,
+            "standardization": STANDARDIZATION,
+            "max_length": self.max_length,
+            "vocabulary_size": self.vocabulary_size,
+            "fingerprint": self.fingerprint,
+            "tokens": self.tokens,
+            "counts": self.counts,
+        })
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "Vectorizer":
+        """Read a saved vocabulary back, refusing a damaged file or one from another format."""
+        path = Path(folder) / VOCABULARY_FILE
+        fix = "build it with `bertmlm vectorize --artifacts FOLDER` (or run notebook 02)."
+        saved = read_json(path, "vocabulary", fix)
+        if not isinstance(saved, dict) or saved.get("format_version") != FORMAT_VERSION:
+            version = saved.get("format_version") if isinstance(saved, dict) else None
+            raise ArtifactError(f"{path} has vocabulary format {version!r}, this library reads {FORMAT_VERSION}: {fix}")
+        if saved.get("standardization") != STANDARDIZATION:
+            raise ArtifactError(f"{path} was built with another text standardization: {fix}")
+        vectorizer = cls(saved["tokens"], saved["max_length"], saved.get("counts"))
+        if vectorizer.fingerprint != saved.get("fingerprint"):
+            raise ArtifactError(f"{path} does not match its own fingerprint (edited or damaged): {fix}")
+        return vectorizer
+
+
+def build_vectorizer(texts: list[str], vocab_size: int, max_length: int,
+                     counts: Counter | None = None) -> Vectorizer:
+    """Adapt a vectorizer to `texts`: the specials, then the `vocab_size - 3` most frequent words.
+
+    This is what `TextVectorization.adapt` does, done by hand so the word counts stay available
+    (for the Zipf plot and coverage curves) and the special ids are fixed.
+    """
+    if vocab_size <= FIRST_WORD_ID:
+        raise ConfigError(f"vocab_size={vocab_size} leaves no room for words: it must be at least {FIRST_WORD_ID + 1}.")
+    counts = counts if counts is not None else count_words(texts)
+    if not counts:
+        raise ConfigError("cannot build a vocabulary from no words: the corpus given is empty.")
+    words = most_frequent(counts, vocab_size - FIRST_WORD_ID)
+    tokens = list(SPECIAL_TOKENS) + [word for word, _ in words]
+    return Vectorizer(tokens, max_length, [0] * FIRST_WORD_ID + [n for _, n in words])
+
+
+def coverage_curve(counts: Counter, sizes) -> list[dict]:
+    """For each vocabulary size, the share of corpus words it would know (specials count as ids)."""
+    frequencies = np.array(sorted((n for w, n in counts.items() if w not in SPECIAL_TOKENS), reverse=True))
+    cumulative = np.concatenate([[0], np.cumsum(frequencies)])
+    total = cumulative[-1] or 1
+    out = []
+    for size in sizes:
+        words = min(max(int(size) - FIRST_WORD_ID, 0), len(frequencies))
+        out.append({"vocab_size": int(size), "known_share": float(cumulative[words] / total)})
+    return out
+
+
+def plot_zipf(counts: Counter, ax=None, label_top: int = 8):
+    """Word frequency against rank on log-log axes: a near-straight line is Zipf's law."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    ranked = most_frequent(counts, len(counts))
+    frequencies = np.array([n for _, n in ranked])
+    ranks = np.arange(1, len(frequencies) + 1)
+    ax.loglog(ranks, frequencies, linewidth=1.5)
+    for rank, (word, n) in enumerate(ranked[:label_top], start=1):
+        ax.annotate(word, (rank, n), textcoords="offset points", xytext=(4, 2), fontsize=8)
+    ax.set_title("Zipf's law: a few words are most of the text")
+    ax.set_xlabel("rank of the word (1 = most frequent)")
+    ax.set_ylabel("occurrences in the corpus")
+    return ax
+
+
+def plot_coverage(curve: list[dict], chosen: int | None = None, ax=None):
+    """Share of corpus words known against vocabulary size, with the preset's size marked."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    ax.semilogx([p["vocab_size"] for p in curve], [100 * p["known_share"] for p in curve], marker="o")
+    if chosen:
+        ax.axvline(chosen, color="gray", linestyle="--", label=f"this preset: {chosen:,} ids")
+        ax.legend()
+    ax.set_title("How much of the text does a vocabulary cover?")
+    ax.set_xlabel("vocabulary size (ids, log scale)")
+    ax.set_ylabel("words known (%)")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax

@@ -37,6 +37,9 @@ def check_versions():
     """
     import importlib
 
+    from .backend import load_tensorflow
+
+    load_tensorflow()
     found = {}
     for module_name, minimum in MINIMUM_VERSIONS.items():
         module = importlib.import_module(module_name)

@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     except BertmlmError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted: stopped by Ctrl-C; finished outputs are kept.", file=sys.stderr)

@@ -258,6 +258,9 @@ def _check_members(tar: tarfile.TarFile, archive: Path, destination: Path) -> li
         ) from exc
     for member in members:
         try:
+            if os.path.isabs(member.name) or re.match(r"^[A-Za-z]:", member.name):
+                # the data filter would quietly make it relative; an archive that asks for it is not ours
+                raise tarfile.AbsolutePathError(member)
             tarfile.data_filter(member, str(destination))
         except tarfile.FilterError as exc:
             raise DataError(
@@ -381,31 +384,37 @@ def balanced_indices(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray
     return rng.permutation(chosen)
 
 
+def _read_reviews(root: Path, paths: list[str], bar: Progress) -> tuple[list[str], np.ndarray]:
+    """Read review files as UTF-8; undecodable bytes become U+FFFD and the review is flagged."""
+    texts, bad_bytes = [], np.zeros(len(paths), dtype=bool)
+    for position, path in enumerate(paths):
+        raw = (root / path).read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+            bad_bytes[position] = True
+        texts.append(text)
+        bar.update(1)
+    return texts, bad_bytes
+
+
 def read_split(root: Path, split: str, n: int | None = None, seed: int = 0,
-               progress: bool = True) -> Split:
+               bar: Progress | None = None) -> Split:
     """Read `n` label-balanced reviews of a split (all if None), decoding UTF-8 with replacement."""
     listing = _review_files(root, split)
     if not listing:
         raise DataError(f"{root} has no review files (NNN_R.txt) for the {split} split; the folder is incomplete.")
     labels = np.array([label for _, label, _ in listing], dtype=np.int8)
     indices = balanced_indices(labels, n, seed)
-    texts, bad_bytes = [], np.zeros(len(indices), dtype=bool)
-    with Progress(len(indices), f"reading {split}", unit="reviews", enabled=progress) as bar:
-        for position, i in enumerate(indices):
-            raw = (root / listing[i][0]).read_bytes()
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = raw.decode("utf-8", errors="replace")
-                bad_bytes[position] = True
-            texts.append(text)
-            bar.update(1)
+    files = [listing[i][0] for i in indices]
+    texts, bad_bytes = _read_reviews(root, files, bar or Progress(None, "", enabled=False))
     return Split(
         name=split,
         texts=texts,
         labels=labels[indices],
         ratings=np.array([listing[i][2] for i in indices], dtype=np.int8),
-        files=[listing[i][0] for i in indices],
+        files=files,
         had_bad_bytes=bad_bytes,
     )
 
@@ -426,10 +435,12 @@ def load_imdb(data: str | os.PathLike | None = None, cfg: Config | None = None, 
     }
     seed = seed if seed is not None else (cfg.seed if cfg else 0)
     root = prepare_dataset(data, cache=cache, progress=progress)
-    splits = {
-        name: read_split(root, name, sizes[name], seed=seed + offset, progress=progress)
-        for offset, name in enumerate(("train", "test", "unsup"))
-    }
+    expected = sum(sizes.values()) if None not in sizes.values() else None
+    with Progress(expected, "reading reviews", unit="reviews", enabled=progress) as bar:
+        splits = {
+            name: read_split(root, name, sizes[name], seed=seed + offset, bar=bar)
+            for offset, name in enumerate(("train", "test", "unsup"))
+        }
     return Imdb(root=root, seed=seed, sizes=sizes, **splits)
 
 
@@ -469,7 +480,7 @@ def length_summary(texts: list[str]) -> dict:
     return {
         "mean": round(float(lengths.mean()), 1),
         "median": float(np.median(lengths)),
-        "p90": float(np.percentile(lengths, 90)),
+        "p90": round(float(np.percentile(lengths, 90)), 1),
         "max": int(lengths.max()),
     }
 
@@ -515,3 +526,14 @@ def plot_length_histogram(imdb: Imdb, max_words: int = 1000, ax=None):
     ax.set_ylabel("share of reviews (density)")
     ax.legend()
     return ax
+
+
+def preview(split: Split, n: int = 3, width: int = 200) -> str:
+    """The first `n` reviews of a split, one paragraph each with label and rating, cut to `width` chars."""
+    blocks = []
+    for text, label, rating, file in list(zip(split.texts, split.labels, split.ratings, split.files))[:n]:
+        flat = " ".join(text.split())
+        shown = flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+        stars = f", {rating}/10" if rating else ""
+        blocks.append(f"[{LABEL_NAMES[int(label)]}{stars}] {file}\n{shown}")
+    return "\n\n".join(blocks)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import read_json, write_json
+from .backend import load_tensorflow
 from .errors import ArtifactError, ConfigError
 
 PAD_ID, UNK_ID, MASK_ID = 0, 1, 2
@@ -32,13 +33,12 @@ _PLACEHOLDER = "\x01"  # stands in for [mask] while punctuation is stripped
 
 
 def _tf():
-    import tensorflow as tf
-
-    return tf
+    return load_tensorflow()
 
 
 def _register(function):
     """Register with Keras so models that contain the layer reload with safe_mode=True."""
+    load_tensorflow()
     import keras
 
     return keras.saving.register_keras_serializable(package="bertmlm")(function)

@@ -1,0 +1,145 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Vectorization: from words to ids
+#
+# A model reads numbers, not words. This lesson turns every review into a row of `max_length`
+# integers with a Keras `TextVectorization` layer:
+#
+# 1. **standardize** the text (lowercase, no HTML, no punctuation, but keep `[mask]`),
+# 2. **count** the words of the pretraining corpus and keep the most frequent ones as the vocabulary,
+# 3. **encode** reviews to ids and **decode** ids back to words,
+# 4. see what the vocabulary covers, and meet the `[mask]` token that the next lessons are about.
+#
+# Every function used here lives in `bertmlm_lib/vectorize.py`.
+
+# %% [markdown]
+# *Set-up (helper cell): Colab install, imports, config, and the reviews from lesson 01.*
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
+
+import bertmlm_lib
+from bertmlm_lib import config, data, vectorize
+
+print(bertmlm_lib.check_versions())
+cfg = config.load()
+imdb = data.load_imdb(cfg=cfg)
+corpus = imdb.pretraining_texts()
+print(f"preset {cfg.preset!r}: vocabulary of {cfg.vocab_size:,} ids, reviews cut at {cfg.max_length} words, "
+      f"{len(corpus):,} reviews to learn words from")
+
+# %% [markdown]
+# ## Standardization
+#
+# Before splitting a review into words we make equal things look equal: `Great`, `great` and
+# `"great"` should be one word. Our `standardize` function lowercases (accents included), removes
+# HTML tags such as the `<br />` line breaks IMDB is full of, and strips every character that is not
+# a letter, a digit or a space. One exception: `[mask]` (typed `[mask]` or `[MASK]`) survives as a
+# single token, because later we will hide words behind it.
+
+# %%
+examples = [
+    'I have watched this [MASK] and it was "AWESOME"!<br /><br />10/10.',
+    "Don't bother... the plot? Non-existent. Café scenes were nice, though.",
+]
+for text in examples:
+    print(f"{text}\n  -> {vectorize.standardize_text(text)}\n")
+
+# %% [markdown]
+# ## Counting words: Zipf's law
+#
+# Counting the standardized words of the pretraining corpus (train + unsup; never test) shows a
+# famous pattern: the most frequent word appears about twice as often as the second, three times as
+# often as the third, and so on. On log-log axes that is close to a straight line.
+
+# %%
+counts = vectorize.count_words(corpus)
+print(f"{sum(counts.values()):,} words, {len(counts):,} distinct")
+print(vectorize.most_frequent(counts, 15))
+
+# %%
+ax = vectorize.plot_zipf(counts)
+
+# %% [markdown]
+# ## How big a vocabulary?
+#
+# A vocabulary of the *k* most frequent words covers most of the text with surprisingly few
+# words; each word left out becomes `[UNK]` ("unknown"). A bigger vocabulary costs more: the
+# model's last layer scores every word of it at every masked position.
+
+# %%
+sizes = [500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000]
+curve = vectorize.coverage_curve(counts, sizes)
+ax = vectorize.plot_coverage(curve, chosen=cfg.vocab_size)
+
+# %% [markdown]
+# ## The vectorizer
+#
+# `build_vectorizer` keeps the `vocab_size - 3` most frequent words and puts three special tokens
+# first, at ids that never change:
+#
+# | id | token | meaning |
+# |---|---|---|
+# | 0 | `''` | padding: fills a short review up to `max_length` |
+# | 1 | `[UNK]` | a word outside the vocabulary |
+# | 2 | `[mask]` | a hidden word, to be predicted |
+#
+# Every id from 3 up is a real word, and every one of them can be masked later. (The reference
+# tutorial skipped ids `<= 2` when masking, which silently protected its most frequent word, "the".)
+# The vocabulary is saved in the artifacts folder, so the next lessons read the same ids.
+
+# %%
+vectorizer = vectorize.build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
+saved_to = vectorizer.save(cfg.artifacts_dir)
+print(f"{vectorizer.vocabulary_size:,} ids, first ones: {vectorizer.tokens[:10]}")
+print(f"saved to {saved_to}")
+
+# %% [markdown]
+# ## Encode and decode
+#
+# Encoding gives a fixed-length row per review; decoding maps ids back to words. The round trip is
+# not perfect on purpose: punctuation and case are gone, rare words became `[UNK]`, and a long
+# review is cut after `max_length` words.
+
+# %%
+sentence = "I have watched this [MASK] and it was awesome!"
+ids = vectorizer.encode([sentence])[0]
+print(ids[:12])
+print(vectorizer.decode(ids))
+
+# %%
+coverage = vectorizer.coverage(corpus)
+coverage
+
+# %% [markdown]
+# ## What this lesson claims, checked
+
+# %%
+assert vectorizer.tokens[:3] == ["", "[UNK]", "[mask]"]
+assert vectorizer.encode(["[MASK] [mask]"])[0, :2].tolist() == [vectorize.MASK_ID] * 2
+assert vectorizer.decode(vectorizer.encode([sentence])[0]).startswith("i have watched this [mask]")
+assert vectorizer.tokens[vectorize.FIRST_WORD_ID] == vectorize.most_frequent(counts, 1)[0][0], "the top word is a real, maskable id"
+assert ids.shape == (cfg.max_length,) and (ids[len(vectorize.standardize_text(sentence).split()):] == 0).all()
+assert coverage["known_share"] > 0.8, "the vocabulary knows most words of the corpus"
+assert vectorize.Vectorizer.load(cfg.artifacts_dir).fingerprint == vectorizer.fingerprint
+
+# %% [markdown]
+# ## Exercises
+# 1. Predict, then check: what share of the corpus would a vocabulary of only 1,000 ids cover?
+# 2. Find a word of your own that becomes `[UNK]`. Why is it missing?

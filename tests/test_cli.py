@@ -1,0 +1,74 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bertmlm_lib import cli
+from bertmlm_lib.errors import DataError
+
+
+def test_data_json_reports_counts(tiny_archive, capsys):
+    assert cli.main(["data", "--data", str(tiny_archive), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["train"] == {"total": 12, "pos": 6, "neg": 6}
+    assert report["splits"]["test"] == {"total": 12, "pos": 6, "neg": 6}
+    assert report["splits"]["unsup"] == {"total": 12, "unlabelled": 12}
+    assert report["pretraining_corpus"]["dropped_copies_of_test"] == 1
+    assert report["cache"].endswith("data")
+
+
+def test_data_table(tiny_archive, capsys):
+    assert cli.main(["data", "--data", str(tiny_archive), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "validation:" in out and "test stays untouched" in out
+
+
+def test_vectorize_saves_the_vocabulary(tiny_archive, tmp_path, capsys):
+    artifacts = tmp_path / "run"
+    code = cli.main(["vectorize", "--preset", "smoke", "--data", str(tiny_archive),
+                     "--artifacts", str(artifacts), "--json", "--quiet"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (artifacts / "vocabulary.json").is_file() and (artifacts / "vectorize.json").is_file()
+    assert summary["corpus_reviews"] == 23 and summary["most_frequent"][0] in {"a", "the", "film"}
+    assert 0 < summary["coverage"]["known_share"] <= 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["data", "--data", "/no/such/archive.tar.gz"], "does not exist"),
+    (["vectorize", "--data", "/no/such/folder"], "does not exist"),
+])
+def test_user_errors_print_one_line_and_exit_2(argv, message, capsys):
+    assert cli.main(argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_debug_shows_the_exception(capsys):
+    with pytest.raises(DataError):
+        cli.main(["data", "--data", "/no/such/archive.tar.gz", "--debug", "--quiet"])
+
+
+def test_console_script_has_no_traceback(tmp_path):
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not really gzip")
+    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.cli", "data", "--data", str(junk)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "not a readable tar archive" in done.stderr
+
+
+def test_unknown_preset_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["data", "--preset", "tiny"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'tiny'" in capsys.readouterr().err
+
+
+def test_bad_environment_preset_is_one_line(tiny_archive, monkeypatch, capsys):
+    monkeypatch.setenv("BERTMLM_PRESET", "tiny")
+    assert cli.main(["data", "--data", str(tiny_archive), "--quiet"]) == 2
+    assert "unknown preset 'tiny' (from BERTMLM_PRESET)" in capsys.readouterr().err

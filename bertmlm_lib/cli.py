@@ -138,7 +138,7 @@ def vectorize_stage(cfg, data_path=None, progress: bool = True) -> dict:
         "fingerprint": vectorizer.fingerprint,
         "corpus_reviews": len(corpus),
         "adapt_seconds": round(adapt_seconds, 2),
-        "coverage": vectorizer.coverage(corpus),
+        "coverage": vectorizer.coverage(corpus, counts=counts),
         "most_frequent": [word for word, _ in vectorize.most_frequent(counts, 10)],
     }
     write_json(folder / "vectorize.json", {"config": cfg.to_dict(), **summary})

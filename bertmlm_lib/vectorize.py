@@ -76,6 +76,14 @@ def count_words(texts: list[str], batch_size: int = 4096) -> Counter:
     return Counter({word.decode("utf-8"): n for word, n in counts.items()})
 
 
+def words_per_text(texts: list[str], batch_size: int = 4096) -> np.ndarray:
+    """How many tokens each text has after standardization, before any cut to max_length."""
+    tf = _tf()
+    lengths = [tf.strings.split(standardize(tf.constant(texts[start:start + batch_size]))).row_lengths().numpy()
+               for start in range(0, len(texts), batch_size)]
+    return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+
+
 def most_frequent(counts: Counter, n: int) -> list[tuple[str, int]]:
     """The `n` most frequent real words (specials excluded), ties broken alphabetically."""
     words = [(word, c) for word, c in counts.items() if word not in SPECIAL_TOKENS]
@@ -153,13 +161,15 @@ class Vectorizer:
         return self._index.get(word, UNK_ID)
 
     # -- coverage ------------------------------------------------------------------------
-    def coverage(self, texts: list[str]) -> dict:
-        """Share of the words in `texts` that the vocabulary knows, and how often reviews get cut."""
-        counts = count_words(texts)
+    def coverage(self, texts: list[str], counts: Counter | None = None) -> dict:
+        """Share of the words in `texts` that the vocabulary knows, and how often reviews get cut.
+
+        Pass `counts` (from `count_words(texts)`) when you already have them, to skip a recount.
+        """
+        counts = counts if counts is not None else count_words(texts)
         total = sum(counts.values())
         known = sum(n for word, n in counts.items() if word in self._index)
-        tf = _tf()
-        lengths = tf.strings.split(standardize(tf.constant(texts))).row_lengths().numpy()
+        lengths = words_per_text(texts)
         return {
             "tokens": int(total),
             "known_share": known / total if total else 0.0,

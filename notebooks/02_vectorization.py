@@ -1,10 +1,14 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -124,7 +128,7 @@ print(ids[:12])
 print(vectorizer.decode(ids))
 
 # %%
-coverage = vectorizer.coverage(corpus)
+coverage = vectorizer.coverage(corpus, counts=counts)
 coverage
 
 # %% [markdown]

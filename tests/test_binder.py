@@ -1,0 +1,69 @@
+"""Binder cannot be reached from here, so we test what can be: the files parse, agree with
+pyproject.toml, and the install they describe works in a fresh virtual environment."""
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _requirement_lines(path):
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def _name(requirement):
+    return re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower()
+
+
+def _project_dependencies():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def test_binder_requirements_match_pyproject():
+    assert sorted(_requirement_lines(ROOT / "binder" / "requirements.txt")) == sorted(_project_dependencies())
+
+
+def test_environment_yml_parses_and_matches_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    assert "-e ." in pip_section
+    assert {_name(r) for r in pip_section if r != "-e ."} >= {_name(r) for r in _project_dependencies()}
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.splitlines():  # every pin carries a comment that explains it
+        if line.strip().startswith("- ") and ("=" in line or "-e ." in line) and "python=" not in line and "pip" != line.strip()[2:]:
+            assert "#" in line, f"environment.yml pin without a reason: {line.strip()}"
+
+
+def test_runtime_and_post_build_are_valid():
+    assert re.fullmatch(r"python-3\.\d+", (ROOT / "binder" / "runtime.txt").read_text().strip())
+    post_build = ROOT / "binder" / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    subprocess.run(["bash", "-n", str(post_build)], check=True)
+
+
+def test_binder_install_works_in_a_fresh_venv(tmp_path):
+    """Do what repo2docker does, in a new venv: requirements, then postBuild, then import and launch."""
+    venv = tmp_path / "binder-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("PYTHONPATH", None)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(ROOT / "binder" / "requirements.txt")],
+                   check=True, env=env, timeout=900)
+    subprocess.run(["bash", str(ROOT / "binder" / "postBuild")], check=True, env=env, cwd=ROOT, timeout=600)
+    versions = subprocess.run(
+        [str(python), "-c", "import bertmlm_lib; print(bertmlm_lib.check_versions())"],
+        check=True, env=env, capture_output=True, text=True, timeout=300,
+    ).stdout
+    assert "'tensorflow': '2.21" in versions and "'keras': '3.15" in versions
+    lab = subprocess.run([str(venv / "bin" / "jupyter"), "lab", "--version"], check=True, env=env,
+                         capture_output=True, text=True, timeout=300).stdout
+    assert lab.strip().startswith("4.")
+    assert (venv / "bin" / "bertmlm").exists()

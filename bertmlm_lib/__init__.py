@@ -8,8 +8,9 @@ KERAS_BACKEND keeps their choice; the library checks it when a stage needs Tenso
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# TensorFlow's C++ start-up chatter (CUDA probes, CPU feature notes) is noise in a lesson.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (CUDA probes, oneDNN kernel notes) land in notebook outputs and are
+# noise in a lesson; Python errors still raise. Set TF_CPP_MIN_LOG_LEVEL=0 to see them again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .errors import BertmlmError  # noqa: E402
 

@@ -29,6 +29,9 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
     ensure_folder(path.parent)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; artifacts are ordinary files
         with os.fdopen(handle, "wb") as out:
             out.write(payload)
             out.flush()
@@ -57,3 +60,34 @@ def read_json(path: str | os.PathLike, what: str, fix: str):
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"the {what} at {path} is damaged ({exc}): {fix}") from exc
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this id exists (used to tell abandoned temporary files from live ones)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned(folder: Path, pattern: str, pid_group: int = 1) -> int:
+    """Delete entries of `folder` matching regex `pattern` whose embedded process id is gone; return how many."""
+    import re
+    import shutil
+
+    removed = 0
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    for entry in folder.iterdir():
+        match = re.fullmatch(pattern, entry.name)
+        if match and not pid_alive(int(match.group(pid_group))):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed

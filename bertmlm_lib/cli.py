@@ -50,7 +50,43 @@ def build_parser() -> argparse.ArgumentParser:
     vectorize = commands.add_parser("vectorize", help="build and save the vocabulary, report coverage")
     _add_common(vectorize)
     vectorize.set_defaults(run=run_vectorize)
+
+    pretrain = commands.add_parser("pretrain", help="pretrain the small BERT with masked language modeling")
+    _add_common(pretrain)
+    pretrain.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --artifacts")
+    pretrain.add_argument("--minutes", type=_positive_float, metavar="M",
+                          help="time budget: stop cleanly (with a checkpoint) after M minutes")
+    pretrain.set_defaults(run=run_pretrain)
+
+    fill = commands.add_parser("fill-mask", help="top words for each [mask] in the texts, from a pretrained model")
+    fill.add_argument("texts", nargs="+", metavar="TEXT", help="texts with [mask] (or [MASK]) where a word is hidden")
+    fill.add_argument("--artifacts", metavar="DIR", help="folder written by `bertmlm pretrain` (default: the preset's)")
+    fill.add_argument("--preset", choices=config_module.preset_names(), help="whose default artifacts folder to use")
+    fill.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="words per mask (default 5)")
+    fill.add_argument("--json", action="store_true", help="print JSON on stdout")
+    fill.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    fill.set_defaults(run=run_fill_mask)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 # ------------------------------------------------------------------------------------------
@@ -118,36 +154,11 @@ def run_data(args) -> dict:
 # ------------------------------------------------------------------------------------------
 
 
-def vectorize_stage(cfg, data_path=None, progress: bool = True) -> dict:
-    """Build the preset's vocabulary on the pretraining corpus, save it, and return a summary."""
-    from . import data, vectorize
-    from .artifacts import ensure_folder, write_json
-
-    folder = ensure_folder(cfg.artifacts_dir)
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
-    corpus = imdb.pretraining_texts()
-    started = time.perf_counter()
-    counts = vectorize.count_words(corpus)
-    vectorizer = vectorize.build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
-    adapt_seconds = time.perf_counter() - started
-    path = vectorizer.save(folder)
-    summary = {
-        "vocabulary": str(path),
-        "vocabulary_size": vectorizer.vocabulary_size,
-        "max_length": cfg.max_length,
-        "fingerprint": vectorizer.fingerprint,
-        "corpus_reviews": len(corpus),
-        "adapt_seconds": round(adapt_seconds, 2),
-        "coverage": vectorizer.coverage(corpus, counts=counts),
-        "most_frequent": [word for word, _ in vectorize.most_frequent(counts, 10)],
-    }
-    write_json(folder / "vectorize.json", {"config": cfg.to_dict(), **summary})
-    return summary
-
-
 def run_vectorize(args) -> dict:
+    from . import vectorize
+
     cfg = config_module.load(args.preset, artifacts=args.artifacts)
-    summary = vectorize_stage(cfg, args.data, progress=not args.quiet)
+    summary = vectorize.build_and_save(cfg, args.data, progress=not args.quiet)
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -158,6 +169,41 @@ def run_vectorize(args) -> dict:
               f"coverage: {c['known_share']:.1%} of {c['tokens']:,} words known ({c['unknown_rate']:.1%} [UNK]); "
               f"{c['truncated_share']:.0%} of reviews are longer than {summary['max_length']} words and get cut")
     return summary
+
+
+# ------------------------------------------------------------------------------------------
+# pretrain, fill-mask
+# ------------------------------------------------------------------------------------------
+
+
+def run_pretrain(args) -> dict:
+    from . import pretrain
+
+    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    _, result = pretrain.run_pretraining(cfg, args.data, resume=args.resume, minutes=args.minutes,
+                                         progress=not args.quiet, fill_mask_display=not (args.quiet or args.json))
+    summary = {
+        "artifacts": str(cfg.artifacts_dir), "steps": result.steps, "seconds": result.seconds,
+        "stopped_by": result.stopped_by, "heldout": result.heldout, "heldout_at_start": result.heldout_at_start,
+        "checkpoint": result.checkpoint,
+        "probe": result.fill_mask[-1]["results"][0] if result.fill_mask else None,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        h = summary["heldout"]
+        print(f"pretrained {result.steps} steps in {result.seconds:.0f} s (stopped by {result.stopped_by}); held-out "
+              f"masked accuracy {h['masked_accuracy']:.1%}, perplexity {h['perplexity']:.1f}; checkpoint {result.checkpoint}")
+    return summary
+
+
+def run_fill_mask(args) -> list:
+    from .fill_mask import FillMasker, format_table
+
+    artifacts = args.artifacts or config_module.load(args.preset).artifacts_dir
+    results = FillMasker.from_artifacts(artifacts)(args.texts, top_k=args.top_k)
+    print(json.dumps(results, indent=1, ensure_ascii=False) if args.json else format_table(results))
+    return results
 
 
 # ------------------------------------------------------------------------------------------

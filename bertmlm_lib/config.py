@@ -51,11 +51,21 @@ class Config:
     ff_dim: int = 128
     num_layers: int = 1
     dropout: float = 0.1
-    # Training.
+    activation: str = "relu"  # of the feed-forward layers (the reference used relu; BERT uses gelu)
+    pre_layer_norm: bool = False  # LayerNorm before each sub-layer (more stable) or after (BERT's)
+    # Pretraining: AdamW, linear warmup then linear decay to zero, gradient clipping.
     batch_size: int = 32
     learning_rate: float = 1e-3
+    warmup_share: float = 0.06  # of all pretraining steps
+    weight_decay: float = 0.01
+    clipnorm: float = 1.0
+    jit_compile: bool = True  # XLA: fuses the step into fewer, faster kernels
     pretrain_epochs: int = 5
     pretrain_minutes: float | None = None
+    heldout_reviews: int = 1000  # of the pretraining corpus, kept aside to measure masked accuracy
+    checkpoint_minutes: float = 5.0
+    fill_mask_every: int = 200  # steps between two updates of the live fill-mask display
+    # Fine-tuning.
     finetune_epochs: int = 5
     seed: int = 1337
     # Where this run's outputs live (resolved by `load`).
@@ -91,6 +101,8 @@ PRESETS: dict[str, Config] = {
         num_layers=1,
         batch_size=32,
         pretrain_epochs=1,
+        heldout_reviews=64,
+        fill_mask_every=5,
         finetune_epochs=1,
     ),
     # A class on 2-core laptops: the whole corpus, a model small enough to learn in minutes.
@@ -168,8 +180,17 @@ def _checked(cfg: Config) -> Config:
         fail("random_token_share", f"at most 1 - mask_token_share = {1 - cfg.mask_token_share:g}")
     if cfg.embed_dim % cfg.num_heads:
         fail("num_heads", f"a divisor of embed_dim={cfg.embed_dim}")
-    if not cfg.learning_rate > 0:
-        fail("learning_rate", "positive")
+    for name in ("learning_rate", "clipnorm", "checkpoint_minutes"):
+        if not getattr(cfg, name) > 0:
+            fail(name, "positive")
+    for name in ("warmup_share", "weight_decay"):
+        if not 0 <= getattr(cfg, name) < 1:
+            fail(name, "in [0, 1)")
+    for name in ("heldout_reviews", "fill_mask_every"):
+        if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
+            fail(name, "a whole number >= 1")
+    if cfg.activation not in ("relu", "gelu"):
+        fail("activation", "'relu' or 'gelu'")
     if cfg.pretrain_minutes is not None and not cfg.pretrain_minutes > 0:
         fail("pretrain_minutes", "None (no time limit) or a positive number of minutes")
     return cfg

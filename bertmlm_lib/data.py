@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .artifacts import remove_abandoned
 from .config import Config, cache_root
 from .errors import DataError, DownloadError
 from .progress import Progress
@@ -219,22 +220,9 @@ def _ensure_writable(folder: Path) -> None:
         ) from exc
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_extractions(folder: Path) -> None:
     """Delete temporary extraction folders whose process is gone (killed mid-extraction)."""
-    for leftover in folder.glob(".extract-*"):
-        match = re.match(r"\.extract-(\d+)-", leftover.name)
-        if match and not _pid_alive(int(match.group(1))):
-            shutil.rmtree(leftover, ignore_errors=True)
+    remove_abandoned(folder, r"\.extract-(\d+)-.*")
 
 
 def _open_archive(archive: Path) -> tarfile.TarFile:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import read_json, write_json
+from .artifacts import ensure_folder, read_json, write_json
 from .backend import load_tensorflow
 from .errors import ArtifactError, ConfigError
 
@@ -141,11 +141,15 @@ class Vectorizer:
         return hashlib.sha256("\n".join(self.tokens).encode("utf-8")).hexdigest()
 
     # -- encode / decode -------------------------------------------------------------------
-    def encode(self, texts) -> np.ndarray:
-        """Word ids, shape `[len(texts), max_length]`: cut after max_length words, padded with 0."""
+    def encode(self, texts, batch_size: int = 4096) -> np.ndarray:
+        """Word ids (int32), shape `[len(texts), max_length]`: cut after max_length words, padded with 0."""
         if isinstance(texts, str):
             texts = [texts]
-        return self.layer(_tf().constant(list(texts))).numpy()
+        texts = list(texts)
+        tf = _tf()
+        rows = [self.layer(tf.constant(texts[start:start + batch_size])).numpy().astype(np.int32)
+                for start in range(0, len(texts), batch_size)]
+        return np.concatenate(rows) if rows else np.zeros((0, self.max_length), dtype=np.int32)
 
     def decode(self, ids, keep_padding: bool = False) -> str:
         """The words for a row of ids, padding dropped (unless asked), joined by spaces."""
@@ -269,3 +273,50 @@ def plot_coverage(curve: list[dict], chosen: int | None = None, ax=None):
     ax.set_ylabel("words known (%)")
     ax.grid(True, which="both", alpha=0.3)
     return ax
+
+
+STAGE_SUMMARY = "vectorize.json"
+# Config settings that decide which vocabulary gets built.
+VOCABULARY_FIELDS = ("vocab_size", "max_length", "train_reviews", "unsup_reviews", "seed")
+
+
+def build_and_save(cfg, data_path=None, progress: bool = True) -> dict:
+    """The whole stage: load the preset's corpus, build the vocabulary, save it, return a summary."""
+    import time
+
+    from . import data
+
+    folder = ensure_folder(cfg.artifacts_dir)
+    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
+    corpus = imdb.pretraining_texts()
+    started = time.perf_counter()
+    counts = count_words(corpus)
+    vectorizer = build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
+    adapt_seconds = time.perf_counter() - started
+    path = vectorizer.save(folder)
+    summary = {
+        "vocabulary": str(path),
+        "vocabulary_size": vectorizer.vocabulary_size,
+        "max_length": cfg.max_length,
+        "fingerprint": vectorizer.fingerprint,
+        "corpus_reviews": len(corpus),
+        "adapt_seconds": round(adapt_seconds, 2),
+        "coverage": vectorizer.coverage(corpus, counts=counts),
+        "most_frequent": [word for word, _ in most_frequent(counts, 10)],
+    }
+    write_json(folder / STAGE_SUMMARY, {"config": cfg.to_dict(), **summary})
+    return summary
+
+
+def load_or_build(cfg, data_path=None, progress: bool = True) -> Vectorizer:
+    """The preset's vocabulary from the artifacts folder if it was built with the same settings, else built now."""
+    folder = cfg.artifacts_dir
+    try:
+        built_with = read_json(folder / STAGE_SUMMARY, "vectorization summary", "")["config"]
+        current = all(built_with.get(name) == getattr(cfg, name) for name in VOCABULARY_FIELDS)
+        if current:
+            return Vectorizer.load(folder)
+    except (ArtifactError, KeyError, TypeError):
+        pass
+    build_and_save(cfg, data_path, progress=progress)
+    return Vectorizer.load(folder)

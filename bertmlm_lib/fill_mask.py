@@ -1,0 +1,118 @@
+"""Fill-mask: ask a pretrained model which words fit each `[mask]` of a raw text.
+
+`FillMasker(model, vectorizer)` works on a live pretraining model (the training callback uses it),
+and `FillMasker.from_artifacts(folder)` on what `bertmlm pretrain` saved. Results are plain data:
+
+    [{"text": ..., "masks": [{"position": i, "predictions": [{"token": w, "prob": p}, ...],
+                              "targets": {w: p, ...}}]}]
+
+`position` is the index of the `[mask]` among the words the model reads (after standardization).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TextError
+from .vectorize import FIRST_WORD_ID, MASK_ID, MASK_TOKEN, Vectorizer, standardize_text
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class FillMasker:
+    """Top-k words for every `[mask]` in raw texts, from an MLM model and its vocabulary."""
+
+    def __init__(self, model, vectorizer: Vectorizer):
+        self.model = model
+        self.vectorizer = vectorizer
+
+    @classmethod
+    def from_artifacts(cls, folder: str | os.PathLike) -> "FillMasker":
+        """Load the pretrained model and its vocabulary from an artifacts folder, checking they match."""
+        from .pretrain import load_pretrained
+
+        model, vectorizer, _ = load_pretrained(Path(folder))
+        return cls(model, vectorizer)
+
+    def _check(self, texts) -> list[str]:
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if not texts:
+            raise TextError("no text given: pass at least one text containing [mask].")
+        for text in texts:
+            if not isinstance(text, str) or not text.strip():
+                raise TextError(f"text {text!r} is empty: write a sentence with [mask] where a word should be guessed.")
+            if MASK_TOKEN not in standardize_text(text).split():
+                raise TextError(
+                    f"text {text[:60]!r} has no [mask]: put [mask] (or [MASK]) where the model should guess a word."
+                )
+        return texts
+
+    def probabilities(self, texts) -> tuple[list[str], list[np.ndarray], list[list[int]]]:
+        """Per text: the probabilities `[masks, V]` at its kept masks, and those masks' positions."""
+        texts = self._check(texts)
+        ids = self.vectorizer.encode(texts)
+        positions = [np.flatnonzero(row == MASK_ID).tolist() for row in ids]
+        for text, found in zip(texts, positions):
+            if not found:
+                raise TextError(
+                    f"every [mask] of {text[:60]!r} lies beyond the model's {self.vectorizer.max_length} words: "
+                    "put a [mask] nearer the start or shorten the text."
+                )
+        width = max(len(p) for p in positions)
+        padded = np.zeros((len(texts), width), dtype=np.int32)
+        for row, found in enumerate(positions):
+            padded[row, : len(found)] = found
+        logits = np.asarray(self.model({"token_ids": ids, "mask_positions": padded}, training=False))
+        probs = _softmax(logits.astype(np.float64))
+        return texts, [probs[row, : len(found)] for row, found in enumerate(positions)], positions
+
+    def __call__(self, texts, top_k: int = 5, targets=None) -> list[dict]:
+        """For each text and each of its masks: the `top_k` words with probabilities (and `targets`' probabilities)."""
+        if not isinstance(top_k, int) or top_k < 1:
+            raise TextError(f"top_k must be a whole number >= 1, got {top_k!r}.")
+        target_ids = {}
+        for word in targets or []:
+            cleaned = standardize_text(word)
+            if not cleaned or " " in cleaned:
+                raise TextError(f"target {word!r} is not one word: give single words, e.g. movie.")
+            if self.vectorizer.id_of(cleaned) < FIRST_WORD_ID:
+                raise TextError(f"target {word!r} is not in the vocabulary, so the model cannot predict it.")
+            target_ids[cleaned] = self.vectorizer.id_of(cleaned)
+        texts, per_text, positions = self.probabilities(texts)
+        top_k = min(top_k, self.vectorizer.vocabulary_size)
+        results = []
+        for text, probs, found in zip(texts, per_text, positions):
+            masks = []
+            for position, row in zip(found, probs):
+                best = np.argsort(-row, kind="stable")[:top_k]
+                entry = {
+                    "position": int(position),
+                    "predictions": [{"token": self.vectorizer.tokens[i], "prob": float(row[i])} for i in best],
+                }
+                if target_ids:
+                    entry["targets"] = {word: float(row[i]) for word, i in target_ids.items()}
+                masks.append(entry)
+            results.append({"text": text, "masks": masks})
+        return results
+
+
+def format_table(results: list[dict]) -> str:
+    """A readable table of fill-mask results, one block per text and one line per mask."""
+    lines = []
+    for result in results:
+        lines.append(result["text"])
+        for mask in result["masks"]:
+            guesses = ", ".join(f"{p['token']} {p['prob']:.3f}" for p in mask["predictions"])
+            lines.append(f"  [mask] at word {mask['position']}: {guesses}")
+            for word, prob in mask.get("targets", {}).items():
+                lines.append(f"    target {word}: {prob:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""Stage 3, masking: hide some words so the model has something to predict.
+
+BERT's recipe (Devlin et al., 2019): choose a share (15%) of the real words of each review; of the
+chosen ones, 80% become `[mask]`, 10% become a random word and 10% stay as they are. The model
+must predict the original word at every chosen position, so it cannot learn "only `[mask]`
+positions matter" nor "the word I see is always right".
+
+What comes out is made for a head that only looks at the chosen positions:
+
+- `token_ids`      [B, L]  the review with the changes applied (the model's input),
+- `mask_positions` [B, P]  where the chosen words are (P = most predictions per review),
+- `mask_ids`       [B, P]  the original words there (the labels),
+- `mask_weights`   [B, P]  1.0 for a real prediction, 0.0 for an unused slot,
+- `actions`        [B, L]  what happened to each token (for the explorer widget).
+
+Masks are drawn inside the `tf.data` pipeline, so every pass over the corpus hides different
+words (the reference tutorial drew them once, before training). Everything is stateless and
+seeded: the same seed gives the same masks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .backend import load_tensorflow
+from .vectorize import FIRST_WORD_ID, MASK_ID
+
+# What happened to a token, as stored in `actions`.
+UNCHANGED, MASKED, REPLACED, KEPT = 0, 1, 2, 3
+ACTION_NAMES = {UNCHANGED: "not chosen", MASKED: "masked", REPLACED: "replaced by a random word",
+                KEPT: "chosen but kept"}
+
+
+def max_predictions_for(max_length: int, mask_rate: float) -> int:
+    """P: room for every chosen word of a full-length review (at least one)."""
+    return max(1, math.ceil(max_length * mask_rate))
+
+
+def _check_rates(mask_rate, mask_token_share, random_token_share):
+    if not 0 < mask_rate <= 1:
+        raise ValueError(f"mask_rate must be in (0, 1], got {mask_rate}.")
+    if not (0 <= mask_token_share <= 1 and 0 <= random_token_share <= 1
+            and mask_token_share + random_token_share <= 1 + 1e-9):
+        raise ValueError(
+            "mask_token_share and random_token_share must be in [0, 1] and add up to at most 1, "
+            f"got {mask_token_share} and {random_token_share}."
+        )
+
+
+def mask_tokens(token_ids, seed, vocabulary_size: int, mask_rate: float = 0.15,
+                mask_token_share: float = 0.8, random_token_share: float = 0.1,
+                max_predictions: int | None = None) -> dict:
+    """Apply BERT masking to a batch of word ids `[B, L]`; returns the dict described above.
+
+    `seed` is a pair of integers (a `[2]` tensor inside tf.data). Only real words (ids >= 3) can be
+    chosen: never padding, `[UNK]` or `[mask]`. Each review gets `round(mask_rate * words)` chosen
+    positions (at least one, at most P). A random replacement is a real word drawn uniformly.
+    """
+    _check_rates(mask_rate, mask_token_share, random_token_share)
+    tf = load_tensorflow()
+    ids = tf.cast(tf.convert_to_tensor(token_ids), tf.int32)
+    length = ids.shape[1]
+    if length is None and max_predictions is None:
+        raise ValueError("pass max_predictions when the sequence length is not known in advance.")
+    predictions = max_predictions or max_predictions_for(length, mask_rate)
+    if length is not None:
+        predictions = min(predictions, length)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+
+    candidate = ids >= FIRST_WORD_ID
+    words = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)
+    wanted = tf.cast(tf.round(mask_rate * tf.cast(words, tf.float32)), tf.int32)
+    chosen_count = tf.minimum(tf.where(words > 0, tf.maximum(wanted, 1), 0), predictions)
+
+    # A random score per token; non-candidates sort last. The lowest scores are chosen.
+    scores = tf.random.stateless_uniform(tf.shape(ids), seed=seeds[0])
+    scores = tf.where(candidate, scores, 2.0)
+    order = tf.argsort(scores, axis=1, stable=True, direction="ASCENDING")[:, :predictions]
+    slot = tf.range(predictions)[tf.newaxis, :]
+    used = slot < chosen_count[:, tf.newaxis]
+    positions = tf.where(used, order, 0)
+    original = tf.where(used, tf.gather(ids, positions, batch_dims=1), 0)
+
+    # 80 / 10 / 10: one uniform draw per chosen slot decides its fate.
+    fate = tf.random.stateless_uniform(tf.shape(positions), seed=seeds[1])
+    to_mask = used & (fate < mask_token_share)
+    to_random = used & (fate >= mask_token_share) & (fate < mask_token_share + random_token_share)
+    random_words = tf.random.stateless_uniform(tf.shape(positions), seed=seeds[2], minval=FIRST_WORD_ID,
+                                               maxval=vocabulary_size, dtype=tf.int32)
+    new_values = tf.where(to_mask, MASK_ID, tf.where(to_random, random_words, original))
+    action_values = tf.where(to_mask, MASKED, tf.where(to_random, REPLACED, KEPT))
+
+    rows = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, tf.newaxis], tf.shape(positions))
+    where_used = tf.boolean_mask(tf.stack([rows, positions], axis=-1), used)
+    masked_ids = tf.tensor_scatter_nd_update(ids, where_used, tf.boolean_mask(new_values, used))
+    actions = tf.tensor_scatter_nd_update(tf.zeros_like(ids), where_used, tf.boolean_mask(action_values, used))
+    return {
+        "token_ids": masked_ids,
+        "mask_positions": positions,
+        "mask_ids": original,
+        "mask_weights": tf.cast(used, tf.float32),
+        "actions": actions,
+    }
+
+
+def mask_numpy(token_ids, seed: int, vocabulary_size: int, **rates) -> dict:
+    """`mask_tokens` on a NumPy array with an integer seed; returns NumPy arrays (for widgets, tests)."""
+    tf = load_tensorflow()
+    ids = np.atleast_2d(np.asarray(token_ids))
+    out = mask_tokens(tf.constant(ids), tf.constant([seed, 0], tf.int64), vocabulary_size, **rates)
+    return {name: value.numpy() for name, value in out.items()}
+
+
+def mlm_dataset(token_ids: np.ndarray, vocabulary_size: int, batch_size: int, seed: int,
+                mask_rate: float = 0.15, mask_token_share: float = 0.8, random_token_share: float = 0.1,
+                max_predictions: int | None = None, shuffle: bool = True, repeat: bool = False,
+                fixed_masks: bool = False, drop_remainder: bool = False):
+    """A `tf.data.Dataset` of `(inputs, mask_ids, mask_weights)` batches for `model.fit`.
+
+    `inputs` is `{"token_ids", "mask_positions"}`. The ids are held in memory once; masks are drawn
+    per batch in the graph, fresh on every pass unless `fixed_masks` (for a held-out set whose
+    score must be comparable from one evaluation to the next).
+    """
+    _check_rates(mask_rate, mask_token_share, random_token_share)
+    tf = load_tensorflow()
+    token_ids = np.asarray(token_ids, dtype=np.int32)
+    predictions = max_predictions or max_predictions_for(token_ids.shape[1], mask_rate)
+    ds = tf.data.Dataset.from_tensor_slices(token_ids)
+    if shuffle:
+        ds = ds.shuffle(len(token_ids), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if fixed_masks:
+        seeds = tf.data.Dataset.range(np.iinfo(np.int64).max).map(lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
+    else:
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    ds = tf.data.Dataset.zip((ds, seeds))
+
+    def to_training_example(ids, pair):
+        out = mask_tokens(ids, pair, vocabulary_size, mask_rate, mask_token_share, random_token_share, predictions)
+        inputs = {"token_ids": out["token_ids"], "mask_positions": out["mask_positions"]}
+        return inputs, out["mask_ids"], out["mask_weights"]
+
+    return ds.map(to_training_example, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def masking_statistics(actions: np.ndarray, token_ids: np.ndarray) -> dict:
+    """Counts of each action over real words, and the shares the recipe promises."""
+    real = np.asarray(token_ids) >= FIRST_WORD_ID
+    actions = np.asarray(actions)
+    counts = {ACTION_NAMES[a]: int(((actions == a) & real).sum()) for a in ACTION_NAMES}
+    chosen = counts["masked"] + counts["replaced by a random word"] + counts["chosen but kept"]
+    words = int(real.sum())
+    return {
+        "words": words,
+        "chosen": chosen,
+        "chosen_share": chosen / words if words else 0.0,
+        **counts,
+    }

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from bertmlm_lib import config, model as M
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return config.load("smoke", vocab_size=300, max_length=32, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def mlm(cfg):
+    return M.build_pretraining_model(cfg)
+
+
+def _ids(rows=3, real=10, length=32, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((rows, length), np.int32)
+    ids[:, :real] = rng.integers(3, 300, size=(rows, real))
+    return ids
+
+
+def test_output_shapes(mlm, cfg):
+    positions = np.array([[0, 3, 5, 0]] * 3, np.int32)
+    logits = mlm({"token_ids": _ids(), "mask_positions": positions})
+    assert tuple(logits.shape) == (3, 4, 300)
+    assert tuple(mlm.encoder(_ids()).shape) == (3, 32, cfg.embed_dim)
+
+
+def test_padding_mask_isolates_padding(mlm):
+    """Outputs at real positions do not change when more padding is added, or when padding changes."""
+    ids = _ids(length=16)
+    short = np.asarray(mlm.encoder(ids))
+    longer = np.asarray(mlm.encoder(np.pad(ids, ((0, 0), (0, 16)))))
+    assert np.allclose(short[:, :10], longer[:, :10], atol=1e-5)
+    # and a real-token change does move the outputs (the comparison can fail)
+    changed = ids.copy()
+    changed[:, 1] = 7
+    assert not np.allclose(np.asarray(mlm.encoder(changed))[:, :10], short[:, :10], atol=1e-3)
+
+
+def test_head_projection_shares_the_embedding_weights(mlm):
+    embedding = M.token_embedding_of(mlm.encoder)
+    assert mlm.head.token_embedding is embedding
+    ids = {id(w) for w in mlm.trainable_weights}
+    assert len(ids) == len(mlm.trainable_weights)  # the shared matrix is one variable
+    # changing the embedding matrix changes the head's output
+    positions = np.array([[1, 2]] * 3, np.int32)
+    before = np.asarray(mlm({"token_ids": _ids(), "mask_positions": positions}))
+    matrix = embedding.embeddings
+    original = matrix.numpy()
+    matrix.assign(original * 2.0)
+    after = np.asarray(mlm({"token_ids": _ids(), "mask_positions": positions}))
+    matrix.assign(original)
+    assert not np.allclose(before, after)
+
+
+def test_parameter_counts_count_the_tied_matrix_once(mlm, cfg):
+    counts = M.parameter_counts(mlm)
+    assert counts["total"] == sum(int(np.prod(w.shape)) for w in mlm.trainable_weights)
+    embedding_size = 300 * cfg.embed_dim
+    assert counts["mlm_head"] < embedding_size  # the projection matrix is not counted again
+
+
+def test_head_cost_of_the_reference_config():
+    cost = M.head_cost(config.load("full"))
+    assert cost["positions_scored_reference"] == 32 * 256
+    assert cost["positions_scored_masked_head"] == 32 * 39
+    assert 6.5 < cost["saving_factor"] < 6.7
+
+
+def test_saved_model_reloads_with_tied_weights(mlm, tmp_path):
+    import keras
+
+    path = tmp_path / "mlm.keras"
+    mlm.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    assert again.head.token_embedding is M.token_embedding_of(again.encoder)
+    inputs = {"token_ids": _ids(), "mask_positions": np.array([[1, 2]] * 3, np.int32)}
+    assert np.allclose(np.asarray(mlm(inputs)), np.asarray(again(inputs)), atol=1e-6)
+
+
+def test_pre_layer_norm_and_gelu_reach_the_model():
+    cfg = config.load("smoke", vocab_size=100, max_length=16, pre_layer_norm=True, activation="gelu", num_layers=2)
+    encoder = M.build_encoder(cfg)
+    blocks = [layer for layer in encoder.layers if layer.name.startswith("encoder_block_")]
+    assert len(blocks) == 2 and all(b.normalize_first for b in blocks)
+    assert all(b.activation.__name__ == "gelu" for b in blocks)
+    assert encoder.get_layer("final_norm") is not None

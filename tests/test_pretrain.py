@@ -1,0 +1,196 @@
+"""Pretraining on a tiny synthetic corpus: real Keras training, a few seconds per test."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bertmlm_lib import config, pretrain
+from bertmlm_lib.errors import ArtifactError
+from bertmlm_lib.fill_mask import FillMasker
+from bertmlm_lib.vectorize import build_vectorizer
+
+WORDS = "the movie film was great bad good awful acting plot story i have watched this and it awesome".split()
+
+
+def _texts(n=160, seed=0):
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=rng.integers(6, 20))) for _ in range(n)]
+
+
+def _cfg(tmp_path, **changes):
+    settings = dict(vocab_size=40, max_length=16, embed_dim=16, num_heads=2, ff_dim=32, batch_size=16,
+                    pretrain_epochs=2, heldout_reviews=16, fill_mask_every=4, checkpoint_minutes=60.0,
+                    learning_rate=3e-3, jit_compile=False)
+    settings.update(changes)
+    return config.load("smoke", artifacts=tmp_path / "run", **settings)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    cfg = _cfg(tmp_path)
+    texts = _texts()
+    vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
+    vectorizer.save(cfg.artifacts_dir)
+    return cfg, vectorizer, pretrain.prepare_corpus(texts, vectorizer, cfg)
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    schedule = pretrain.WarmupLinearDecay(1e-3, total_steps=100, warmup_steps=10)
+    values = [float(schedule(s)) for s in (0, 5, 10, 55, 100, 120)]
+    close = [math.isclose(a, b, rel_tol=1e-5) for a, b in zip(values[1:4], (5e-4, 1e-3, 5e-4))]
+    assert values[0] == 0 and all(close) and values[4] == 0 and values[5] == 0
+
+
+def test_optimizer_is_adamw_with_clipping_and_no_decay_on_norms(tmp_path):
+    cfg = _cfg(tmp_path)
+    optimizer = pretrain.make_optimizer(cfg, 100)
+    assert type(optimizer).__name__ == "AdamW" and optimizer.global_clipnorm == cfg.clipnorm
+    assert optimizer.weight_decay == cfg.weight_decay
+
+
+def test_heldout_is_kept_out_of_training(setup):
+    cfg, vectorizer, corpus = setup
+    assert len(corpus.heldout_ids) == 16 and len(corpus.train_ids) == 144
+    train_rows = {row.tobytes() for row in corpus.train_ids}
+    assert not any(row.tobytes() in train_rows for row in corpus.heldout_ids if len(set(row)) > 3)
+
+
+def test_training_learns_and_writes_artifacts(setup):
+    cfg, vectorizer, corpus = setup
+    model, result = pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False)
+    assert result.steps == 2 * (144 // 16) == 18
+    assert result.heldout["loss"] < result.heldout_at_start["loss"]
+    assert result.heldout["perplexity"] < result.heldout_at_start["perplexity"]
+    assert 0 <= result.heldout["masked_accuracy"] <= 1
+    folder = cfg.artifacts_dir / "pretrain"
+    for name in ("checkpoint.keras", "checkpoint.json", "encoder.keras", "log.jsonl", "fill_mask.jsonl"):
+        assert (folder / name).is_file(), name
+    steps = [json.loads(line)["step"] for line in (folder / "fill_mask.jsonl").read_text().splitlines()]
+    assert steps == [0, 4, 8, 12, 16, 18]
+    assert [row["step"] for row in result.history][:2] == [4, 8]
+    assert {"val_masked_accuracy", "val_perplexity", "masked_accuracy"} <= set(result.history[0])
+
+
+def test_killed_run_resumes_to_the_same_step_count(setup, tmp_path):
+    cfg, vectorizer, corpus = setup
+
+    class Crash(Exception):
+        pass
+
+    class KillAt(pretrain.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations) == 11:
+                pretrain.save_checkpoint(self.model, cfg.artifacts_dir / "pretrain",
+                                         {**pretrain.read_checkpoint_meta(cfg.artifacts_dir / "pretrain"), "step": 11})
+                raise Crash()
+
+    # the first run writes a checkpoint at the pass boundary (step 9), then the "kill" at 11
+    with pytest.raises(Crash):
+        pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False, extra_callbacks=[KillAt()])
+    model, resumed = pretrain.pretrain(cfg, corpus, vectorizer, resume=True, progress=False, fill_mask_display=False)
+    assert resumed.steps == 18 and int(model.optimizer.iterations) == 18
+    assert resumed.heldout_at_start is None
+
+
+def test_resume_refuses_another_vocabulary(setup):
+    cfg, vectorizer, corpus = setup
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    other = build_vectorizer(_texts(seed=3) + ["zebra giraffe"] * 50, cfg.vocab_size, cfg.max_length)
+    with pytest.raises(ArtifactError, match="another vocabulary"):
+        pretrain.pretrain(cfg, corpus, other, resume=True, progress=False, fill_mask_display=False)
+    with pytest.raises(ArtifactError, match="embed_dim 16 -> 32"):
+        pretrain.pretrain(cfg.replace(embed_dim=32), corpus, vectorizer, resume=True, progress=False,
+                          fill_mask_display=False)
+
+
+def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
+    cfg, vectorizer, corpus = setup
+    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=50), corpus, vectorizer, minutes=0.001,
+                                      progress=False, fill_mask_display=False)
+    assert result.stopped_by == "time budget" and result.steps < 50 * 9
+    meta = pretrain.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
+    assert meta["step"] == result.steps
+
+
+def test_damaged_checkpoint_is_a_clear_error(setup):
+    cfg, vectorizer, corpus = setup
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    path = cfg.artifacts_dir / "pretrain" / "checkpoint.keras"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ArtifactError, match="cannot be read .*damaged"):
+        pretrain.load_pretrained(cfg.artifacts_dir)
+
+
+def test_fill_mask_from_artifacts(setup):
+    cfg, vectorizer, corpus = setup
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    masker = FillMasker.from_artifacts(cfg.artifacts_dir)
+    results = masker(["i have watched this [MASK] and it was [mask]"], top_k=3, targets=["movie"])
+    masks = results[0]["masks"]
+    assert [m["position"] for m in masks] == [4, 8]
+    for m in masks:
+        probs = [p["prob"] for p in m["predictions"]]
+        assert len(probs) == 3 and probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
+        assert 0 < m["targets"]["movie"] <= 1
+
+
+def test_fill_mask_against_the_wrong_vocabulary_is_refused(setup):
+    cfg, vectorizer, corpus = setup
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    build_vectorizer(["other words entirely"] * 5, 10, cfg.max_length).save(cfg.artifacts_dir)
+    with pytest.raises(ArtifactError, match="another vocabulary"):
+        FillMasker.from_artifacts(cfg.artifacts_dir)
+
+
+KILL_SCRIPT = """
+import sys
+from bertmlm_lib import config, pretrain
+from bertmlm_lib.vectorize import build_vectorizer
+texts = {texts!r}
+cfg = config.load("smoke", artifacts={artifacts!r}, **{settings!r})
+vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
+vectorizer.save(cfg.artifacts_dir)
+corpus = pretrain.prepare_corpus(texts, vectorizer, cfg)
+pretrain.pretrain(cfg, corpus, vectorizer, resume=len(sys.argv) > 1, progress=False, fill_mask_display=False)
+"""
+
+
+def test_kill_9_then_resume_loses_at_most_one_interval(tmp_path):
+    """A real SIGKILL in the middle of training; the resumed run ends at the planned step count."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = dict(vocab_size=40, max_length=16, embed_dim=16, num_heads=2, ff_dim=32, batch_size=16,
+                    pretrain_epochs=40, heldout_reviews=16, fill_mask_every=50, checkpoint_minutes=0.002,
+                    jit_compile=False)
+    script = KILL_SCRIPT.format(texts=_texts(), artifacts=str(tmp_path / "run"), settings=settings)
+    meta_path = tmp_path / "run" / "pretrain" / "checkpoint.json"
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    step = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        if meta_path.exists():
+            try:
+                step = json.loads(meta_path.read_text())["step"]
+            except (json.JSONDecodeError, KeyError):
+                step = 0
+            if step >= 30:
+                break
+        time.sleep(0.2)
+    assert process.poll() is None, f"training ended before it could be killed: {process.stderr.read()[-500:]}"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(meta_path.read_text())["step"]
+    assert 30 <= killed_at < 40 * 9, killed_at
+    folder = tmp_path / "run" / "pretrain"
+    survivor = pretrain.load_checkpoint(folder)  # the file in place is whole: temp file + rename
+    assert int(survivor.optimizer.iterations) >= killed_at
+    resumed = subprocess.run([sys.executable, "-c", script, "resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(meta_path.read_text())["step"] == 40 * 9
+    assert not list(folder.glob(".*.tmp.keras")), "temporary files of the killed run are cleaned up"

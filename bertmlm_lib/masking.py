@@ -160,3 +160,21 @@ def masking_statistics(actions: np.ndarray, token_ids: np.ndarray) -> dict:
         "chosen_share": chosen / words if words else 0.0,
         **counts,
     }
+
+
+def plot_action_shares(stats: dict, mask_token_share: float = 0.8, random_token_share: float = 0.1, ax=None):
+    """Bars of what happened to the chosen words, next to the recipe's target shares."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 3.2))[1]
+    names = ["masked", "replaced by a random word", "chosen but kept"]
+    measured = [stats[name] / max(stats["chosen"], 1) for name in names]
+    target = [mask_token_share, random_token_share, 1 - mask_token_share - random_token_share]
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, target, width=0.4, label="recipe", color="#bbbbbb")
+    ax.bar(x + 0.2, measured, width=0.4, label=f"measured on {stats['chosen']:,} chosen words", color="#4c78a8")
+    ax.set_xticks(x, ["[mask]", "random word", "kept"])
+    ax.set_ylabel("share of chosen words")
+    ax.set_title(f"{stats['chosen_share']:.1%} of {stats['words']:,} words chosen; what happened to them")
+    ax.legend()
+    return ax

@@ -317,11 +317,11 @@ class FillMaskCallback(keras.callbacks.Callback):
             guesses = ", ".join(p["token"] for p in first["masks"][0]["predictions"])
             print(f"step {self.history[-1]['step']}: {first['text']} -> {guesses}")
             return
-        from IPython.display import display
+        from IPython.display import HTML, display
 
         from .widgets.fill_mask import render_training_panel
 
-        panel = render_training_panel(self.history, self.answers)
+        panel = HTML(render_training_panel(self.history, self.answers))
         if self._handle is None:
             self._handle = display(panel, display_id=True)
         else:
@@ -478,3 +478,23 @@ def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: 
     corpus = prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
     return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
                     fill_mask_display=fill_mask_display)
+
+
+def plot_curves(history: list[dict], axes=None):
+    """Loss, masked accuracy and perplexity against steps, training and held-out, side by side."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    steps = [row["step"] for row in history]
+    for ax, key, label in zip(axes, ("loss", "masked_accuracy", "perplexity"),
+                              ("loss (cross-entropy)", "masked-token accuracy", "perplexity")):
+        ax.plot(steps, [row.get(key) for row in history], label="training batches")
+        ax.plot(steps, [row.get(f"val_{key}") for row in history], marker="o", label="held-out reviews")
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.set_title(label.capitalize())
+        if key == "perplexity":
+            ax.set_yscale("log")
+    axes[0].legend()
+    return axes

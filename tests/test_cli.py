@@ -72,3 +72,61 @@ def test_bad_environment_preset_is_one_line(tiny_archive, monkeypatch, capsys):
     monkeypatch.setenv("BERTMLM_PRESET", "tiny")
     assert cli.main(["data", "--data", str(tiny_archive), "--quiet"]) == 2
     assert "unknown preset 'tiny' (from BERTMLM_PRESET)" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """`bertmlm pretrain` on a tiny archive, once for the fill-mask tests below."""
+    from conftest import imdb_members, write_archive
+
+    folder = tmp_path_factory.mktemp("cli-pretrain")
+    archive = write_archive(folder / "aclImdb_v1.tar.gz", imdb_members())
+    done = subprocess.run(
+        [sys.executable, "-m", "bertmlm_lib.cli", "pretrain", "--preset", "smoke", "--data", str(archive),
+         "--artifacts", str(folder / "run"), "--json", "--quiet"],
+        capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "BERTMLM_CACHE": str(folder / "cache")},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder / "run", json.loads(done.stdout)
+
+
+def test_pretrain_cli_reports_steps_and_heldout_metrics(pretrained):
+    artifacts, summary = pretrained
+    assert summary["steps"] >= 1 and summary["stopped_by"] == "steps"
+    assert 0 <= summary["heldout"]["masked_accuracy"] <= 1 and summary["heldout"]["perplexity"] > 1
+    assert (artifacts / "pretrain" / "checkpoint.keras").is_file()
+
+
+def test_fill_mask_cli_json_shape(pretrained, capsys):
+    artifacts, _ = pretrained
+    code = cli.main(["fill-mask", "--artifacts", str(artifacts), "--top-k", "3", "--json",
+                     "a [MASK] film", "the [mask] was [mask]"])
+    assert code == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["text"] for r in results] == ["a [MASK] film", "the [mask] was [mask]"]
+    assert [len(r["masks"]) for r in results] == [1, 2]
+    for mask in results[1]["masks"]:
+        assert set(mask) == {"position", "predictions"} and len(mask["predictions"]) == 3
+        assert all(set(p) == {"token", "prob"} and 0 <= p["prob"] <= 1 for p in mask["predictions"])
+
+
+def test_fill_mask_cli_table(pretrained, capsys):
+    artifacts, _ = pretrained
+    assert cli.main(["fill-mask", "--artifacts", str(artifacts), "a [mask] film"]) == 0
+    assert "[mask] at word 1:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("texts, message", [
+    (["no mask in this one"], "has no [mask]"),
+    (["   "], "is empty"),
+])
+def test_fill_mask_cli_refuses_bad_text(pretrained, texts, message, capsys):
+    artifacts, _ = pretrained
+    assert cli.main(["fill-mask", "--artifacts", str(artifacts), *texts]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_fill_mask_cli_missing_artifacts(tmp_path, capsys):
+    assert cli.main(["fill-mask", "--artifacts", str(tmp_path / "nothing"), "a [mask]"]) == 2
+    assert "does not exist" in capsys.readouterr().err

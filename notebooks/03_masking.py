@@ -1,0 +1,130 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Masking: hiding words on purpose
+#
+# Masked language modeling is a fill-in-the-blank game. We hide some words of a review and ask
+# the model to guess them from the words around them. No labels are needed: the review itself
+# holds the answers. In this lesson you will
+#
+# 1. apply BERT's masking recipe to real reviews and see what it does to each word,
+# 2. check its statistics over thousands of words,
+# 3. see why masks are drawn afresh every time a review is read,
+# 4. play with the recipe in an explorer widget.
+#
+# Every function used here lives in `bertmlm_lib/masking.py`; the widget in `bertmlm_lib/widgets/`.
+
+# %% [markdown]
+# *Set-up (helper cell): Colab install, imports, config, the vocabulary from lesson 02 (built now if missing).*
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
+
+import bertmlm_lib
+from IPython.display import HTML, display
+from bertmlm_lib import config, data, masking, vectorize
+from bertmlm_lib.widgets.masking_explorer import masking_explorer, render_masking
+
+print(bertmlm_lib.check_versions())
+cfg = config.load()
+vectorizer = vectorize.load_or_build(cfg)
+imdb = data.load_imdb(cfg=cfg, progress=False)
+train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
+ids = vectorizer.encode(validation.texts[:500])
+print(f"preset {cfg.preset!r}: {ids.shape[0]} reviews of {ids.shape[1]} ids, mask rate {cfg.mask_rate:.0%}")
+
+# %% [markdown]
+# ## The recipe: 15%, then 80 / 10 / 10
+#
+# From each review we **choose** 15% of the real words (never padding, `[UNK]` or `[mask]` itself).
+# The model must predict the original word at every chosen position. What it *sees* there:
+#
+# * 80% of the time, `[mask]`: the blank to fill;
+# * 10% of the time, a **random** word: so it cannot trust every word it sees;
+# * 10% of the time, the **original** word: so it also learns good representations of words that
+#   are *not* masked (at fine-tuning time there is no `[mask]` at all).
+#
+# Here is one review after masking. Hover over a word to see what happened to it.
+
+# %%
+one = masking.mask_numpy(ids[:1], seed=0, vocabulary_size=vectorizer.vocabulary_size,
+                         mask_rate=cfg.mask_rate)
+length = int((ids[0] != 0).sum())
+display(HTML(render_masking([vectorizer.tokens[i] for i in ids[0, :length]], one["actions"][0, :length].tolist(),
+                            [vectorizer.tokens[i] for i in one["token_ids"][0, :length]])))
+
+# %% [markdown]
+# ## What the model receives
+#
+# The model gets the changed review, and the *positions* of the chosen words. Only those positions
+# are scored, so the expensive last layer runs on about 15% of the tokens (lesson 04 counts the
+# saving). Each review has room for `P` predictions; unused slots get weight 0 and count for nothing.
+
+# %%
+for name in ("mask_positions", "mask_ids", "mask_weights"):
+    print(f"{name:15} {one[name][0].tolist()}")
+print("original words at those positions:", [vectorizer.tokens[i] for i in one["mask_ids"][0] if i])
+
+# %% [markdown]
+# ## Does it do what it promises?
+#
+# Over 500 reviews the shares should be close to the recipe's.
+
+# %%
+many = masking.mask_numpy(ids, seed=1, vocabulary_size=vectorizer.vocabulary_size, mask_rate=cfg.mask_rate)
+stats = masking.masking_statistics(many["actions"], ids)
+ax = masking.plot_action_shares(stats, cfg.mask_token_share, cfg.random_token_share)
+stats
+
+# %% [markdown]
+# ## Fresh masks every time
+#
+# The reference tutorial masked the corpus once, before training: every review had the same blanks
+# in every epoch, so the model could memorise them. We mask inside the `tf.data` pipeline, so each
+# pass over the corpus hides different words. Here is the same review on two passes:
+
+# %%
+stream = masking.mlm_dataset(ids[:1], vectorizer.vocabulary_size, batch_size=1, seed=cfg.seed, shuffle=False,
+                             repeat=True, mask_rate=cfg.mask_rate)
+passes = [inputs["mask_positions"].numpy()[0] for (inputs, _, _), _ in zip(stream, range(2))]
+for number, positions in enumerate(passes, start=1):
+    print(f"pass {number}: chosen positions {sorted(p for p in positions.tolist() if p)}")
+
+# %% [markdown]
+# ## Explore
+#
+# Move the sliders: a higher mask rate hides more of each review (the game gets harder and each
+# review teaches more at once); the two shares set the 80 / 10 / 10 split. Type your own text too.
+
+# %%
+masking_explorer(vectorizer, validation.texts[:5])
+
+# %% [markdown]
+# ## What this lesson claims, checked
+
+# %%
+assert abs(stats["chosen_share"] - cfg.mask_rate) < 0.02
+assert abs(stats["masked"] / stats["chosen"] - cfg.mask_token_share) < 0.05
+assert (ids[many["actions"] != masking.UNCHANGED] >= vectorize.FIRST_WORD_ID).all(), "only real words are chosen"
+assert sorted(passes[0].tolist()) != sorted(passes[1].tolist()), "each pass draws new masks"
+
+# %% [markdown]
+# ## Exercises
+# 1. Predict, then check with the explorer: at a 40% mask rate, how many of 100 words are chosen?
+#    What do you expect it does to a model's masked accuracy, and why?
+# 2. Set the `[mask]` share to 100%. Which situation at fine-tuning time does the model then never see?

@@ -1,0 +1,129 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · The model: a small BERT, and a head that only looks where it must
+#
+# BERT is a stack of transformer **encoder blocks** on top of word and position **embeddings**.
+# For masked language modeling, a **head** turns the vector at each masked position into a score
+# for every word of the vocabulary. In this lesson you will
+#
+# 1. build the encoder and follow the shapes through it,
+# 2. check that padding really changes nothing,
+# 3. see why scoring only the masked positions, with the embedding matrix reused as the output
+#    layer, makes training several times cheaper.
+#
+# Every function used here lives in `bertmlm_lib/model.py`.
+
+# %% [markdown]
+# *Set-up (helper cell): Colab install, imports, config, the vocabulary from lesson 02 (built now if missing).*
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
+
+import bertmlm_lib
+import numpy as np
+from bertmlm_lib import config, masking, model, vectorize
+
+print(bertmlm_lib.check_versions())
+cfg = config.load()
+vectorizer = vectorize.load_or_build(cfg)
+mlm = model.build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size)
+print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim vectors, {cfg.num_heads} heads, "
+      f"{vectorizer.vocabulary_size:,} words")
+
+# %% [markdown]
+# ## The encoder
+#
+# * **Token + position embeddings**: each word id becomes a learned vector, plus a learned vector for
+#   its position (attention itself ignores word order).
+# * **Encoder blocks**: self-attention lets every word look at every other real word; a small
+#   feed-forward network then transforms each position. Residual connections and LayerNorm keep it
+#   trainable.
+#
+# The encoder is its own `keras.Model`: fine-tuning (lesson 06) reuses it as it is.
+
+# %%
+mlm.encoder.summary()
+
+# %% [markdown]
+# ## Following the shapes
+#
+# One batch of two sentences goes in as ids `[B, L]`, comes out of the encoder as `[B, L, D]`, the
+# head gathers the `P` masked positions `[B, P, D]` and scores every word there: `[B, P, V]`.
+
+# %%
+sentences = ["i have watched this [mask] and it was awesome", "the [mask] was [mask] but too long"]
+token_ids = vectorizer.encode(sentences)
+positions = np.array([np.flatnonzero(row == vectorize.MASK_ID).tolist() + [0] * (2 - (row == vectorize.MASK_ID).sum())
+                      for row in token_ids], dtype="int32")
+vectors = mlm.encoder(token_ids)
+logits = mlm({"token_ids": token_ids, "mask_positions": positions})
+print("token ids      ", token_ids.shape)
+print("encoder output ", tuple(vectors.shape))
+print("mask positions ", positions.tolist())
+print("head output    ", tuple(logits.shape), "-> one score per vocabulary word at each masked position")
+
+# %% [markdown]
+# ## Padding changes nothing
+#
+# Short reviews are padded with id 0 up to `max_length`. The encoder blocks get a **padding mask**, so
+# no real word attends to padding. If that works, adding more padding must leave the vectors of the
+# real words exactly as they were.
+
+# %%
+short = np.asarray(mlm.encoder(token_ids[:, :16]))
+padded = np.asarray(mlm.encoder(token_ids[:, :16] if cfg.max_length <= 16 else np.pad(token_ids[:, :16], ((0, 0), (0, 16)))))
+real = int((token_ids[0, :16] != 0).sum())
+difference = float(np.abs(short[0, :real] - padded[0, :real]).max())
+print(f"largest change at the {real} real positions after adding padding: {difference:.2e}")
+
+# %% [markdown]
+# ## The head: only where it must, with the embedding matrix reused
+#
+# The reference tutorial scored all V words at all L positions, although only ~15% of positions
+# carry a label. Our head first **gathers** the masked positions, then applies Dense + GELU +
+# LayerNorm, then multiplies by the **transposed token embedding matrix**: the same weights that
+# turned word ids into vectors turn vectors back into word scores ("tied" weights, as in BERT). That
+# saves a `D x V` matrix of parameters and ties the input and output meaning of every word.
+
+# %%
+print("head reuses the embedding matrix:", mlm.head.token_embedding is model.token_embedding_of(mlm.encoder))
+model.parameter_counts(mlm)
+
+# %%
+for name in ("workshop", "full"):
+    cost = model.head_cost(config.load(name))
+    print(f"{name:8}: output layer scores {cost['positions_scored_reference']:,} positions per batch in the "
+          f"reference, {cost['positions_scored_masked_head']:,} here: {cost['projection_gflop_reference']:.1f} vs "
+          f"{cost['projection_gflop_masked_head']:.1f} GFLOP forward, {cost['saving_factor']:.1f}x less")
+
+# %% [markdown]
+# ## What this lesson claims, checked
+
+# %%
+assert tuple(logits.shape) == (2, 2, vectorizer.vocabulary_size)
+assert tuple(vectors.shape) == (2, cfg.max_length, cfg.embed_dim)
+assert difference < 1e-4, "padding does not leak into real positions"
+assert mlm.head.token_embedding is model.token_embedding_of(mlm.encoder)
+assert model.head_cost(cfg)["saving_factor"] > 5
+
+# %% [markdown]
+# ## Exercises
+# 1. Before running it, predict how the number of parameters changes if you double `embed_dim`; then
+#    build `model.build_pretraining_model(cfg.replace(embed_dim=2 * cfg.embed_dim, num_heads=cfg.num_heads))`.
+# 2. Remove the padding mask in your head: which assert above would fail, and why?

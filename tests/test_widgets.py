@@ -1,0 +1,104 @@
+"""The widgets' renderers are pure functions: checked here without a browser."""
+
+import re
+
+import numpy as np
+import pytest
+
+from bertmlm_lib import masking
+from bertmlm_lib.vectorize import build_vectorizer
+from bertmlm_lib.widgets import fill_mask as fill_widgets
+from bertmlm_lib.widgets import masking_explorer as explorer
+
+
+@pytest.fixture(scope="module")
+def vectorizer():
+    words = "the movie was great and the acting was bad but the plot was fine".split()
+    return build_vectorizer([" ".join(words)] * 3, vocab_size=30, max_length=32)
+
+
+def _chips(html):
+    return re.findall(r'<span class="tok act-(\d)" data-action="\d"', html)
+
+
+def test_render_masking_colours_each_token_by_its_action():
+    html = explorer.render_masking(["a", "good", "film", "indeed"],
+                                   [masking.MASKED, masking.UNCHANGED, masking.REPLACED, masking.KEPT],
+                                   ["[mask]", "good", "zebra", "indeed"])
+    assert _chips(html) == ["1", "0", "2", "3"]
+    for action, colour in explorer.COLOURS.items():
+        assert f'data-action="{action}"' in html and colour in html
+    assert "<s>film</s>" in html  # a replaced word shows what it replaced
+    assert 'masked: <b class="count">1</b>' in html and "4 words" in html
+
+
+def test_render_masking_escapes_html():
+    html = explorer.render_masking(["<script>"], [masking.UNCHANGED])
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_render_masking_refuses_mismatched_lengths():
+    with pytest.raises(ValueError, match="must match"):
+        explorer.render_masking(["a", "b"], [0])
+
+
+def test_mask_rate_changes_how_many_tokens_are_masked(vectorizer):
+    text = "the movie was great and the acting was bad but the plot was fine " * 2
+    low = explorer.render_masking_for_text(vectorizer, text, 0.1, 1.0, 0.0, seed=0)
+    high = explorer.render_masking_for_text(vectorizer, text, 0.5, 1.0, 0.0, seed=0)
+    assert _chips(low).count("1") == 3 and _chips(high).count("1") == 14
+
+
+def test_bad_widget_input_gives_a_message_not_an_exception(vectorizer):
+    assert "bertmlm-error" in explorer.render_masking_for_text(vectorizer, "   ", 0.15, 0.8, 0.1, 0)
+    assert "add up to more than 100%" in explorer.render_masking_for_text(vectorizer, "the movie", 0.15, 0.8, 0.5, 0)
+    assert "No words left" in explorer.render_masking_for_text(vectorizer, "!!! ???", 0.15, 0.8, 0.1, 0)
+
+
+def test_masking_explorer_widget_wires_controls(vectorizer):
+    widget = explorer.masking_explorer(vectorizer, ["the movie was great", "the plot was bad"])
+    view = widget.children[-1]
+    rate = widget.children[2].children[0]
+    before = _chips(view.value).count("1")
+    rate.value = 0.6
+    assert _chips(view.value).count("1") > before
+    text = widget.children[1]
+    text.value = ""
+    assert "bertmlm-error" in view.value
+
+
+RESULTS = [{"text": "a [mask] film", "masks": [{"position": 1, "predictions": [
+    {"token": "great", "prob": 0.5}, {"token": "bad", "prob": 0.25}, {"token": "<b>", "prob": 0.0}]}]}]
+
+
+def test_render_predictions_draws_one_bar_per_word_with_its_probability():
+    html = fill_widgets.render_predictions(RESULTS)
+    probs = [float(p) for p in re.findall(r'class="bar" data-prob="([0-9.]+)"', html)]
+    assert probs == [0.5, 0.25, 0.0]
+    assert "width:50.00%" in html and "width:25.00%" in html
+    assert 'data-position="1"' in html and "&lt;b&gt;" in html
+
+
+def test_training_panel_has_table_and_plot():
+    history = [{"step": s, "results": [{"text": "a [mask] film", "masks": [{
+        "position": 1, "predictions": [{"token": "great", "prob": p}], "targets": {"movie": p}}]}]}
+        for s, p in ((0, 0.01), (10, 0.2))]
+    html = fill_widgets.render_training_panel(history, ["movie"])
+    assert "top words at step 10" in html and "great (0.20)" in html
+    assert html.count("<img") == 1 and "data:image/png;base64," in html
+
+
+def test_fill_mask_widget_with_a_real_model(vectorizer):
+    from bertmlm_lib import config
+    from bertmlm_lib.fill_mask import FillMasker
+    from bertmlm_lib.model import build_pretraining_model
+
+    cfg = config.load("smoke", max_length=32)
+    masker = FillMasker(build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size), vectorizer)
+    widget = fill_widgets.fill_mask_widget(masker, text="the [mask] was great")
+    view, top_k = widget.children[-1], widget.children[1]
+    assert len(re.findall(r'class="bar" data-prob', view.value)) == 5
+    top_k.value = 3
+    assert len(re.findall(r'class="bar" data-prob', view.value)) == 3
+    widget.children[0].children[0].value = "no mask here"
+    assert "has no [mask]" in view.value and "bertmlm-error" in view.value

@@ -66,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--json", action="store_true", help="print JSON on stdout")
     fill.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     fill.set_defaults(run=run_fill_mask)
+
+    bench = commands.add_parser("bench", help="training speed and memory: our MLM model vs the reference's way")
+    bench.add_argument("--steps", type=_positive_int, default=10, help="interleaved steps timed per model (default 10)")
+    bench.add_argument("--levers", action="store_true", help="also time intermediate variants (what each change gives)")
+    bench.add_argument("--no-memory", action="store_true", help="skip the per-model peak memory runs")
+    bench.add_argument("--data", metavar="PATH", help="IMDB archive or folder (default: $BERTMLM_DATA or download)")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    bench.set_defaults(run=run_bench)
     return parser
 
 
@@ -204,6 +213,17 @@ def run_fill_mask(args) -> list:
     results = FillMasker.from_artifacts(artifacts)(args.texts, top_k=args.top_k)
     print(json.dumps(results, indent=1, ensure_ascii=False) if args.json else format_table(results))
     return results
+
+
+def run_bench(args) -> dict:
+    from . import bench
+
+    report = bench.run(steps=args.steps, levers=args.levers, memory=not args.no_memory, data_path=args.data)
+    print(json.dumps(report, indent=1) if args.json else bench.format_report(report))
+    if args.json:  # the last line is always the one-line summary
+        summary = {k: v for k, v in report.items() if isinstance(v, dict) and "samples_per_s" in v}
+        print(json.dumps({**summary, "ratio": report["ratio"]}))
+    return report
 
 
 # ------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TextError
+from .model import flat_positions
 from .vectorize import FIRST_WORD_ID, MASK_ID, MASK_TOKEN, Vectorizer, standardize_text
 
 
@@ -67,13 +68,11 @@ class FillMasker:
                     f"every [mask] of {text[:60]!r} lies beyond the model's {self.vectorizer.max_length} words: "
                     "put a [mask] nearer the start or shorten the text."
                 )
-        width = max(len(p) for p in positions)
-        padded = np.zeros((len(texts), width), dtype=np.int32)
-        for row, found in enumerate(positions):
-            padded[row, : len(found)] = found
-        logits = np.asarray(self.model({"token_ids": ids, "mask_positions": padded}, training=False))
-        probs = _softmax(logits.astype(np.float64))
-        return texts, [probs[row, : len(found)] for row, found in enumerate(positions)], positions
+        flat = flat_positions(positions, ids.shape[1])
+        logits = np.asarray(self.model({"token_ids": ids, "mask_positions": flat}, training=False))
+        probs = _softmax(logits.astype(np.float64))  # [all masks of all texts, V], in text order
+        starts = np.cumsum([0] + [len(found) for found in positions])
+        return texts, [probs[starts[i]:starts[i + 1]] for i in range(len(texts))], positions
 
     def __call__(self, texts, top_k: int = 5, targets=None) -> list[dict]:
         """For each text and each of its masks: the `top_k` words with probabilities (and `targets`' probabilities)."""

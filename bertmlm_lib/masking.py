@@ -113,15 +113,29 @@ def mask_numpy(token_ids, seed: int, vocabulary_size: int, **rates) -> dict:
     return {name: value.numpy() for name, value in out.items()}
 
 
+def pack_predictions(mask_positions, mask_ids, mask_weights, sequence_length: int):
+    """Flatten the real predictions of a batch into one list: `(flat_positions [N], labels [N])`.
+
+    `flat_positions` index the batch's tokens laid end to end (`row * sequence_length + position`),
+    in row order; unused slots (weight 0) are dropped, so the head never spends work on them.
+    """
+    tf = load_tensorflow()
+    rows = tf.range(tf.shape(mask_positions)[0], dtype=tf.int32)[:, tf.newaxis]
+    flat = tf.cast(mask_positions, tf.int32) + rows * sequence_length
+    used = tf.cast(mask_weights, tf.float32) > 0
+    return tf.boolean_mask(flat, used), tf.boolean_mask(tf.cast(mask_ids, tf.int32), used)
+
+
 def mlm_dataset(token_ids: np.ndarray, vocabulary_size: int, batch_size: int, seed: int,
                 mask_rate: float = 0.15, mask_token_share: float = 0.8, random_token_share: float = 0.1,
                 max_predictions: int | None = None, shuffle: bool = True, repeat: bool = False,
                 fixed_masks: bool = False, drop_remainder: bool = False):
-    """A `tf.data.Dataset` of `(inputs, mask_ids, mask_weights)` batches for `model.fit`.
+    """A `tf.data.Dataset` of `(inputs, labels)` batches for `model.fit`.
 
-    `inputs` is `{"token_ids", "mask_positions"}`. The ids are held in memory once; masks are drawn
-    per batch in the graph, fresh on every pass unless `fixed_masks` (for a held-out set whose
-    score must be comparable from one evaluation to the next).
+    `inputs` is `{"token_ids": [B, L], "mask_positions": [N]}` with the real predictions of the
+    batch packed into one list (see `pack_predictions`), and `labels` the N original words. The ids
+    are held in memory once; masks are drawn per batch in the graph, fresh on every pass unless
+    `fixed_masks` (for a held-out set whose score must be comparable between evaluations).
     """
     _check_rates(mask_rate, mask_token_share, random_token_share)
     tf = load_tensorflow()
@@ -139,10 +153,12 @@ def mlm_dataset(token_ids: np.ndarray, vocabulary_size: int, batch_size: int, se
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
     ds = tf.data.Dataset.zip((ds, seeds))
 
+    length = token_ids.shape[1]
+
     def to_training_example(ids, pair):
         out = mask_tokens(ids, pair, vocabulary_size, mask_rate, mask_token_share, random_token_share, predictions)
-        inputs = {"token_ids": out["token_ids"], "mask_positions": out["mask_positions"]}
-        return inputs, out["mask_ids"], out["mask_weights"]
+        flat_positions, labels = pack_predictions(out["mask_positions"], out["mask_ids"], out["mask_weights"], length)
+        return {"token_ids": out["token_ids"], "mask_positions": flat_positions}, labels
 
     return ds.map(to_training_example, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

@@ -82,9 +82,9 @@ def make_optimizer(cfg: Config, total_steps: int) -> keras.optimizers.Optimizer:
 
 
 def compile_pretraining_model(model: keras.Model, cfg: Config, total_steps: int) -> keras.Model:
-    """Compile with the MLM loss and masked-only metrics (sample weights mark real predictions)."""
+    """Compile with the MLM loss and the masked-token metrics (the batch's predictions are packed)."""
     model.compile(optimizer=make_optimizer(cfg, total_steps), loss=model_module.mlm_loss(),
-                  weighted_metrics=model_module.mlm_metrics(), jit_compile=cfg.jit_compile)
+                  metrics=model_module.mlm_metrics(), jit_compile=cfg.jit_compile)
     return model
 
 

@@ -1,10 +1,14 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -73,7 +77,9 @@ display(HTML(render_masking([vectorizer.tokens[i] for i in ids[0, :length]], one
 #
 # The model gets the changed review, and the *positions* of the chosen words. Only those positions
 # are scored, so the expensive last layer runs on about 15% of the tokens (lesson 04 counts the
-# saving). Each review has room for `P` predictions; unused slots get weight 0 and count for nothing.
+# saving). Each review has room for `P` predictions; unused slots get weight 0. For training, the
+# real predictions of a whole batch are then packed into one list (`masking.pack_predictions`), so
+# unused slots cost nothing at all.
 
 # %%
 for name in ("mask_positions", "mask_ids", "mask_weights"):
@@ -101,9 +107,9 @@ stats
 # %%
 stream = masking.mlm_dataset(ids[:1], vectorizer.vocabulary_size, batch_size=1, seed=cfg.seed, shuffle=False,
                              repeat=True, mask_rate=cfg.mask_rate)
-passes = [inputs["mask_positions"].numpy()[0] for (inputs, _, _), _ in zip(stream, range(2))]
+passes = [sorted(inputs["mask_positions"].numpy().tolist()) for (inputs, _), _ in zip(stream, range(2))]
 for number, positions in enumerate(passes, start=1):
-    print(f"pass {number}: chosen positions {sorted(p for p in positions.tolist() if p)}")
+    print(f"pass {number}: chosen positions {positions}")
 
 # %% [markdown]
 # ## Explore
@@ -121,7 +127,7 @@ masking_explorer(vectorizer, validation.texts[:5])
 assert abs(stats["chosen_share"] - cfg.mask_rate) < 0.02
 assert abs(stats["masked"] / stats["chosen"] - cfg.mask_token_share) < 0.05
 assert (ids[many["actions"] != masking.UNCHANGED] >= vectorize.FIRST_WORD_ID).all(), "only real words are chosen"
-assert sorted(passes[0].tolist()) != sorted(passes[1].tolist()), "each pass draws new masks"
+assert passes[0] != passes[1], "each pass draws new masks"
 
 # %% [markdown]
 # ## Exercises

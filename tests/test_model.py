@@ -22,9 +22,10 @@ def _ids(rows=3, real=10, length=32, seed=0):
 
 
 def test_output_shapes(mlm, cfg):
-    positions = np.array([[0, 3, 5, 0]] * 3, np.int32)
+    positions = M.flat_positions([[0, 3], [5], [1, 2, 9]], 32)
+    assert positions.tolist() == [0, 3, 37, 65, 66, 73]
     logits = mlm({"token_ids": _ids(), "mask_positions": positions})
-    assert tuple(logits.shape) == (3, 4, 300)
+    assert tuple(logits.shape) == (6, 300)
     assert tuple(mlm.encoder(_ids()).shape) == (3, 32, cfg.embed_dim)
 
 
@@ -46,7 +47,7 @@ def test_head_projection_shares_the_embedding_weights(mlm):
     ids = {id(w) for w in mlm.trainable_weights}
     assert len(ids) == len(mlm.trainable_weights)  # the shared matrix is one variable
     # changing the embedding matrix changes the head's output
-    positions = np.array([[1, 2]] * 3, np.int32)
+    positions = np.array([1, 2, 33], np.int32)
     before = np.asarray(mlm({"token_ids": _ids(), "mask_positions": positions}))
     matrix = embedding.embeddings
     original = matrix.numpy()
@@ -77,14 +78,32 @@ def test_saved_model_reloads_with_tied_weights(mlm, tmp_path):
     mlm.save(path)
     again = keras.saving.load_model(path, safe_mode=True)
     assert again.head.token_embedding is M.token_embedding_of(again.encoder)
-    inputs = {"token_ids": _ids(), "mask_positions": np.array([[1, 2]] * 3, np.int32)}
+    inputs = {"token_ids": _ids(), "mask_positions": np.array([1, 2, 40], np.int32)}
     assert np.allclose(np.asarray(mlm(inputs)), np.asarray(again(inputs)), atol=1e-6)
 
 
-def test_pre_layer_norm_and_gelu_reach_the_model():
-    cfg = config.load("smoke", vocab_size=100, max_length=16, pre_layer_norm=True, activation="gelu", num_layers=2)
+def test_head_scores_the_vector_at_each_packed_position(mlm):
+    """Logits for position (row r, column c) depend on that token's vector only."""
+    ids = _ids()
+    both = np.asarray(mlm({"token_ids": ids, "mask_positions": np.array([4, 32 + 7], np.int32)}))
+    alone = np.asarray(mlm({"token_ids": ids, "mask_positions": np.array([32 + 7], np.int32)}))
+    assert np.allclose(both[1], alone[0], atol=1e-5) and not np.allclose(both[0], both[1])
+
+
+def test_config_knobs_reach_the_model():
+    cfg = config.load("smoke", vocab_size=100, max_length=16, embed_dim=24, num_heads=3, ff_dim=40,
+                      pre_layer_norm=True, activation="gelu", num_layers=2, dropout=0.2)
     encoder = M.build_encoder(cfg)
     blocks = [layer for layer in encoder.layers if layer.name.startswith("encoder_block_")]
-    assert len(blocks) == 2 and all(b.normalize_first for b in blocks)
-    assert all(b.activation.__name__ == "gelu" for b in blocks)
+    assert len(blocks) == 2 and all(b.pre_layer_norm for b in blocks)
+    assert all(b.hidden.activation.__name__ == "gelu" and b.hidden.units == 40 for b in blocks)
+    assert all(b.attention.num_heads == 3 and b.dropout == 0.2 for b in blocks)
     assert encoder.get_layer("final_norm") is not None
+    embedding = M.token_embedding_of(encoder)
+    assert (embedding.input_dim, embedding.output_dim) == (100, 24)
+    assert encoder.get_layer("embeddings").position_embedding.sequence_length == 16
+
+
+def test_transformer_block_refuses_bad_head_count():
+    with pytest.raises(ValueError, match="divisible by `num_heads`.*embed_dim=10, num_heads=3"):
+        M.TransformerBlock(embed_dim=10, num_heads=3, ff_dim=8)

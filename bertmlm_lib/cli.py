@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=_positive_int, default=10, help="interleaved steps timed per model (default 10)")
     bench.add_argument("--levers", action="store_true", help="also time intermediate variants (what each change gives)")
     bench.add_argument("--no-memory", action="store_true", help="skip the per-model peak memory runs")
+    bench.add_argument("--quality", action="store_true",
+                       help="time to quality instead: pretrain each candidate recipe for --minutes, compare curves")
+    bench.add_argument("--minutes", type=_positive_float, default=3.0, help="training minutes per candidate (--quality)")
+    bench.add_argument("--candidates", metavar="A,B", help="comma-separated candidate names (--quality; default all)")
+    bench.add_argument("--out", metavar="DIR", help="where quality.json and quality.png go (--quality)")
+    bench.add_argument("--preset", choices=config_module.preset_names(),
+                       help="data sizes for --quality (default: $BERTMLM_PRESET, else workshop)")
     bench.add_argument("--data", metavar="PATH", help="IMDB archive or folder (default: $BERTMLM_DATA or download)")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -216,6 +223,8 @@ def run_fill_mask(args) -> list:
 
 
 def run_bench(args) -> dict:
+    if args.quality:
+        return run_quality(args)
     from . import bench
 
     report = bench.run(steps=args.steps, levers=args.levers, memory=not args.no_memory, data_path=args.data)
@@ -223,6 +232,24 @@ def run_bench(args) -> dict:
     if args.json:  # the last line is always the one-line summary
         summary = {k: v for k, v in report.items() if isinstance(v, dict) and "samples_per_s" in v}
         print(json.dumps({**summary, "ratio": report["ratio"]}))
+    return report
+
+
+def run_quality(args) -> dict:
+    from . import quality
+
+    names = [n.strip() for n in args.candidates.split(",")] if args.candidates else None
+    unknown = [n for n in names or [] if n not in quality.CANDIDATES]
+    if unknown:
+        raise config_module.ConfigError(
+            f"unknown candidate(s) {', '.join(unknown)}; choose from: {', '.join(quality.CANDIDATES)}.")
+    report = quality.run(args.minutes, names, data_path=args.data, out=args.out, base=config_module.load(args.preset))
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for name, entry in sorted(report["candidates"].items(), key=lambda kv: -kv[1]["heldout"]["masked_accuracy"]):
+            print(f"{name:28} {entry['heldout']['masked_accuracy']:6.1%} masked accuracy, {entry['steps']:5d} steps, "
+                  f"{entry['samples_per_training_second']:6.1f} samples/s, probe: {', '.join(entry['probe_top5'])}")
     return report
 
 

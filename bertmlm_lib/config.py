@@ -56,6 +56,7 @@ class Config:
     # Pretraining: AdamW, linear warmup then linear decay to zero, gradient clipping.
     batch_size: int = 32
     learning_rate: float = 1e-3
+    schedule: str = "linear"  # "linear": warmup, then linear decay to 0 (fitted to a time budget); or "constant"
     warmup_share: float = 0.06  # of all pretraining steps
     weight_decay: float = 0.01
     clipnorm: float = 1.0
@@ -67,7 +68,7 @@ class Config:
     pretrain_minutes: float | None = None
     heldout_reviews: int = 1000  # of the pretraining corpus, kept aside to measure masked accuracy
     checkpoint_minutes: float = 5.0
-    fill_mask_every: int = 200  # steps between two updates of the live fill-mask display
+    eval_every: int = 200  # steps between held-out evaluations and fill-mask panel updates
     # Fine-tuning.
     finetune_epochs: int = 5
     seed: int = 1337
@@ -105,7 +106,7 @@ PRESETS: dict[str, Config] = {
         batch_size=32,
         pretrain_epochs=1,
         heldout_reviews=64,
-        fill_mask_every=5,
+        eval_every=5,
         finetune_epochs=1,
     ),
     # A class on 2-core laptops: the whole corpus, a model small enough to learn in minutes.
@@ -189,11 +190,13 @@ def _checked(cfg: Config) -> Config:
     for name in ("warmup_share", "weight_decay"):
         if not 0 <= getattr(cfg, name) < 1:
             fail(name, "in [0, 1)")
-    for name in ("heldout_reviews", "fill_mask_every"):
+    for name in ("heldout_reviews", "eval_every"):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
             fail(name, "a whole number >= 1")
     if cfg.activation not in ("relu", "gelu"):
         fail("activation", "'relu' or 'gelu'")
+    if cfg.schedule not in ("linear", "constant"):
+        fail("schedule", "'linear' or 'constant'")
     if cfg.pretrain_minutes is not None and not cfg.pretrain_minutes > 0:
         fail("pretrain_minutes", "None (no time limit) or a positive number of minutes")
     return cfg

@@ -8,7 +8,8 @@
 - Checkpoints (model + optimizer state + step) are written atomically at every pass over the
   corpus, every `cfg.checkpoint_minutes`, at the end, and on Ctrl-C; `resume=True` continues from
   the last one. A time budget (`minutes`) ends training cleanly with a checkpoint.
-- Display: one in-place progress line, plus the fill-mask panel of `FillMaskCallback`.
+- Display: one in-place progress line, plus the fill-mask panel of `FillMaskCallback`
+  (the callbacks live in `callbacks.py`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from .artifacts import ensure_folder, read_json, remove_abandoned, write_json
 from .backend import load_tensorflow
 from .config import Config
 from .errors import ArtifactError
-from .fill_mask import FillMasker
 from .masking import max_predictions_for, mlm_dataset
-from .progress import Progress
 from .vectorize import Vectorizer
 
 load_tensorflow()
@@ -37,19 +36,23 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from . import model as model_module  # noqa: E402
+from .callbacks import (  # noqa: E402
+    CheckpointEvery,
+    FillMaskCallback,
+    FitScheduleToBudget,
+    HeldoutEvaluator,
+    ProgressLine,
+    StartClock,
+    StopAt,
+    TrainingClock,
+)
 
 PRETRAIN_FOLDER = "pretrain"
 CHECKPOINT_FILE = "checkpoint.keras"
 CHECKPOINT_META = "checkpoint.json"
 ENCODER_FILE = "encoder.keras"
 LOG_FILE = "log.jsonl"
-PROBES = (
-    "i have watched this [mask] and it was awesome",
-    "the acting was [mask] and the plot made no sense",
-    "one of the best [mask] i have ever seen",
-    "this film is a [mask] of time",
-)
-PROBE_ANSWERS = ("movie", "bad", "movies", "waste")
+FILL_MASK_LOG = "fill_mask.jsonl"
 # Settings that change the model or its vocabulary: a checkpoint made with others cannot be resumed.
 ARCHITECTURE_FIELDS = ("vocab_size", "max_length", "embed_dim", "num_heads", "ff_dim", "num_layers",
                        "activation", "pre_layer_norm")
@@ -57,28 +60,48 @@ ARCHITECTURE_FIELDS = ("vocab_size", "max_length", "embed_dim", "num_heads", "ff
 
 @keras.saving.register_keras_serializable(package="bertmlm")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Learning rate rising linearly from 0 to `peak` over `warmup_steps`, then falling linearly to 0 at `total_steps`."""
+    """Learning rate rising linearly from 0 to `peak` over the first `warmup_share` of the steps,
+    then falling linearly to 0 at `total_steps`.
 
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
-        self.peak, self.total_steps, self.warmup_steps = float(peak), int(total_steps), int(warmup_steps)
+    `total_steps` can be moved during training (`set_total_steps`): under a time budget the
+    schedule is stretched or shrunk so that the rate reaches zero when the time runs out.
+    """
+
+    def __init__(self, peak: float, total_steps: int, warmup_share: float = 0.06):
+        self.peak, self.warmup_share = float(peak), float(warmup_share)
+        self.total_steps = keras.Variable(float(max(total_steps, 1)), dtype="float32", trainable=False,
+                                          name="schedule_total_steps")
+
+    def set_total_steps(self, total_steps: int) -> None:
+        self.total_steps.assign(float(max(total_steps, 1)))
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        warm = self.peak * step / max(self.warmup_steps, 1)
-        decay = self.peak * ops.maximum(self.total_steps - step, 0.0) / max(self.total_steps - self.warmup_steps, 1)
-        return ops.where(step < self.warmup_steps, warm, decay)
+        total = ops.convert_to_tensor(self.total_steps)
+        warmup = ops.maximum(self.warmup_share * total, 1.0)
+        warm = self.peak * step / warmup
+        decay = self.peak * ops.maximum(total - step, 0.0) / ops.maximum(total - warmup, 1.0)
+        return ops.where(step < warmup, warm, decay)
 
     def get_config(self):
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
+        return {"peak": self.peak, "total_steps": int(float(self.total_steps.numpy())),
+                "warmup_share": self.warmup_share}
 
 
 def make_optimizer(cfg: Config, total_steps: int) -> keras.optimizers.Optimizer:
-    """AdamW with warmup + linear decay and global-norm clipping (no decay on norms and biases)."""
-    schedule = WarmupLinearDecay(cfg.learning_rate, total_steps, round(cfg.warmup_share * total_steps))
+    """AdamW with warmup + linear decay (or a constant rate) and global-norm clipping; no decay on norms and biases."""
+    schedule = (WarmupLinearDecay(cfg.learning_rate, total_steps, cfg.warmup_share) if cfg.schedule == "linear"
+                else cfg.learning_rate)
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay,
                                        global_clipnorm=cfg.clipnorm)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
+
+
+def schedule_of(model: keras.Model) -> WarmupLinearDecay | None:
+    """The learning-rate schedule inside a compiled model's optimizer (None for a constant rate)."""
+    schedule = model.optimizer._learning_rate
+    return schedule if isinstance(schedule, WarmupLinearDecay) else None
 
 
 def compile_pretraining_model(model: keras.Model, cfg: Config, total_steps: int) -> keras.Model:
@@ -199,143 +222,13 @@ def load_pretrained(artifacts: Path):
 
 
 # --------------------------------------------------------------------------------------------
-# Callbacks
-# --------------------------------------------------------------------------------------------
-
-
-class StopAt(keras.callbacks.Callback):
-    """Stop after exactly `total_steps` optimizer steps, or when the time budget runs out."""
-
-    def __init__(self, total_steps: int, minutes: float | None):
-        super().__init__()
-        self.total_steps, self.deadline = total_steps, (time.monotonic() + 60 * minutes) if minutes else None
-        self.reason = "steps"
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) >= self.total_steps:
-            self.model.stop_training = True
-        elif self.deadline is not None and time.monotonic() >= self.deadline:
-            self.reason = "time budget"
-            self.model.stop_training = True
-
-
-class CheckpointEvery(keras.callbacks.Callback):
-    """Save a checkpoint every `minutes`, at every full pass over the corpus, and at the end."""
-
-    def __init__(self, folder: Path, meta_fn, minutes: float, steps_per_pass: int):
-        super().__init__()
-        self.folder, self.meta_fn, self.interval, self.steps_per_pass = folder, meta_fn, 60 * minutes, steps_per_pass
-        self.last = time.monotonic()
-        self.saves = 0
-
-    def save(self):
-        save_checkpoint(self.model, self.folder, self.meta_fn())
-        self.last = time.monotonic()
-        self.saves += 1
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations)
-        if step % self.steps_per_pass == 0 or time.monotonic() - self.last >= self.interval:
-            self.save()
-
-    def on_train_end(self, logs=None):
-        self.save()
-
-
-class ProgressLine(keras.callbacks.Callback):
-    """The one in-place progress display: step, loss, masked accuracy, elapsed time."""
-
-    def __init__(self, total_steps: int, enabled: bool = True):
-        super().__init__()
-        self.total_steps, self.enabled = total_steps, enabled
-        self.bar = None
-
-    def on_train_begin(self, logs=None):
-        self.bar = Progress(self.total_steps, "pretraining steps", enabled=self.enabled, min_interval=1.0)
-        self.bar.done = int(self.model.optimizer.iterations)
-
-    def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        self.bar.description = (f"pretraining · loss {logs.get('loss', float('nan')):.3f} · masked accuracy "
-                                f"{logs.get('masked_accuracy', float('nan')):.1%} · steps")
-        self.bar.update(int(self.model.optimizer.iterations) - self.bar.done)
-
-    def on_train_end(self, logs=None):
-        if self.bar:
-            self.bar.close()
-
-
-class FillMaskCallback(keras.callbacks.Callback):
-    """Every `every` steps: top-k words for fixed probe sentences, shown in ONE in-place display.
-
-    The display is a table of the top words per probe and a plot of the probability the model
-    gives the expected word over training. Each update is also appended to `log_path` (JSON lines).
-    In a terminal it prints one short line per update instead.
-    """
-
-    def __init__(self, vectorizer: Vectorizer, probes=PROBES, answers=PROBE_ANSWERS, every: int = 200,
-                 top_k: int = 5, log_path: Path | None = None, display: bool = True):
-        super().__init__()
-        self.vectorizer, self.probes, self.answers = vectorizer, list(probes), list(answers)
-        self.every, self.top_k, self.log_path, self.display = every, top_k, log_path, display
-        self.history: list[dict] = []
-        self._handle = None
-
-    def snapshot(self) -> dict:
-        masker = FillMasker(self.model, self.vectorizer)
-        answers = [a for a in self.answers if self.vectorizer.id_of(a) >= 3]
-        results = masker(self.probes, top_k=self.top_k, targets=answers)
-        return {"step": int(self.model.optimizer.iterations), "results": results}
-
-    def on_train_begin(self, logs=None):
-        if not self.history or self.history[-1]["step"] != int(self.model.optimizer.iterations):
-            self._record()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) % self.every == 0:
-            self._record()
-
-    def on_train_end(self, logs=None):
-        if self.history[-1]["step"] != int(self.model.optimizer.iterations):
-            self._record()
-
-    def _record(self):
-        entry = self.snapshot()
-        self.history.append(entry)
-        if self.log_path:
-            ensure_folder(self.log_path.parent)
-            with open(self.log_path, "a", encoding="utf-8") as log:
-                log.write(json.dumps(entry) + "\n")
-        if self.display:
-            self._show()
-
-    def _show(self):
-        from .progress import _in_notebook
-
-        if not _in_notebook():
-            first = self.history[-1]["results"][0]
-            guesses = ", ".join(p["token"] for p in first["masks"][0]["predictions"])
-            print(f"step {self.history[-1]['step']}: {first['text']} -> {guesses}")
-            return
-        from IPython.display import HTML, display
-
-        from .widgets.fill_mask import render_training_panel
-
-        panel = HTML(render_training_panel(self.history, self.answers))
-        if self._handle is None:
-            self._handle = display(panel, display_id=True)
-        else:
-            self._handle.update(panel)
-
-
-# --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass
 class PretrainResult:
-    """What a pretraining run did: steps, time, held-out metrics and the curves."""
+    """What a pretraining run did: steps, training time, held-out metrics and the curves."""
 
     steps: int
     seconds: float
@@ -353,66 +246,66 @@ def plan_steps(cfg: Config, train_reviews: int) -> tuple[int, int]:
     return per_pass, per_pass * cfg.pretrain_epochs
 
 
+def _heldout_of(row: dict) -> dict:
+    return {key: row[f"val_{key}"] for key in ("loss", "masked_accuracy", "perplexity")}
+
+
 def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool = False,
              minutes: float | None = None, progress: bool = True, fill_mask_display: bool = True,
-             extra_callbacks=()) -> tuple[keras.Model, PretrainResult]:
+             extra_callbacks=(), eval_every: int | None = None,
+             eval_every_minutes: float | None = None) -> tuple[keras.Model, PretrainResult]:
     """Pretrain (or resume) the MLM model; returns the model and what happened.
 
-    Training stops after `cfg.pretrain_epochs` passes over the corpus, or after `minutes`
-    (default `cfg.pretrain_minutes`), whichever comes first, always leaving a checkpoint.
+    Training stops after `cfg.pretrain_epochs` passes over the corpus, or after `minutes` of
+    training time (default `cfg.pretrain_minutes`), whichever comes first, always leaving a
+    checkpoint. Under a time budget the learning rate is scheduled to reach zero at the end.
     """
     folder = checkpoint_folder(cfg)
     ensure_folder(folder)
     remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
-    per_pass, total = plan_steps(cfg, len(corpus.train_ids))
+    per_pass, planned = plan_steps(cfg, len(corpus.train_ids))
+    budget = minutes if minutes is not None else cfg.pretrain_minutes
+    seconds_before = 0.0
     if resume and (folder / CHECKPOINT_FILE).exists():
-        check_compatible(read_checkpoint_meta(folder), cfg, vectorizer, folder)
+        meta = read_checkpoint_meta(folder)
+        check_compatible(meta, cfg, vectorizer, folder)
         model = load_checkpoint(folder)
+        seconds_before = float(meta.get("seconds", 0.0))
     else:
-        if not resume:
-            (folder / LOG_FILE).unlink(missing_ok=True)
-            (folder / "fill_mask.jsonl").unlink(missing_ok=True)
+        for stale in (LOG_FILE, FILL_MASK_LOG):
+            (folder / stale).unlink(missing_ok=True)
         model = build_model_for(cfg, vectorizer)
-        compile_pretraining_model(model, cfg, total)
+        compile_pretraining_model(model, cfg, planned)
     train_ds, heldout_ds = datasets(corpus, cfg, vectorizer.vocabulary_size)
     start_step = int(model.optimizer.iterations)
-    heldout_at_start = evaluate_heldout(model, heldout_ds) if start_step == 0 else None
-    started = time.monotonic()
-    seconds_before = _previous_seconds(folder) if start_step else 0.0
+    clock = TrainingClock(already=seconds_before)
+    every = eval_every or cfg.eval_every
 
-    def meta():
-        return {
-            "format_version": 1,
-            "step": int(model.optimizer.iterations),
-            "planned_steps": total,
-            "steps_per_pass": per_pass,
-            "seconds": round(seconds_before + time.monotonic() - started, 1),
-            "architecture": _architecture(cfg),
-            "config": cfg.to_dict(),
-            "vocabulary_fingerprint": vectorizer.fingerprint,
-        }
+    def save():
+        save_checkpoint(model, folder, {
+            "format_version": 1, "step": int(model.optimizer.iterations), "planned_steps": planned,
+            "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": _architecture(cfg),
+            "config": cfg.to_dict(), "vocabulary_fingerprint": vectorizer.fingerprint,
+        })
 
-    stopper = StopAt(total, minutes if minutes is not None else cfg.pretrain_minutes)
-    fill = FillMaskCallback(vectorizer, every=cfg.fill_mask_every, log_path=folder / "fill_mask.jsonl",
-                            display=fill_mask_display)
-    checkpoints = CheckpointEvery(folder, meta, cfg.checkpoint_minutes, per_pass)
-    logger = keras.callbacks.CSVLogger(str(folder / "history.csv"), append=resume)
-    interval = cfg.fill_mask_every
-    callbacks = [stopper, ProgressLine(total, enabled=progress), fill, checkpoints, logger, *extra_callbacks]
+    stopper = StopAt(planned, clock, budget)
+    evaluator = HeldoutEvaluator(heldout_ds, clock, every, every_minutes=eval_every_minutes)
+    fill = FillMaskCallback(vectorizer, clock, every=every, log_path=folder / FILL_MASK_LOG, display=fill_mask_display)
+    callbacks = [StartClock(clock), stopper, evaluator, fill, ProgressLine(planned, enabled=progress),
+                 CheckpointEvery(save, cfg.checkpoint_minutes), *extra_callbacks]
+    if budget and schedule_of(model) is not None:
+        callbacks.insert(2, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
     try:
-        history = model.fit(
-            train_ds, epochs=math.ceil(total / interval) + 1, steps_per_epoch=interval,
-            initial_epoch=start_step // interval, validation_data=heldout_ds, callbacks=callbacks, verbose=0, shuffle=False,
-        )
+        model.fit(train_ds, epochs=math.ceil(planned / per_pass), steps_per_epoch=per_pass,
+                  initial_epoch=start_step // per_pass, callbacks=callbacks, verbose=0, shuffle=False)
     except KeyboardInterrupt:
-        save_checkpoint(model, folder, meta())
+        save()
         raise
-    heldout = evaluate_heldout(model, heldout_ds)
+    rows = evaluator.rows
     result = PretrainResult(
-        steps=int(model.optimizer.iterations), seconds=round(time.monotonic() - started, 1),
-        stopped_by=stopper.reason, heldout=heldout, heldout_at_start=heldout_at_start,
-        history=_history_rows(history, interval, start_step), fill_mask=fill.history,
-        checkpoint=str(folder / CHECKPOINT_FILE),
+        steps=int(model.optimizer.iterations), seconds=round(clock.seconds(), 1), stopped_by=stopper.reason,
+        heldout=_heldout_of(rows[-1]), heldout_at_start=_heldout_of(rows[0]) if start_step == 0 else None,
+        history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE),
     )
     _append_log(folder / LOG_FILE, result)
     save_encoder(model, folder)
@@ -422,13 +315,6 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
 def build_model_for(cfg: Config, vectorizer: Vectorizer) -> keras.Model:
     """A fresh pretraining model sized for this vocabulary (which may be smaller than cfg.vocab_size)."""
     return model_module.build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size)
-
-
-def evaluate_heldout(model: keras.Model, heldout_ds) -> dict:
-    """Masked accuracy, perplexity and loss on the held-out reviews (fixed masks)."""
-    values = model.evaluate(heldout_ds, verbose=0, return_dict=True)
-    return {"loss": float(values["loss"]), "masked_accuracy": float(values["masked_accuracy"]),
-            "perplexity": float(values["perplexity"])}
 
 
 def save_encoder(model: keras.Model, folder: Path) -> Path:
@@ -441,23 +327,6 @@ def save_encoder(model: keras.Model, folder: Path) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return folder / ENCODER_FILE
-
-
-def _previous_seconds(folder: Path) -> float:
-    try:
-        return float(read_checkpoint_meta(folder).get("seconds", 0.0))
-    except ArtifactError:
-        return 0.0
-
-
-def _history_rows(history, interval: int, start_step: int) -> list[dict]:
-    rows = []
-    epochs = history.epoch if history is not None else []
-    for i, epoch in enumerate(epochs):
-        row = {"step": (epoch + 1) * interval}
-        row.update({k: float(v[i]) for k, v in history.history.items() if i < len(v)})
-        rows.append(row)
-    return rows
 
 
 def _append_log(path: Path, result: PretrainResult) -> None:

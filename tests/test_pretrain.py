@@ -21,7 +21,7 @@ def _texts(n=160, seed=0):
 
 def _cfg(tmp_path, **changes):
     settings = dict(vocab_size=40, max_length=16, embed_dim=16, num_heads=2, ff_dim=32, batch_size=16,
-                    pretrain_epochs=2, heldout_reviews=16, fill_mask_every=4, checkpoint_minutes=60.0,
+                    pretrain_epochs=2, heldout_reviews=16, eval_every=4, checkpoint_minutes=60.0,
                     learning_rate=3e-3, jit_compile=False)
     settings.update(changes)
     return config.load("smoke", artifacts=tmp_path / "run", **settings)
@@ -37,10 +37,13 @@ def setup(tmp_path):
 
 
 def test_schedule_warms_up_then_decays_to_zero():
-    schedule = pretrain.WarmupLinearDecay(1e-3, total_steps=100, warmup_steps=10)
+    schedule = pretrain.WarmupLinearDecay(1e-3, total_steps=100, warmup_share=0.1)
     values = [float(schedule(s)) for s in (0, 5, 10, 55, 100, 120)]
     close = [math.isclose(a, b, rel_tol=1e-5) for a, b in zip(values[1:4], (5e-4, 1e-3, 5e-4))]
     assert values[0] == 0 and all(close) and values[4] == 0 and values[5] == 0
+    schedule.set_total_steps(200)  # a time budget moves the end; warmup stays a share of it
+    assert math.isclose(float(schedule(20)), 1e-3, rel_tol=1e-5) and float(schedule(200)) == 0
+    assert pretrain.WarmupLinearDecay.from_config(schedule.get_config()).get_config()["total_steps"] == 200
 
 
 def test_optimizer_is_adamw_with_clipping_and_no_decay_on_norms(tmp_path):
@@ -69,8 +72,10 @@ def test_training_learns_and_writes_artifacts(setup):
         assert (folder / name).is_file(), name
     steps = [json.loads(line)["step"] for line in (folder / "fill_mask.jsonl").read_text().splitlines()]
     assert steps == [0, 4, 8, 12, 16, 18]
-    assert [row["step"] for row in result.history][:2] == [4, 8]
-    assert {"val_masked_accuracy", "val_perplexity", "masked_accuracy"} <= set(result.history[0])
+    assert [row["step"] for row in result.history] == [0, 4, 8, 12, 16, 18]
+    assert {"val_masked_accuracy", "val_perplexity", "masked_accuracy", "minutes", "learning_rate"} <= set(result.history[1])
+    minutes = [row["minutes"] for row in result.history]
+    assert minutes == sorted(minutes) and result.history[-1]["learning_rate"] == 0.0
 
 
 def test_killed_run_resumes_to_the_same_step_count(setup, tmp_path):
@@ -107,11 +112,15 @@ def test_resume_refuses_another_vocabulary(setup):
 
 def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
     cfg, vectorizer, corpus = setup
-    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=50), corpus, vectorizer, minutes=0.001,
+    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=500), corpus, vectorizer, minutes=0.15,
                                       progress=False, fill_mask_display=False)
-    assert result.stopped_by == "time budget" and result.steps < 50 * 9
+    assert result.stopped_by == "time budget" and 25 < result.steps < 500 * 9
+    assert 0.15 * 60 <= result.seconds < 0.15 * 60 + 5
     meta = pretrain.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
     assert meta["step"] == result.steps
+    # the schedule was fitted to the budget: the rate is near zero when time runs out
+    assert float(model.optimizer.learning_rate) < 0.2 * cfg.learning_rate
+    assert pretrain.schedule_of(model).get_config()["total_steps"] < 500 * 9
 
 
 def test_damaged_checkpoint_is_a_clear_error(setup):
@@ -166,7 +175,7 @@ def test_kill_9_then_resume_loses_at_most_one_interval(tmp_path):
     import time
 
     settings = dict(vocab_size=40, max_length=16, embed_dim=16, num_heads=2, ff_dim=32, batch_size=16,
-                    pretrain_epochs=40, heldout_reviews=16, fill_mask_every=50, checkpoint_minutes=0.002,
+                    pretrain_epochs=40, heldout_reviews=16, eval_every=50, checkpoint_minutes=0.002,
                     jit_compile=False)
     script = KILL_SCRIPT.format(texts=_texts(), artifacts=str(tmp_path / "run"), settings=settings)
     meta_path = tmp_path / "run" / "pretrain" / "checkpoint.json"

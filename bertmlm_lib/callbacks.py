@@ -1,0 +1,265 @@
+"""Keras callbacks of the pretraining stage: the clock, the budget, evaluation, checkpoints, display.
+
+They share one `TrainingClock`, which counts training time only: evaluating the held-out reviews
+and drawing the fill-mask panel pause it, so "5 minutes of pretraining" means 5 minutes of
+optimizer steps whatever the display costs, and recipes compared at equal minutes are compared
+fairly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .artifacts import ensure_folder
+from .backend import load_tensorflow
+from .fill_mask import FillMasker
+from .progress import Progress, _in_notebook
+from .vectorize import FIRST_WORD_ID, Vectorizer
+
+load_tensorflow()
+
+import keras  # noqa: E402
+
+PROBES = (
+    "i have watched this [mask] and it was awesome",
+    "the acting was [mask] and the plot made no sense",
+    "one of the best [mask] i have ever seen",
+    "this film is a [mask] of time",
+)
+PROBE_ANSWERS = ("movie", "bad", "movies", "waste")
+
+
+class TrainingClock:
+    """Seconds spent training, excluding the pauses for evaluation and display."""
+
+    def __init__(self, already: float = 0.0):
+        self.already, self.started, self.paused = already, None, 0.0
+
+    def start(self):
+        self.started = time.monotonic()
+
+    def seconds(self) -> float:
+        return self.already + (time.monotonic() - self.started - self.paused if self.started else 0.0)
+
+    def pause(self):
+        """Context manager: time inside it does not count as training."""
+        clock = self
+
+        class _Pause:
+            def __enter__(self):
+                self.t = time.monotonic()
+
+            def __exit__(self, *exc):
+                clock.paused += time.monotonic() - self.t
+
+        return _Pause()
+
+
+class StartClock(keras.callbacks.Callback):
+    def __init__(self, clock: TrainingClock):
+        super().__init__()
+        self.clock = clock
+
+    def on_train_begin(self, logs=None):
+        self.clock.start()
+
+
+class StopAt(keras.callbacks.Callback):
+    """Stop after exactly `total_steps` optimizer steps, or when the training-time budget runs out."""
+
+    def __init__(self, total_steps: int, clock: TrainingClock, minutes: float | None):
+        super().__init__()
+        self.total_steps, self.clock, self.budget = total_steps, clock, (60 * minutes if minutes else None)
+        self.reason = "steps"
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) >= self.total_steps:
+            self.model.stop_training = True
+        elif self.budget is not None and self.clock.seconds() >= self.budget:
+            self.reason = "time budget"
+            self.model.stop_training = True
+
+
+class FitScheduleToBudget(keras.callbacks.Callback):
+    """Keep the learning-rate schedule's end at the end of the time budget.
+
+    Every `every` steps it measures steps per training second and moves the schedule's
+    `total_steps` to where the budget will run out, so the rate reaches zero as time runs out
+    instead of stopping half-way down its slope.
+    """
+
+    def __init__(self, schedule, clock: TrainingClock, minutes: float, planned_steps: int, every: int = 25):
+        super().__init__()
+        self.schedule, self.clock, self.budget = schedule, clock, 60 * minutes
+        self.planned_steps, self.every = planned_steps, every
+        self.first_step = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if self.first_step is None:  # the first step includes tracing: measure from after it
+            self.first_step, self.first_seconds = step, self.clock.seconds()
+            return
+        if step % self.every == 0 and step > self.first_step:
+            rate = (step - self.first_step) / max(self.clock.seconds() - self.first_seconds, 1e-6)
+            remaining = max(self.budget - self.clock.seconds(), 0.0)
+            self.schedule.set_total_steps(min(self.planned_steps, step + int(rate * remaining)))
+
+
+class HeldoutEvaluator(keras.callbacks.Callback):
+    """Score the held-out reviews (fixed masks) at the start, every `every` steps (or every
+    `every_minutes` of training), and at the end.
+
+    Each row holds the step, training minutes, learning rate, the running training loss and
+    accuracy, and the held-out loss, masked accuracy and perplexity (prefixed `val_`).
+    """
+
+    def __init__(self, heldout_ds, clock: TrainingClock, every: int, rows: list | None = None,
+                 every_minutes: float | None = None):
+        super().__init__()
+        self.heldout_ds, self.clock, self.every, self.every_minutes = heldout_ds, clock, every, every_minutes
+        self.rows = rows if rows is not None else []
+        self.last_logs: dict = {}
+
+    def evaluate(self) -> dict:
+        with self.clock.pause():
+            values = self.model.evaluate(self.heldout_ds, verbose=0, return_dict=True)
+        return {"loss": float(values["loss"]), "masked_accuracy": float(values["masked_accuracy"]),
+                "perplexity": float(values["perplexity"])}
+
+    def _record(self):
+        step = int(self.model.optimizer.iterations)
+        if self.rows and self.rows[-1]["step"] == step:
+            return
+        optimizer = self.model.optimizer
+        row = {"step": step, "minutes": round(self.clock.seconds() / 60, 3),
+               "learning_rate": float(optimizer.learning_rate)}
+        row.update({k: float(v) for k, v in self.last_logs.items() if k in ("loss", "masked_accuracy", "perplexity")})
+        row.update({f"val_{k}": v for k, v in self.evaluate().items()})
+        self.rows.append(row)
+
+    def on_train_begin(self, logs=None):
+        self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.last_logs = logs or {}
+        if self.every_minutes:
+            due = self.clock.seconds() / 60 >= (self.rows[-1]["minutes"] if self.rows else 0) + self.every_minutes
+        else:
+            due = int(self.model.optimizer.iterations) % self.every == 0
+        if due:
+            self._record()
+
+    def on_train_end(self, logs=None):
+        self._record()
+
+
+class CheckpointEvery(keras.callbacks.Callback):
+    """Save a checkpoint every `minutes` of wall time, at every pass over the corpus, and at the end."""
+
+    def __init__(self, save, minutes: float):
+        super().__init__()
+        self.save, self.interval = save, 60 * minutes
+        self.last = time.monotonic()
+
+    def _save(self):
+        self.save()
+        self.last = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() - self.last >= self.interval:
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._save()
+
+    def on_train_end(self, logs=None):
+        self._save()
+
+
+class ProgressLine(keras.callbacks.Callback):
+    """The one in-place progress display: steps, running loss and masked accuracy, time."""
+
+    def __init__(self, total_steps: int, enabled: bool = True):
+        super().__init__()
+        self.total_steps, self.enabled = total_steps, enabled
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        self.bar = Progress(self.total_steps, "pretraining steps", enabled=self.enabled, min_interval=1.0)
+        self.bar.done = int(self.model.optimizer.iterations)
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        self.bar.description = (f"pretraining · loss {logs.get('loss', float('nan')):.3f} · masked accuracy "
+                                f"{logs.get('masked_accuracy', float('nan')):.1%} · steps")
+        self.bar.update(int(self.model.optimizer.iterations) - self.bar.done)
+
+    def on_train_end(self, logs=None):
+        if self.bar:
+            self.bar.close()
+
+
+class FillMaskCallback(keras.callbacks.Callback):
+    """Every `every` steps: top-k words for fixed probe sentences, shown in ONE in-place display.
+
+    The display is a table of the top words per probe and a plot of the probability the model
+    gives the expected word over training. Each update is also appended to `log_path` (JSON lines).
+    Outside a notebook it prints one short line per update instead.
+    """
+
+    def __init__(self, vectorizer: Vectorizer, clock: TrainingClock | None = None, probes=PROBES,
+                 answers=PROBE_ANSWERS, every: int = 200, top_k: int = 5, log_path: Path | None = None,
+                 display: bool = True):
+        super().__init__()
+        self.vectorizer, self.clock, self.probes, self.answers = vectorizer, clock or TrainingClock(), list(probes), list(answers)
+        self.every, self.top_k, self.log_path, self.display = every, top_k, log_path, display
+        self.history: list[dict] = []
+        self._handle = None
+
+    def snapshot(self) -> dict:
+        """The top words for every probe now, and the probability of each probe's expected word."""
+        masker = FillMasker(self.model, self.vectorizer)
+        answers = [a for a in self.answers if self.vectorizer.id_of(a) >= FIRST_WORD_ID]
+        return {"step": int(self.model.optimizer.iterations),
+                "results": masker(self.probes, top_k=self.top_k, targets=answers)}
+
+    def on_train_begin(self, logs=None):
+        self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) % self.every == 0:
+            self._record()
+
+    def on_train_end(self, logs=None):
+        self._record()
+
+    def _record(self):
+        if self.history and self.history[-1]["step"] == int(self.model.optimizer.iterations):
+            return
+        with self.clock.pause():
+            entry = self.snapshot()
+            self.history.append(entry)
+            if self.log_path:
+                ensure_folder(self.log_path.parent)
+                with open(self.log_path, "a", encoding="utf-8") as log:
+                    log.write(json.dumps(entry) + "\n")
+            if self.display:
+                self._show()
+
+    def _show(self):
+        if not _in_notebook():
+            first = self.history[-1]["results"][0]
+            guesses = ", ".join(p["token"] for p in first["masks"][0]["predictions"])
+            print(f"step {self.history[-1]['step']}: {first['text']} -> {guesses}")
+            return
+        from IPython.display import HTML, display
+
+        from .widgets.fill_mask import render_training_panel
+
+        panel = HTML(render_training_panel(self.history, self.answers))
+        if self._handle is None:
+            self._handle = display(panel, display_id=True)
+        else:
+            self._handle.update(panel)

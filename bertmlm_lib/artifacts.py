@@ -46,6 +46,19 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
     return path
 
 
+def save_model_atomically(model, path: str | os.PathLike) -> Path:
+    """`model.save(path)` through a temporary `.keras` file renamed into place: never a half-written model."""
+    path = Path(path)
+    ensure_folder(path.parent)
+    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp.keras"
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
 def write_json(path: str | os.PathLike, value) -> Path:
     """Atomically write `value` as indented JSON."""
     return atomic_write_bytes(path, (json.dumps(value, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))

@@ -67,6 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     fill.set_defaults(run=run_fill_mask)
 
+    finetune = commands.add_parser("finetune", help="fine-tune a sentiment classifier on the pretrained encoder")
+    _add_common(finetune)
+    finetune.add_argument("--from-scratch", action="store_true", help="start from a random encoder (the ablation)")
+    finetune.set_defaults(run=run_finetune)
+
+    evaluate = commands.add_parser("evaluate", help="score the fine-tuned model on the test reviews")
+    _add_common(evaluate)
+    evaluate.set_defaults(run=run_evaluate)
+
+    predict = commands.add_parser("predict", help="sentiment of raw texts from the fine-tuned model")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score")
+    predict.add_argument("--file", metavar="F", help="also score each non-empty line of this file (UTF-8, else Latin-1)")
+    predict.add_argument("--artifacts", metavar="DIR", help="folder written by `bertmlm finetune` (default: the preset's)")
+    predict.add_argument("--preset", choices=config_module.preset_names(), help="whose default artifacts folder to use")
+    predict.add_argument("--json", action="store_true", help="print JSON on stdout")
+    predict.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    predict.set_defaults(run=run_predict)
+
     bench = commands.add_parser("bench", help="training speed and memory: our MLM model vs the reference's way")
     bench.add_argument("--steps", type=_positive_int, default=10, help="interleaved steps timed per model (default 10)")
     bench.add_argument("--levers", action="store_true", help="also time intermediate variants (what each change gives)")
@@ -85,24 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
+def _positive(kind, what: str):
+    """An argparse type: `kind(text)`, refused with a short reason unless > 0."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+        return value
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+_positive_float = _positive(float, "a number")
+_positive_int = _positive(int, "a whole number")
 
 
 # ------------------------------------------------------------------------------------------
@@ -219,6 +234,80 @@ def run_fill_mask(args) -> list:
     artifacts = args.artifacts or config_module.load(args.preset).artifacts_dir
     results = FillMasker.from_artifacts(artifacts)(args.texts, top_k=args.top_k)
     print(json.dumps(results, indent=1, ensure_ascii=False) if args.json else format_table(results))
+    return results
+
+
+def run_finetune(args) -> dict:
+    from . import finetune
+
+    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    summary = finetune.run_finetuning(cfg, args.data, progress=not args.quiet, from_scratch=args.from_scratch)
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
+    else:
+        print(f"fine-tuned on {summary['train_reviews']:,} reviews in {summary['seconds']:.0f} s: validation accuracy "
+              f"{summary['val_accuracy']:.3f}; end-to-end model saved to {summary['model']}")
+    return summary
+
+
+def run_evaluate(args) -> dict:
+    from . import data, end_to_end, evaluate
+    from .artifacts import write_json
+    from .finetune import FINETUNE_FOLDER, MODEL_FILE
+
+    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    model = end_to_end.load(cfg.artifacts_dir / FINETUNE_FOLDER / MODEL_FILE)
+    test = data.load_imdb(args.data, cfg=cfg, progress=not args.quiet).test
+    probabilities = end_to_end.predict(model, test.texts)
+    report = {**evaluate.summary(test.labels, probabilities),
+              "calibration": evaluate.calibration(test.labels, probabilities),
+              "by_length": evaluate.accuracy_by_length(test.labels, probabilities, data.review_lengths(test.texts))}
+    write_json(cfg.artifacts_dir / FINETUNE_FOLDER / "evaluate.json", report)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"test accuracy {report['accuracy']:.4f}, ROC AUC {report['auc']:.4f} on {report['reviews']:,} reviews")
+    return report
+
+
+def _read_lines(path: str) -> list[str]:
+    """Non-empty lines of a text file, read as UTF-8, else as Latin-1 (which never fails)."""
+    from pathlib import Path
+
+    from .errors import TextError
+
+    file = Path(path)
+    if not file.is_file():
+        raise TextError(f"--file {path} does not exist: give the path of a text file with one review per line.")
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def run_predict(args) -> list:
+    from . import end_to_end
+    from .errors import TextError
+    from .finetune import FINETUNE_FOLDER, MODEL_FILE
+
+    texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
+    if not texts:
+        raise TextError("no text given: pass reviews as arguments or with --file.")
+    artifacts = args.artifacts or config_module.load(args.preset).artifacts_dir
+    from pathlib import Path
+
+    model = end_to_end.load(Path(artifacts) / FINETUNE_FOLDER / MODEL_FILE)
+    probabilities = end_to_end.predict(model, texts)
+    results = [{"text": t, "label": "pos" if p >= 0.5 else "neg", "prob_pos": round(float(p), 6)}
+               for t, p in zip(texts, probabilities)]
+    if args.json:
+        print(json.dumps(results, indent=1, ensure_ascii=False))
+    else:
+        for r in results:
+            shown = r["text"] if len(r["text"]) <= 70 else r["text"][:69] + "…"
+            print(f"{r['label']}  {r['prob_pos']:.3f}  {shown}")
     return results
 
 

@@ -109,6 +109,13 @@ class TransformerBlock(keras.layers.Layer):
         y = self.ff_dropout(self.output_dense(self.hidden(y)), training=training)
         return x + y if self.pre_layer_norm else self.ff_norm(x + y)
 
+    def attention_weights(self, x, padding_mask=None):
+        """The attention weights of this block for input `x`: `[B, heads, L, L]` (rows sum to 1)."""
+        attention_mask = None if padding_mask is None else ops.expand_dims(padding_mask, 1)
+        y = self.attention_norm(x) if self.pre_layer_norm else x
+        _, weights = self.attention(y, y, attention_mask=attention_mask, return_attention_scores=True)
+        return weights
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -238,6 +245,41 @@ class BertMaskedLM(keras.Model):
 def build_pretraining_model(cfg: Config, vocabulary_size: int | None = None) -> BertMaskedLM:
     """The model pretrained with MLM, sized for the preset (or for a vocabulary that came out smaller)."""
     return BertMaskedLM(encoder_settings(cfg), vocabulary_size or cfg.vocab_size)
+
+
+def attention_maps(encoder: keras.Model, token_ids) -> np.ndarray:
+    """Attention weights of every block for a batch of ids: `[layers, B, heads, L, L]`.
+
+    Runs the encoder's layers one by one (no dropout) and asks each block for its weights.
+    """
+    ids = np.asarray(token_ids, dtype=np.int32)
+    padding_mask = ops.not_equal(ids, 0)
+    x = encoder.get_layer(EMBEDDING_LAYER)(ids)
+    maps = []
+    for layer in encoder.layers:
+        if layer.name == "embeddings_norm":
+            x = layer(x)
+        elif isinstance(layer, TransformerBlock):
+            maps.append(np.asarray(layer.attention_weights(x, padding_mask)))
+            x = layer(x, padding_mask=padding_mask)
+    return np.stack(maps)
+
+
+def padding_leak(encoder: keras.Model, token_ids) -> float:
+    """Largest change of a real token's vector when the same reviews get more padding (0.0 = isolated).
+
+    Cuts the reviews to half their length, then compares the encoder's vectors for them with and
+    without padding filling the other half.
+    """
+    ids = np.asarray(token_ids, dtype=np.int32)
+    half = max(1, ids.shape[1] // 2)
+    short = ids[:, :half]
+    longer = np.pad(short, ((0, 0), (0, ids.shape[1] - half)))
+    real = short != 0
+    if not real.any():
+        return 0.0
+    change = np.abs(np.asarray(encoder(short)) - np.asarray(encoder(longer))[:, :half])
+    return float(change[real].max())
 
 
 def flat_positions(rows_of_positions, sequence_length: int) -> np.ndarray:

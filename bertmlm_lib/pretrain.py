@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ensure_folder, read_json, remove_abandoned, write_json
+from .artifacts import ensure_folder, read_json, remove_abandoned, save_model_atomically, write_json
 from .backend import load_tensorflow
 from .config import Config
 from .errors import ArtifactError
 from .masking import max_predictions_for, mlm_dataset
-from .vectorize import Vectorizer
+from .vectorize import FIRST_WORD_ID, Vectorizer
 
 load_tensorflow()
 
@@ -132,12 +130,16 @@ def prepare_corpus(texts: list[str], vectorizer: Vectorizer, cfg: Config) -> Cor
     return Corpus(train_ids=ids[held:], heldout_ids=ids[:held])
 
 
-def datasets(corpus: Corpus, cfg: Config, vocabulary_size: int):
-    """The training stream (endless, fresh masks) and the held-out set (fixed masks)."""
+def datasets(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int = 0):
+    """The training stream (endless, fresh masks) and the held-out set (fixed masks).
+
+    A resumed run (`start_step` > 0) draws another order and other masks than the run it continues.
+    """
     common = dict(vocabulary_size=vocabulary_size, batch_size=cfg.batch_size, mask_rate=cfg.mask_rate,
                   mask_token_share=cfg.mask_token_share, random_token_share=cfg.random_token_share,
                   max_predictions=max_predictions_for(cfg.max_length, cfg.mask_rate))
-    train = mlm_dataset(corpus.train_ids, seed=cfg.seed, shuffle=True, repeat=True, drop_remainder=True, **common)
+    train = mlm_dataset(corpus.train_ids, seed=cfg.seed + 7919 * start_step, shuffle=True, repeat=True,
+                        drop_remainder=True, **common)
     heldout = mlm_dataset(corpus.heldout_ids, seed=cfg.seed + 1, shuffle=False, fixed_masks=True, **common)
     return train, heldout
 
@@ -154,13 +156,7 @@ def checkpoint_folder(cfg_or_folder) -> Path:
 
 def save_checkpoint(model: keras.Model, folder: Path, meta: dict) -> Path:
     """Write the model (with optimizer state) and its metadata atomically: temp file, then rename."""
-    ensure_folder(folder)
-    temporary = folder / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp.keras"
-    try:
-        model.save(temporary)
-        os.replace(temporary, folder / CHECKPOINT_FILE)
-    finally:
-        temporary.unlink(missing_ok=True)
+    save_model_atomically(model, folder / CHECKPOINT_FILE)
     write_json(folder / CHECKPOINT_META, meta)
     return folder / CHECKPOINT_FILE
 
@@ -234,7 +230,7 @@ class PretrainResult:
     seconds: float
     stopped_by: str
     heldout: dict
-    heldout_at_start: dict | None
+    heldout_at_start: dict | None  # at step 0, also after a resume
     history: list = field(default_factory=list)
     fill_mask: list = field(default_factory=list)
     checkpoint: str = ""
@@ -259,31 +255,37 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     Training stops after `cfg.pretrain_epochs` passes over the corpus, or after `minutes` of
     training time (default `cfg.pretrain_minutes`), whichever comes first, always leaving a
     checkpoint. Under a time budget the learning rate is scheduled to reach zero at the end.
+    With `resume=True` it continues from the last checkpoint: the budget counts the training time
+    of all runs together, and the schedule is stretched to the (possibly raised) passes or budget.
     """
     folder = checkpoint_folder(cfg)
     ensure_folder(folder)
     remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
     per_pass, planned = plan_steps(cfg, len(corpus.train_ids))
     budget = minutes if minutes is not None else cfg.pretrain_minutes
-    seconds_before = 0.0
+    seconds_before, heldout_at_zero = 0.0, None
     if resume and (folder / CHECKPOINT_FILE).exists():
         meta = read_checkpoint_meta(folder)
         check_compatible(meta, cfg, vectorizer, folder)
         model = load_checkpoint(folder)
-        seconds_before = float(meta.get("seconds", 0.0))
+        seconds_before, heldout_at_zero = float(meta.get("seconds", 0.0)), meta.get("heldout_at_step_0")
+        if schedule_of(model) is not None:  # more passes than before: the decay must end later
+            schedule_of(model).set_total_steps(planned)
     else:
         for stale in (LOG_FILE, FILL_MASK_LOG):
             (folder / stale).unlink(missing_ok=True)
         model = build_model_for(cfg, vectorizer)
         compile_pretraining_model(model, cfg, planned)
-    train_ds, heldout_ds = datasets(corpus, cfg, vectorizer.vocabulary_size)
     start_step = int(model.optimizer.iterations)
+    train_ds, heldout_ds = datasets(corpus, cfg, vectorizer.vocabulary_size, start_step)
     clock = TrainingClock(already=seconds_before)
     every = eval_every or cfg.eval_every
 
     def save():
         save_checkpoint(model, folder, {
             "format_version": 1, "step": int(model.optimizer.iterations), "planned_steps": planned,
+            "heldout_at_step_0": heldout_at_zero or (_heldout_of(evaluator.rows[0])
+                                                     if start_step == 0 and evaluator.rows else None),
             "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": _architecture(cfg),
             "config": cfg.to_dict(), "vocabulary_fingerprint": vectorizer.fingerprint,
         })
@@ -304,7 +306,7 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     rows = evaluator.rows
     result = PretrainResult(
         steps=int(model.optimizer.iterations), seconds=round(clock.seconds(), 1), stopped_by=stopper.reason,
-        heldout=_heldout_of(rows[-1]), heldout_at_start=_heldout_of(rows[0]) if start_step == 0 else None,
+        heldout=_heldout_of(rows[-1]), heldout_at_start=heldout_at_zero or (_heldout_of(rows[0]) if start_step == 0 else None),
         history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE),
     )
     _append_log(folder / LOG_FILE, result)
@@ -319,14 +321,7 @@ def build_model_for(cfg: Config, vectorizer: Vectorizer) -> keras.Model:
 
 def save_encoder(model: keras.Model, folder: Path) -> Path:
     """Save the encoder alone (what fine-tuning needs), atomically."""
-    encoder = model.encoder
-    temporary = folder / f".{ENCODER_FILE}.{os.getpid()}.tmp.keras"
-    try:
-        encoder.save(temporary)
-        os.replace(temporary, folder / ENCODER_FILE)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return folder / ENCODER_FILE
+    return save_model_atomically(model.encoder, folder / ENCODER_FILE)
 
 
 def _append_log(path: Path, result: PretrainResult) -> None:
@@ -342,11 +337,17 @@ def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: 
     from . import data
     from .vectorize import load_or_build
 
-    vectorizer = load_or_build(cfg, data_path, progress=progress)
     imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
+    vectorizer = load_or_build(cfg, data_path, progress=progress, imdb=imdb)
     corpus = prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
     return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
                     fill_mask_display=fill_mask_display)
+
+
+def frequent_word_accuracy(vectorizer: Vectorizer) -> float:
+    """Masked accuracy of always guessing the most frequent word: its share of the corpus's words."""
+    words = vectorizer.counts[FIRST_WORD_ID:]
+    return words[0] / sum(words) if sum(words) else 0.0
 
 
 def plot_curves(history: list[dict], axes=None):
@@ -358,7 +359,7 @@ def plot_curves(history: list[dict], axes=None):
     steps = [row["step"] for row in history]
     for ax, key, label in zip(axes, ("loss", "masked_accuracy", "perplexity"),
                               ("loss (cross-entropy)", "masked-token accuracy", "perplexity")):
-        ax.plot(steps, [row.get(key) for row in history], label="training batches")
+        ax.plot(steps, [row.get(key) for row in history], label="training (running mean over the pass)")
         ax.plot(steps, [row.get(f"val_{key}") for row in history], marker="o", label="held-out reviews")
         ax.set_xlabel("step")
         ax.set_ylabel(label)

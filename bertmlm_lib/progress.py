@@ -12,9 +12,13 @@ import time
 
 
 def _in_notebook() -> bool:
-    """True inside a Jupyter kernel (where IPython's display machinery is live)."""
-    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    return bool(shell) and shell.__class__.__name__ == "ZMQInteractiveShell"
+    """True inside a Jupyter kernel (JupyterLab, Binder, Colab), where displays can update in place.
+
+    A kernel's shell has a `kernel` attribute; a terminal IPython's does not.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _human(n: float, unit: str) -> str:

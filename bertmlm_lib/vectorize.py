@@ -27,6 +27,9 @@ SPECIAL_TOKENS = ("", "[UNK]", MASK_TOKEN)
 FIRST_WORD_ID = len(SPECIAL_TOKENS)
 VOCABULARY_FILE = "vocabulary.json"
 FORMAT_VERSION = 1
+# Config settings that decide which vocabulary gets built (test_reviews too: copies of test
+# reviews are dropped from the corpus).
+VOCABULARY_FIELDS = ("vocab_size", "max_length", "train_reviews", "test_reviews", "unsup_reviews", "seed")
 STANDARDIZATION = "bertmlm-1: lowercase, html tags out, [mask] kept, non-letters/digits out"
 
 _PLACEHOLDER = "\x01"  # stands in for [mask] while punctuation is stripped
@@ -184,10 +187,16 @@ class Vectorizer:
         }
 
     # -- saving ----------------------------------------------------------------------------
-    def save(self, folder: str | os.PathLike) -> Path:
-        """Write `vocabulary.json` (words, counts, length, fingerprint) atomically into `folder`."""
+    def save(self, folder: str | os.PathLike, cfg=None) -> Path:
+        """Write `vocabulary.json` (words, counts, length, fingerprint) atomically into `folder`.
+
+        Pass the run's `cfg` to record the settings it was built with: later stages then reuse it
+        only under the same settings (see `load_or_build`).
+        """
+        built_with = {name: getattr(cfg, name) for name in VOCABULARY_FIELDS} if cfg is not None else None
         return write_json(Path(folder) / VOCABULARY_FILE, {
             "format_version": FORMAT_VERSION,
+            "built_with": built_with,
             "standardization": STANDARDIZATION,
             "max_length": self.max_length,
             "vocabulary_size": self.vocabulary_size,
@@ -276,24 +285,22 @@ def plot_coverage(curve: list[dict], chosen: int | None = None, ax=None):
 
 
 STAGE_SUMMARY = "vectorize.json"
-# Config settings that decide which vocabulary gets built.
-VOCABULARY_FIELDS = ("vocab_size", "max_length", "train_reviews", "unsup_reviews", "seed")
 
 
-def build_and_save(cfg, data_path=None, progress: bool = True) -> dict:
-    """The whole stage: load the preset's corpus, build the vocabulary, save it, return a summary."""
+def build_and_save(cfg, data_path=None, progress: bool = True, imdb=None) -> dict:
+    """The whole stage: load the preset's corpus (unless given), build the vocabulary, save it, return a summary."""
     import time
 
     from . import data
 
     folder = ensure_folder(cfg.artifacts_dir)
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
+    imdb = imdb or data.load_imdb(data_path, cfg=cfg, progress=progress)
     corpus = imdb.pretraining_texts()
     started = time.perf_counter()
     counts = count_words(corpus)
     vectorizer = build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
     adapt_seconds = time.perf_counter() - started
-    path = vectorizer.save(folder)
+    path = vectorizer.save(folder, cfg=cfg)
     summary = {
         "vocabulary": str(path),
         "vocabulary_size": vectorizer.vocabulary_size,
@@ -308,15 +315,14 @@ def build_and_save(cfg, data_path=None, progress: bool = True) -> dict:
     return summary
 
 
-def load_or_build(cfg, data_path=None, progress: bool = True) -> Vectorizer:
+def load_or_build(cfg, data_path=None, progress: bool = True, imdb=None) -> Vectorizer:
     """The preset's vocabulary from the artifacts folder if it was built with the same settings, else built now."""
     folder = cfg.artifacts_dir
     try:
-        built_with = read_json(folder / STAGE_SUMMARY, "vectorization summary", "")["config"]
-        current = all(built_with.get(name) == getattr(cfg, name) for name in VOCABULARY_FIELDS)
-        if current:
+        built_with = read_json(folder / VOCABULARY_FILE, "vocabulary", "").get("built_with") or {}
+        if all(built_with.get(name) == getattr(cfg, name) for name in VOCABULARY_FIELDS):
             return Vectorizer.load(folder)
-    except (ArtifactError, KeyError, TypeError):
+    except (ArtifactError, AttributeError):
         pass
-    build_and_save(cfg, data_path, progress=progress)
+    build_and_save(cfg, data_path, progress=progress, imdb=imdb)
     return Vectorizer.load(folder)

@@ -63,8 +63,12 @@ print(f"preset {cfg.preset!r}: train {cfg.train_reviews or 'all'}, test {cfg.tes
 # links) are refused, and the files are written to a temporary folder that is renamed only once
 # complete, so an interrupted run never leaves a half dataset that looks whole.
 #
-# The smoke and workshop presets may read a **subset**: the same reviews every time for a given seed,
-# with as many positive as negative ones.
+# The smoke preset reads a **subset** (a few hundred reviews per split): the same reviews every time
+# for a given seed, with as many positive as negative ones. The workshop and full presets read all.
+
+# %% [markdown]
+# *Statistics:* `describe` counts reviews per split and label, summarises their lengths and finds
+# reviews that appear word for word in more than one split.
 
 # %%
 imdb = data.load_imdb(cfg=cfg)
@@ -110,6 +114,10 @@ report["lengths_in_words"]
 #
 # IMDB repeats a few hundred reviews word for word across splits, so `pretraining_texts()` also
 # drops any review that also appears in test.
+#
+# Note what *is* allowed: the validation reviews are part of train, so their **text** (never their
+# label) is in the pretraining corpus. That is fine: pretraining never sees a label, and test stays
+# unseen by every stage until the end.
 
 # %%
 train_rest, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
@@ -124,6 +132,7 @@ print("duplicates:", report["duplicates"])
 
 # %%
 assert set(imdb.train.labels.tolist()) == {0, 1} and set(imdb.unsup.labels.tolist()) == {-1}
+assert (imdb.train.ratings[imdb.train.labels == 1] >= 7).all() and (imdb.train.ratings[imdb.train.labels == 0] <= 4).all()
 assert all((label == 1) == ("/pos/" in f) for label, f in zip(imdb.train.labels, imdb.train.files))
 assert abs(imdb.train.labels.mean() - 0.5) < 0.01, "train is label-balanced"
 assert not set(corpus) & set(imdb.test.texts), "no test review reaches pretraining"

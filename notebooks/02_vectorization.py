@@ -52,7 +52,8 @@ print(f"preset {cfg.preset!r}: vocabulary of {cfg.vocab_size:,} ids, reviews cut
 # ## Standardization
 #
 # Before splitting a review into words we make equal things look equal: `Great`, `great` and
-# `"great"` should be one word. Our `standardize` function lowercases (accents included), removes
+# `"great"` should be one word. Our `standardize` function lowercases every letter (accented ones
+# too: `É` becomes `é`, the accent stays), removes
 # HTML tags such as the `<br />` line breaks IMDB is full of, and strips every character that is not
 # a letter, a digit or a space. One exception: `[mask]` (typed `[mask]` or `[MASK]`) survives as a
 # single token, because later we will hide words behind it.
@@ -69,8 +70,9 @@ for text in examples:
 # ## Counting words: Zipf's law
 #
 # Counting the standardized words of the pretraining corpus (train + unsup; never test) shows a
-# famous pattern: the most frequent word appears about twice as often as the second, three times as
-# often as the third, and so on. On log-log axes that is close to a straight line.
+# famous pattern, Zipf's law: roughly, the most frequent word appears about twice as often as the
+# second, three times as often as the third, and so on. On log-log axes that is close to a
+# straight line.
 
 # %%
 counts = vectorize.count_words(corpus)
@@ -110,7 +112,7 @@ ax = vectorize.plot_coverage(curve, chosen=cfg.vocab_size)
 
 # %%
 vectorizer = vectorize.build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
-saved_to = vectorizer.save(cfg.artifacts_dir)
+saved_to = vectorizer.save(cfg.artifacts_dir, cfg=cfg)  # records the settings, so lessons 03-05 reuse it
 print(f"{vectorizer.vocabulary_size:,} ids, first ones: {vectorizer.tokens[:10]}")
 print(f"saved to {saved_to}")
 
@@ -138,12 +140,13 @@ coverage
 assert vectorizer.tokens[:3] == ["", "[UNK]", "[mask]"]
 assert vectorizer.encode(["[MASK] [mask]"])[0, :2].tolist() == [vectorize.MASK_ID] * 2
 assert vectorizer.decode(vectorizer.encode([sentence])[0]).startswith("i have watched this [mask]")
-assert vectorizer.tokens[vectorize.FIRST_WORD_ID] == vectorize.most_frequent(counts, 1)[0][0], "the top word is a real, maskable id"
+assert vectorizer.tokens[vectorize.FIRST_WORD_ID] == vectorize.most_frequent(counts, 1)[0][0], "the top word gets id 3, the first real-word id"
 assert ids.shape == (cfg.max_length,) and (ids[len(vectorize.standardize_text(sentence).split()):] == 0).all()
 assert coverage["known_share"] > 0.8, "the vocabulary knows most words of the corpus"
 assert vectorize.Vectorizer.load(cfg.artifacts_dir).fingerprint == vectorizer.fingerprint
 
 # %% [markdown]
 # ## Exercises
-# 1. Predict, then check: what share of the corpus would a vocabulary of only 1,000 ids cover?
+# 1. Predict, then check with `counts`: how many distinct words occur only once in the corpus? What
+#    happens to them in a vocabulary of `cfg.vocab_size` ids?
 # 2. Find a word of your own that becomes `[UNK]`. Why is it missing?

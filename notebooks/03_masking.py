@@ -46,9 +46,10 @@ from bertmlm_lib.widgets.masking_explorer import masking_explorer, render_maskin
 
 print(bertmlm_lib.check_versions())
 cfg = config.load()
-vectorizer = vectorize.load_or_build(cfg)
 imdb = data.load_imdb(cfg=cfg, progress=False)
-train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
+vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
+rates = dict(mask_rate=cfg.mask_rate, mask_token_share=cfg.mask_token_share, random_token_share=cfg.random_token_share)
+validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)[1]
 ids = vectorizer.encode(validation.texts[:500])
 print(f"preset {cfg.preset!r}: {ids.shape[0]} reviews of {ids.shape[1]} ids, mask rate {cfg.mask_rate:.0%}")
 
@@ -66,8 +67,7 @@ print(f"preset {cfg.preset!r}: {ids.shape[0]} reviews of {ids.shape[1]} ids, mas
 # Here is one review after masking. Hover over a word to see what happened to it.
 
 # %%
-one = masking.mask_numpy(ids[:1], seed=0, vocabulary_size=vectorizer.vocabulary_size,
-                         mask_rate=cfg.mask_rate)
+one = masking.mask_numpy(ids[:1], seed=0, vocabulary_size=vectorizer.vocabulary_size, **rates)
 length = int((ids[0] != 0).sum())
 display(HTML(render_masking([vectorizer.tokens[i] for i in ids[0, :length]], one["actions"][0, :length].tolist(),
                             [vectorizer.tokens[i] for i in one["token_ids"][0, :length]])))
@@ -77,7 +77,8 @@ display(HTML(render_masking([vectorizer.tokens[i] for i in ids[0, :length]], one
 #
 # The model gets the changed review, and the *positions* of the chosen words. Only those positions
 # are scored, so the expensive last layer runs on about 15% of the tokens (lesson 04 counts the
-# saving). Each review has room for `P` predictions; unused slots get weight 0. For training, the
+# saving). Each review has room for `P` predictions (15% of `max_length`, rounded up); unused
+# slots get weight 0. For training, the
 # real predictions of a whole batch are then packed into one list (`masking.pack_predictions`), so
 # unused slots cost nothing at all.
 
@@ -89,10 +90,10 @@ print("original words at those positions:", [vectorizer.tokens[i] for i in one["
 # %% [markdown]
 # ## Does it do what it promises?
 #
-# Over 500 reviews the shares should be close to the recipe's.
+# Over all these reviews the shares should be close to the recipe's.
 
 # %%
-many = masking.mask_numpy(ids, seed=1, vocabulary_size=vectorizer.vocabulary_size, mask_rate=cfg.mask_rate)
+many = masking.mask_numpy(ids, seed=1, vocabulary_size=vectorizer.vocabulary_size, **rates)
 stats = masking.masking_statistics(many["actions"], ids)
 ax = masking.plot_action_shares(stats, cfg.mask_token_share, cfg.random_token_share)
 stats
@@ -101,12 +102,13 @@ stats
 # ## Fresh masks every time
 #
 # The reference tutorial masked the corpus once, before training: every review had the same blanks
-# in every epoch, so the model could memorise them. We mask inside the `tf.data` pipeline, so each
-# pass over the corpus hides different words. Here is the same review on two passes:
+# in every epoch, so the model could memorise them. We mask inside the `tf.data` pipeline (the
+# TensorFlow machinery that streams batches to the model during training), so each pass over the
+# corpus hides different words. Here is the same review on two passes:
 
 # %%
 stream = masking.mlm_dataset(ids[:1], vectorizer.vocabulary_size, batch_size=1, seed=cfg.seed, shuffle=False,
-                             repeat=True, mask_rate=cfg.mask_rate)
+                             repeat=True, **rates)
 passes = [sorted(inputs["mask_positions"].numpy().tolist()) for (inputs, _), _ in zip(stream, range(2))]
 for number, positions in enumerate(passes, start=1):
     print(f"pass {number}: chosen positions {positions}")
@@ -126,11 +128,13 @@ masking_explorer(vectorizer, validation.texts[:5])
 # %%
 assert abs(stats["chosen_share"] - cfg.mask_rate) < 0.02
 assert abs(stats["masked"] / stats["chosen"] - cfg.mask_token_share) < 0.05
+assert abs(stats["replaced by a random word"] / stats["chosen"] - cfg.random_token_share) < 0.05
+assert (many["token_ids"][many["actions"] == masking.MASKED] == vectorize.MASK_ID).all()
 assert (ids[many["actions"] != masking.UNCHANGED] >= vectorize.FIRST_WORD_ID).all(), "only real words are chosen"
 assert passes[0] != passes[1], "each pass draws new masks"
 
 # %% [markdown]
 # ## Exercises
-# 1. Predict, then check with the explorer: at a 40% mask rate, how many of 100 words are chosen?
-#    What do you expect it does to a model's masked accuracy, and why?
+# 1. Predict, then check with the explorer: at a 40% mask rate, how many of a review's words are
+#    chosen (the summary line counts them)? What do you expect it does to a model's masked accuracy?
 # 2. Set the `[mask]` share to 100%. Which situation at fine-tuning time does the model then never see?

@@ -19,8 +19,8 @@
 # # 04 · The model: a small BERT, and a head that only looks where it must
 #
 # BERT is a stack of transformer **encoder blocks** on top of word and position **embeddings**.
-# For masked language modeling, a **head** turns the vector at each masked position into a score
-# for every word of the vocabulary. In this lesson you will
+# For masked language modeling, an **MLM head** (the model's last part) turns the vector at each
+# masked position into a score for every word of the vocabulary. In this lesson you will
 #
 # 1. build the encoder and follow the shapes through it,
 # 2. check that padding really changes nothing,
@@ -55,9 +55,11 @@ print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim ve
 #
 # * **Token + position embeddings**: each word id becomes a learned vector, plus a learned vector for
 #   its position (attention itself ignores word order).
-# * **Encoder blocks**: self-attention lets every word look at every other real word; a small
-#   feed-forward network then transforms each position. Residual connections and LayerNorm keep it
-#   trainable.
+# * **Encoder blocks**: self-attention lets every word look at every other real word and mix in what
+#   it finds; it does so several times in parallel (*attention heads*, each free to look for
+#   something else). A small feed-forward network then transforms each position. Each part adds its
+#   result to its input (a *residual connection*) and rescales it (*LayerNorm*), which keeps a deep
+#   stack trainable.
 #
 # The encoder is its own `keras.Model`: fine-tuning (lesson 06) reuses it as it is.
 
@@ -67,11 +69,14 @@ mlm.encoder.summary()
 # %% [markdown]
 # ## Following the shapes
 #
-# One batch of two sentences goes in as ids `[B, L]` and comes out of the encoder as `[B, L, D]`.
+# Shapes use five letters: **B** reviews per batch, **L** tokens per review (`max_length`), **D**
+# numbers per token vector (`embed_dim`), **V** words in the vocabulary, **N** masked tokens in the
+# batch. One batch of two sentences goes in as ids `[B, L]` and comes out of the encoder as `[B, L, D]`.
 # The head then needs only the masked tokens. We list them for the whole batch in one flat list
 # (`row * L + position`): N of them, here 3. The head gathers those N vectors `[N, D]` and scores
-# every word of the vocabulary for each: `[N, V]`. Unused prediction slots and unmasked words cost
-# nothing.
+# every word of the vocabulary for each: `[N, V]` (these raw scores are called *logits*; a softmax
+# turns them into probabilities). The encoder still reads every token, but in the head unused
+# prediction slots and unmasked words cost nothing.
 
 # %%
 sentences = ["i have watched this [mask] and it was awesome", "the [mask] was [mask] but too long"]
@@ -93,11 +98,8 @@ print("head output    ", tuple(logits.shape), "-> one score per vocabulary word 
 # real words exactly as they were.
 
 # %%
-short = np.asarray(mlm.encoder(token_ids[:, :16]))
-padded = np.asarray(mlm.encoder(token_ids[:, :16] if cfg.max_length <= 16 else np.pad(token_ids[:, :16], ((0, 0), (0, 16)))))
-real = int((token_ids[0, :16] != 0).sum())
-difference = float(np.abs(short[0, :real] - padded[0, :real]).max())
-print(f"largest change at the {real} real positions after adding padding: {difference:.2e}")
+difference = model.padding_leak(mlm.encoder, token_ids)
+print(f"largest change of a real token's vector when padding is added: {difference:.2e}")
 
 # %% [markdown]
 # ## The head: only where it must, with the embedding matrix reused
@@ -137,5 +139,5 @@ assert model.head_cost(cfg)["saving_factor"] > 5
 # %% [markdown]
 # ## Exercises
 # 1. Before running it, predict how the number of parameters changes if you double `embed_dim`; then
-#    build `model.build_pretraining_model(cfg.replace(embed_dim=2 * cfg.embed_dim, num_heads=cfg.num_heads))`.
-# 2. Remove the padding mask in your head: which assert above would fail, and why?
+#    check with `model.parameter_counts(model.build_pretraining_model(cfg.replace(embed_dim=2 * cfg.embed_dim)))`.
+# 2. Suppose the encoder blocks got no padding mask. Which assert above would fail, and why?

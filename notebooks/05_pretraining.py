@@ -1,10 +1,14 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -22,7 +26,8 @@
 # 2. read its curves: loss, masked-token accuracy and perplexity, on reviews it never trained on,
 # 3. ask it to fill in your own sentences.
 #
-# Every function used here lives in `bertmlm_lib/pretrain.py` and `bertmlm_lib/fill_mask.py`.
+# The functions used here live in `bertmlm_lib/pretrain.py` (the run), `callbacks.py` (clock,
+# evaluation, checkpoints, the live panel), `fill_mask.py` and `widgets/fill_mask.py`.
 
 # %% [markdown]
 # *Set-up (helper cell): Colab install, imports, config, vocabulary and the encoded corpus.*
@@ -41,8 +46,8 @@ from bertmlm_lib.widgets.fill_mask import fill_mask_widget
 
 print(bertmlm_lib.check_versions())
 cfg = config.load()
-vectorizer = vectorize.load_or_build(cfg)
 imdb = data.load_imdb(cfg=cfg, progress=False)
+vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
 corpus = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
 print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, {len(corpus.heldout_ids):,} held out; "
       f"{cfg.pretrain_epochs} pass(es)" + (f", at most {cfg.pretrain_minutes:g} minutes" if cfg.pretrain_minutes else ""))
@@ -51,13 +56,17 @@ print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, 
 # ## How it trains
 #
 # * **Loss**: cross-entropy at the masked positions only, averaged over real predictions.
-# * **Optimizer**: AdamW. The learning rate rises for the first steps (*warmup*: big early updates
-#   would wreck the random start) and then falls linearly to zero; gradients are clipped.
+# * **Optimizer**: AdamW (Adam, which adapts the step size of every weight, plus a small pull of
+#   the weights towards zero, *weight decay*). The learning rate rises for the first steps (*warmup*:
+#   big early updates would wreck the random start) and then falls linearly to zero, timed to reach
+#   zero when the time budget runs out. Gradients are *clipped*: an unusually large update is
+#   scaled down instead of throwing the model off.
 # * **Held-out reviews** (never trained on) are scored with fixed masks, so the numbers are
 #   comparable from one evaluation to the next. Test reviews are never used here.
 # * **Checkpoints** (weights, optimizer state and step) are written every pass, every few minutes,
-#   and at the end. If the kernel dies, run the cell again with `resume=True`: it continues from the
-#   last checkpoint.
+#   at the end, and when you interrupt the kernel. If the kernel dies, run the set-up cell, then the
+#   training cell with `resume=True`: it continues from the last checkpoint (a time budget counts
+#   the minutes of all runs together).
 #
 # Run the next cell and watch the panel: the table shows the top guesses for each probe sentence,
 # the plot the probability of the word we would expect.
@@ -71,11 +80,12 @@ print(f"{result.steps} steps in {result.seconds:.0f} s, stopped by {result.stopp
 #
 # *Masked-token accuracy* is the share of hidden words guessed exactly. *Perplexity* is
 # `exp(loss)`: roughly, how many words the model is still hesitating between (a model that guesses
-# uniformly has a perplexity equal to the vocabulary size). Always guessing "the" scores about 6%
-# accuracy on IMDB, so that is the bar to clear.
+# uniformly has a perplexity equal to the vocabulary size). A model that always guesses the most
+# frequent word scores the share printed below: that is the first bar to clear.
 
 # %%
 axes = pretrain.plot_curves(result.history)
+print(f"always guessing {vectorizer.tokens[vectorize.FIRST_WORD_ID]!r}: {pretrain.frequent_word_accuracy(vectorizer):.1%} masked accuracy")
 
 # %%
 print("held-out before training:", result.heldout_at_start)
@@ -103,6 +113,7 @@ assert len(probe) == 5 and all(0 <= p["prob"] <= 1 for p in probe)
 
 # %% [markdown]
 # ## Exercises
-# 1. Run the training cell again with `resume=True` after raising `pretrain_epochs` in the config
-#    (`cfg = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1)`): where does it start counting?
+# 1. Give the model more time: `cfg = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1)` (and, in
+#    the workshop preset, `pretrain_minutes=cfg.pretrain_minutes + 2`), then run the training cell
+#    with `resume=True`. At which step does it start? Does the held-out accuracy keep rising?
 # 2. Predict which probe the model gets right first, then watch the panel. Why that one?

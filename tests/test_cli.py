@@ -130,3 +130,60 @@ def test_fill_mask_cli_refuses_bad_text(pretrained, texts, message, capsys):
 def test_fill_mask_cli_missing_artifacts(tmp_path, capsys):
     assert cli.main(["fill-mask", "--artifacts", str(tmp_path / "nothing"), "a [mask]"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def finetuned(pretrained):
+    artifacts, _ = pretrained
+    archive = artifacts.parent / "aclImdb_v1.tar.gz"
+    env = {**__import__("os").environ, "BERTMLM_CACHE": str(artifacts.parent / "cache")}
+    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.cli", "finetune", "--preset", "smoke", "--data",
+                           str(archive), "--artifacts", str(artifacts), "--json", "--quiet"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return artifacts, json.loads(done.stdout), env
+
+
+def test_finetune_cli_saves_an_end_to_end_model(finetuned):
+    artifacts, summary, _ = finetuned
+    assert (artifacts / "finetune" / "sentiment.keras").is_file()
+    assert 0 <= summary["val_accuracy"] <= 1 and summary["validation_reviews"] >= 2
+
+
+def test_evaluate_cli_scores_test(finetuned):
+    artifacts, _, env = finetuned
+    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.cli", "evaluate", "--preset", "smoke", "--data",
+                           str(artifacts.parent / "aclImdb_v1.tar.gz"), "--artifacts", str(artifacts), "--json",
+                           "--quiet"], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["reviews"] == 12 and 0 <= report["accuracy"] <= 1 and sum(report["confusion"].values()) == 12
+
+
+def test_predict_cli_json_and_latin1_file(finetuned, tmp_path, capsys):
+    artifacts, _, _ = finetuned
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_bytes("Caf\xe9 scenes were lovely\n\n  \nA terrible, boring film\n".encode("latin-1"))
+    long_text = "great " * 1000
+    assert cli.main(["predict", "--artifacts", str(artifacts), "--json", "--file", str(reviews), "A fine film", long_text]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["text"] for r in results] == ["A fine film", long_text, "Café scenes were lovely", "A terrible, boring film"]
+    assert all(set(r) == {"text", "label", "prob_pos"} and r["label"] in ("pos", "neg") for r in results)
+    assert all((r["label"] == "pos") == (r["prob_pos"] >= 0.5) for r in results)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "   "], "is empty"),
+    (["predict"], "no text given"),
+    (["predict", "--file", "/no/such/file.txt"], "does not exist"),
+])
+def test_predict_cli_refuses_bad_input(finetuned, argv, message, capsys):
+    artifacts, _, _ = finetuned
+    assert cli.main(argv + ["--artifacts", str(artifacts)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_predict_cli_without_a_model(tmp_path, capsys):
+    assert cli.main(["predict", "--artifacts", str(tmp_path), "a fine film"]) == 2
+    assert "no end-to-end model" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 from bertmlm_lib import data
 from bertmlm_lib.errors import DataError, DownloadError
 
-from conftest import NEGATIVE, POSITIVE, imdb_members, write_archive, write_tree
+from conftest import NEGATIVE, POSITIVE, imdb_members, write_archive
 
 
 def test_labels_are_pos_1_and_neg_0(tiny_archive):

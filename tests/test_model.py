@@ -29,6 +29,10 @@ def test_output_shapes(mlm, cfg):
     assert tuple(mlm.encoder(_ids()).shape) == (3, 32, cfg.embed_dim)
 
 
+def test_padding_leak_helper_measures_isolation(mlm):
+    assert M.padding_leak(mlm.encoder, _ids(length=32)) < 1e-5
+
+
 def test_padding_mask_isolates_padding(mlm):
     """Outputs at real positions do not change when more padding is added, or when padding changes."""
     ids = _ids(length=16)

@@ -96,7 +96,18 @@ def test_killed_run_resumes_to_the_same_step_count(setup, tmp_path):
         pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False, extra_callbacks=[KillAt()])
     model, resumed = pretrain.pretrain(cfg, corpus, vectorizer, resume=True, progress=False, fill_mask_display=False)
     assert resumed.steps == 18 and int(model.optimizer.iterations) == 18
-    assert resumed.heldout_at_start is None
+    assert resumed.history[0]["step"] == 11  # it continued where the kill left it
+    assert resumed.heldout_at_start["loss"] > resumed.heldout["loss"]  # step 0's score survives the resume
+
+
+def test_resume_with_more_passes_keeps_learning(setup):
+    cfg, vectorizer, corpus = setup
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    model, more = pretrain.pretrain(cfg.replace(pretrain_epochs=2), corpus, vectorizer, resume=True,
+                                    progress=False, fill_mask_display=False)
+    assert more.steps == 18
+    rates = [row["learning_rate"] for row in more.history]
+    assert rates[0] > 0  # the schedule was stretched to the new end, not left at zero
 
 
 def test_resume_refuses_another_vocabulary(setup):

@@ -102,3 +102,37 @@ def test_fill_mask_widget_with_a_real_model(vectorizer):
     assert len(re.findall(r'class="bar" data-prob', view.value)) == 3
     widget.children[0].children[0].value = "no mask here"
     assert "has no [mask]" in view.value and "bertmlm-error" in view.value
+
+
+def test_word_influence_is_leave_one_out():
+    from bertmlm_lib.widgets.sentiment import word_influence
+
+    def predict(texts):  # a transparent scorer: the share of the word "good"
+        return [t.split().count("good") / max(len(t.split()), 1) for t in texts]
+
+    base, effects = word_influence(predict, "good bad film", str.lower, max_words=10)
+    assert base == pytest.approx(1 / 3)
+    assert dict(effects)["good"] == pytest.approx(1 / 3 - 0.0) and dict(effects)["bad"] < 0
+
+
+def test_render_sentiment_labels_and_tints():
+    from bertmlm_lib.widgets.sentiment import render_sentiment
+
+    html = render_sentiment(0.8, [("great", 0.3), ("boring", -0.1)])
+    assert 'data-label="positive"' in html and 'class="prob">0.800' in html
+    assert 'data-effect="0.3000"' in html and "rgba(26,152,80,1.00)" in html and "rgba(215,48,39,0.33)" in html
+    assert 'data-label="negative"' in render_sentiment(0.2, [])
+
+
+def test_attention_maps_rows_sum_to_one_and_ignore_padding():
+    from bertmlm_lib import config
+    from bertmlm_lib.model import attention_maps, build_encoder
+    from bertmlm_lib.widgets.sentiment import render_attention
+
+    cfg = config.load("smoke", vocab_size=30, max_length=8, num_layers=2)
+    ids = np.array([[5, 6, 7, 0, 0, 0, 0, 0]])
+    maps = attention_maps(build_encoder(cfg), ids)
+    assert maps.shape == (2, 1, cfg.num_heads, 8, 8)
+    assert np.allclose(maps[:, 0, :, :3].sum(-1), 1, atol=1e-5)
+    assert np.allclose(maps[:, 0, :, :3, 3:], 0, atol=1e-6)  # real words never look at padding
+    assert render_attention(["a", "b", "c"], maps[0, 0, 0], 0, 0).count("<img") == 1

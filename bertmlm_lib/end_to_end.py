@@ -1,0 +1,74 @@
+"""Stage 7, end to end: one Keras model that takes raw review strings and returns P(positive).
+
+The reference tutorial's "end-to-end" model only overrode `evaluate` to vectorize text outside
+the model, so the saved model still needed Python preprocessing code. Ours puts the
+`TextVectorization` layer inside: `[B]` strings -> `[B, L]` ids -> classifier -> `[B, 1]`
+probabilities. Saved as one `.keras` file, it reloads with `safe_mode=True` in a fresh process
+(the standardization function is registered with Keras) and gives identical predictions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import save_model_atomically
+from .backend import load_tensorflow
+from .errors import ArtifactError, TextError
+from .vectorize import Vectorizer
+
+load_tensorflow()
+
+import keras  # noqa: E402
+
+# Importing these registers the custom layers and the standardization function with Keras, so a
+# saved model reloads in a process that has imported nothing else of ours.
+from . import finetune, model  # noqa: E402,F401
+
+
+def build_end_to_end_model(vectorizer: Vectorizer, classifier: keras.Model, name: str = "end_to_end") -> keras.Model:
+    """Raw strings `[B]` -> P(positive) `[B, 1]`: the vectorizer's layer, then the classifier."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    ids = vectorizer.layer(text)
+    ids = keras.layers.Identity(name="token_ids")(keras.ops.cast(ids, "int32"))
+    return keras.Model(text, classifier(ids), name=name)
+
+
+def _check_texts(texts) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if not texts:
+        raise TextError("no text given: pass at least one review.")
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise TextError(f"text {text!r} is empty: give a review with some words.")
+    return texts
+
+
+def predict(model: keras.Model, texts, batch_size: int = 256) -> np.ndarray:
+    """P(positive) for each raw text, batched. Long texts are cut to the model's length, never refused."""
+    texts = _check_texts(texts)
+    tf = load_tensorflow()
+    return model.predict(tf.constant(texts), batch_size=batch_size, verbose=0).reshape(-1)
+
+
+def save(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save the end-to-end model as one `.keras` file, atomically."""
+    return save_model_atomically(model, Path(path))
+
+
+def load(path: str | os.PathLike) -> keras.Model:
+    """Load a saved end-to-end model with `safe_mode=True`; a missing or damaged file gets a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"no end-to-end model at {path}: run `bertmlm finetune` (or notebook 07) first.")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:  # a truncated zip, a foreign format, an unknown layer
+        raise ArtifactError(
+            f"the model {path} cannot be read ({type(exc).__name__}: {str(exc)[:160]}): it is damaged or from "
+            "another version; delete it and run fine-tuning again."
+        ) from exc

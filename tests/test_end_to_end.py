@@ -1,0 +1,55 @@
+"""The end-to-end model takes raw strings, saves to one .keras file and reloads in a fresh process."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bertmlm_lib import config, end_to_end, finetune
+from bertmlm_lib.errors import ArtifactError, TextError
+from bertmlm_lib.model import build_encoder
+from bertmlm_lib.vectorize import build_vectorizer
+
+TEXTS = ["A wonderful film, truly great!", "Awful. The worst movie ever.", "great " * 500, "Café 🎬 <br /> ok"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    cfg = config.load("smoke", vocab_size=40, max_length=16, embed_dim=16, num_heads=2, ff_dim=32)
+    vectorizer = build_vectorizer(["a wonderful film truly great awful the worst movie ever ok"] * 3, 40, 16)
+    classifier = finetune.build_classifier(build_encoder(cfg, vectorizer.vocabulary_size))
+    return end_to_end.build_end_to_end_model(vectorizer, classifier)
+
+
+def test_raw_strings_in_probabilities_out(model):
+    probabilities = end_to_end.predict(model, TEXTS)
+    assert probabilities.shape == (4,) and ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert np.isclose(end_to_end.predict(model, TEXTS[2])[0], probabilities[2])  # long text cut, not refused
+
+
+@pytest.mark.parametrize("bad", [[], [""], ["   "], ["fine", "\n\t"]])
+def test_empty_text_is_refused(model, bad):
+    with pytest.raises(TextError):
+        end_to_end.predict(model, bad)
+
+
+def test_save_and_reload_in_a_fresh_process(model, tmp_path):
+    path = end_to_end.save(model, tmp_path / "sentiment.keras")
+    expected = end_to_end.predict(model, TEXTS).tolist()
+    script = ("import json, sys; from bertmlm_lib import end_to_end; "
+              "m = end_to_end.load(sys.argv[1]); print(json.dumps(end_to_end.predict(m, json.loads(sys.argv[2])).tolist()))")
+    done = subprocess.run([sys.executable, "-c", script, str(path), json.dumps(TEXTS)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert np.allclose(json.loads(done.stdout.strip().splitlines()[-1]), expected, atol=1e-6)
+
+
+def test_missing_or_damaged_model_is_a_clear_error(model, tmp_path):
+    with pytest.raises(ArtifactError, match="no end-to-end model"):
+        end_to_end.load(tmp_path / "none.keras")
+    path = end_to_end.save(model, tmp_path / "m.keras")
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(ArtifactError, match="cannot be read"):
+        end_to_end.load(path)

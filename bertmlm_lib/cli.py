@@ -336,7 +336,7 @@ def run_quality(args) -> dict:
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        for name, entry in sorted(report["candidates"].items(), key=lambda kv: -kv[1]["heldout"]["masked_accuracy"]):
+        for name, entry in quality.ranking(report):
             print(f"{name:28} {entry['heldout']['masked_accuracy']:6.1%} masked accuracy, {entry['steps']:5d} steps, "
                   f"{entry['samples_per_training_second']:6.1f} samples/s, probe: {', '.join(entry['probe_top5'])}")
     return report

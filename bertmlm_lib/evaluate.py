@@ -87,3 +87,33 @@ def summary(labels, probabilities) -> dict:
     labels, probabilities = _arrays(labels, probabilities)
     return {"accuracy": float(((probabilities >= 0.5).astype(int) == labels).mean()),
             "auc": roc_auc(labels, probabilities), "confusion": confusion(labels, probabilities), "reviews": int(labels.size)}
+
+
+def plot_reliability(rows: list[dict], ax=None):
+    """Calibration: mean predicted probability against the share actually positive, per bin."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(4.5, 4.5))[1]
+    ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfectly calibrated")
+    ax.plot([r["mean_probability"] for r in rows], [r["share_positive"] for r in rows], marker="o", label="model")
+    ax.set_title("Reliability: is '0.8' right 80% of the time?")
+    ax.set_xlabel("predicted P(positive)")
+    ax.set_ylabel("share of reviews actually positive")
+    ax.legend()
+    return ax
+
+
+def plot_confusion(counts: dict, ax=None):
+    """The confusion matrix as a 2 x 2 grid of counts."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(3.8, 3.4))[1]
+    grid = np.array([[counts["true_negative"], counts["false_positive"]],
+                     [counts["false_negative"], counts["true_positive"]]])
+    ax.imshow(grid, cmap="Blues")
+    for (i, j), value in np.ndenumerate(grid):
+        ax.text(j, i, f"{value:,}", ha="center", va="center", color="black")
+    ax.set_xticks([0, 1], ["predicted neg", "predicted pos"])
+    ax.set_yticks([0, 1], ["actual neg", "actual pos"])
+    ax.set_title("Confusion matrix on test")
+    return ax

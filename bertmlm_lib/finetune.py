@@ -102,7 +102,8 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
                            loss="binary_crossentropy", metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
         stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                              restore_best_weights=True)
-        history = classifier.fit(train, validation_data=val, epochs=epochs, callbacks=[stop], verbose=verbose)
+        history = classifier.fit(train, validation_data=val, epochs=epochs, callbacks=[stop], verbose=verbose,
+                                 shuffle=False)  # the dataset shuffles itself
         if trainable:
             result.unfrozen_at_epoch = len(result.history)
         for i in range(len(history.epoch)):
@@ -125,6 +126,21 @@ def accuracy(classifier: keras.Model, ids, labels, batch_size: int = 256) -> flo
 
 FINETUNE_FOLDER = "finetune"
 MODEL_FILE = "sentiment.keras"
+
+
+def pretrained_encoder(cfg: Config, vectorizer, data_path=None, progress: bool = True) -> keras.Model:
+    """The encoder pretrained in this artifacts folder for this vocabulary; pretrained now if missing."""
+    from .errors import ArtifactError
+    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, read_checkpoint_meta, run_pretraining
+
+    folder = cfg.artifacts_dir / PRETRAIN_FOLDER
+    try:
+        if read_checkpoint_meta(folder).get("vocabulary_fingerprint") == vectorizer.fingerprint:
+            return keras.saving.load_model(folder / ENCODER_FILE, safe_mode=True)
+    except (ArtifactError, OSError, ValueError):
+        pass
+    model, _ = run_pretraining(cfg, data_path, progress=progress, fill_mask_display=False)
+    return model.encoder
 
 
 def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False) -> dict:

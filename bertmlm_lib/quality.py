@@ -104,6 +104,11 @@ def run(minutes: float, names: list[str] | None = None, data_path=None, base: Co
     return report
 
 
+def ranking(report: dict) -> list[tuple[str, dict]]:
+    """Candidates from the highest held-out masked accuracy at the end of the budget to the lowest."""
+    return sorted(report["candidates"].items(), key=lambda kv: -kv[1]["heldout"]["masked_accuracy"])
+
+
 def plot_quality(report: dict, path=None, ax=None):
     """Held-out masked accuracy against training minutes, one line per recipe."""
     import matplotlib.pyplot as plt
@@ -111,7 +116,7 @@ def plot_quality(report: dict, path=None, ax=None):
     figure = None
     if ax is None:
         figure, ax = plt.subplots(figsize=(8, 4.5))
-    for name, entry in sorted(report["candidates"].items(), key=lambda kv: -kv[1]["heldout"]["masked_accuracy"]):
+    for name, entry in ranking(report):
         curve = entry["curve"]
         vocab = entry["overrides"].get("vocab_size")
         ax.plot([p["minutes"] for p in curve], [100 * p["masked_accuracy"] for p in curve], marker="o",

@@ -16,7 +16,7 @@ from .errors import BertmlmError  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["BertmlmError", "__version__", "check_versions"]
+__all__ = ["BertmlmError", "__version__", "check_versions", "start_lesson"]
 
 MINIMUM_VERSIONS = {"tensorflow": "2.21", "keras": "3.15", "keras_hub": "0.32"}
 
@@ -58,3 +58,15 @@ def check_versions():
         )
     found["python"] = ".".join(map(str, __import__("sys").version_info[:3]))
     return found
+
+
+def start_lesson():
+    """What every notebook does first: check versions, load the config (BERTMLM_PRESET, else
+    workshop), print both in one line, and return the config."""
+    from . import config
+
+    versions = check_versions()
+    cfg = config.load()
+    print(", ".join(f"{name} {version}" for name, version in versions.items())
+          + f" | preset {cfg.preset!r}, artifacts in {cfg.artifacts_dir}")
+    return cfg

@@ -60,7 +60,7 @@ class Config:
     warmup_share: float = 0.06  # of all pretraining steps
     weight_decay: float = 0.01
     clipnorm: float = 1.0
-    # XLA off: on this 2-core CPU it gained nothing measurable (`bertmlm bench --levers`: 97 vs 99
+    # XLA off: on this 2-core CPU it gained nothing measurable (`bertmlm bench --levers`: 101.3 vs 101.5
     # samples/s), and with dropout on the attention weights Keras's XLA random numbers made steps
     # ~9x slower. Worth trying on a GPU.
     jit_compile: bool = False

@@ -16,7 +16,7 @@ import numpy as np
 
 from .artifacts import save_model_atomically
 from .backend import load_tensorflow
-from .errors import ArtifactError, TextError
+from .errors import ArtifactError, checked_texts
 from .vectorize import Vectorizer
 
 load_tensorflow()
@@ -25,7 +25,8 @@ import keras  # noqa: E402
 
 # Importing these registers the custom layers and the standardization function with Keras, so a
 # saved model reloads in a process that has imported nothing else of ours.
-from . import finetune, model  # noqa: E402,F401
+from . import finetune as _registers_classifier_layers  # noqa: E402,F401
+from . import model as _registers_encoder_layers  # noqa: E402,F401
 
 
 def build_end_to_end_model(vectorizer: Vectorizer, classifier: keras.Model, name: str = "end_to_end") -> keras.Model:
@@ -36,21 +37,9 @@ def build_end_to_end_model(vectorizer: Vectorizer, classifier: keras.Model, name
     return keras.Model(text, classifier(ids), name=name)
 
 
-def _check_texts(texts) -> list[str]:
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
-    if not texts:
-        raise TextError("no text given: pass at least one review.")
-    for text in texts:
-        if not isinstance(text, str) or not text.strip():
-            raise TextError(f"text {text!r} is empty: give a review with some words.")
-    return texts
-
-
 def predict(model: keras.Model, texts, batch_size: int = 256) -> np.ndarray:
     """P(positive) for each raw text, batched. Long texts are cut to the model's length, never refused."""
-    texts = _check_texts(texts)
+    texts = checked_texts(texts, "give a review with some words.")
     tf = load_tensorflow()
     return model.predict(tf.constant(texts), batch_size=batch_size, verbose=0).reshape(-1)
 

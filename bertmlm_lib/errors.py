@@ -27,3 +27,16 @@ class ArtifactError(BertmlmError):
 
 class TextError(BertmlmError, ValueError):
     """A text given to a model is empty or lacks something the call needs (e.g. `[mask]`)."""
+
+
+def checked_texts(texts, hint: str) -> list[str]:
+    """One text or many -> a list of non-blank strings; otherwise TextError, whose message ends with `hint`."""
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if not texts:
+        raise TextError(f"no text given: {hint}")
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise TextError(f"text {text!r} is empty: {hint}")
+    return texts

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TextError
+from .errors import TextError, checked_texts
 from .model import flat_positions
 from .vectorize import FIRST_WORD_ID, MASK_ID, MASK_TOKEN, Vectorizer, standardize_text
 
@@ -43,14 +43,8 @@ class FillMasker:
         return cls(model, vectorizer)
 
     def _check(self, texts) -> list[str]:
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = list(texts)
-        if not texts:
-            raise TextError("no text given: pass at least one text containing [mask].")
+        texts = checked_texts(texts, "write a sentence with [mask] where a word should be guessed.")
         for text in texts:
-            if not isinstance(text, str) or not text.strip():
-                raise TextError(f"text {text!r} is empty: write a sentence with [mask] where a word should be guessed.")
             if MASK_TOKEN not in standardize_text(text).split():
                 raise TextError(
                     f"text {text[:60]!r} has no [mask]: put [mask] (or [MASK]) where the model should guess a word."

@@ -42,10 +42,9 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import config, data
+from bertmlm_lib import data
 
-print(bertmlm_lib.check_versions())
-cfg = config.load()
+cfg = bertmlm_lib.start_lesson()
 print(f"preset {cfg.preset!r}: train {cfg.train_reviews or 'all'}, test {cfg.test_reviews or 'all'}, "
       f"unsup {cfg.unsup_reviews or 'all'} reviews")
 

@@ -39,10 +39,9 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import config, data, vectorize
+from bertmlm_lib import data, vectorize
 
-print(bertmlm_lib.check_versions())
-cfg = config.load()
+cfg = bertmlm_lib.start_lesson()
 imdb = data.load_imdb(cfg=cfg)
 corpus = imdb.pretraining_texts()
 print(f"preset {cfg.preset!r}: vocabulary of {cfg.vocab_size:,} ids, reviews cut at {cfg.max_length} words, "

@@ -41,11 +41,10 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
 
 import bertmlm_lib
 from IPython.display import HTML, display
-from bertmlm_lib import config, data, masking, vectorize
+from bertmlm_lib import data, masking, vectorize
 from bertmlm_lib.widgets.masking_explorer import masking_explorer, render_masking
 
-print(bertmlm_lib.check_versions())
-cfg = config.load()
+cfg = bertmlm_lib.start_lesson()
 imdb = data.load_imdb(cfg=cfg, progress=False)
 vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
 rates = dict(mask_rate=cfg.mask_rate, mask_token_share=cfg.mask_token_share, random_token_share=cfg.random_token_share)

@@ -41,10 +41,9 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
 
 import bertmlm_lib
 import numpy as np
-from bertmlm_lib import config, masking, model, vectorize
+from bertmlm_lib import config, model, vectorize
 
-print(bertmlm_lib.check_versions())
-cfg = config.load()
+cfg = bertmlm_lib.start_lesson()
 vectorizer = vectorize.load_or_build(cfg)
 mlm = model.build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size)
 print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim vectors, {cfg.num_heads} heads, "

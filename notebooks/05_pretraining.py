@@ -40,12 +40,11 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import config, data, pretrain, quality, vectorize
+from bertmlm_lib import data, pretrain, quality, vectorize
 from bertmlm_lib.fill_mask import FillMasker
 from bertmlm_lib.widgets.fill_mask import fill_mask_widget
 
-print(bertmlm_lib.check_versions())
-cfg = config.load()
+cfg = bertmlm_lib.start_lesson()
 imdb = data.load_imdb(cfg=cfg, progress=False)
 vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
 corpus = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)

@@ -39,11 +39,10 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import baselines, config, data, finetune, vectorize
+from bertmlm_lib import baselines, data, finetune, vectorize
 from bertmlm_lib.model import build_encoder
 
-print(bertmlm_lib.check_versions())
-cfg = config.load()
+cfg = bertmlm_lib.start_lesson()
 imdb = data.load_imdb(cfg=cfg, progress=False)
 vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
 encoder = finetune.pretrained_encoder(cfg, vectorizer)

@@ -43,11 +43,10 @@ import time
 
 import bertmlm_lib
 import numpy as np
-from bertmlm_lib import config, data, end_to_end, evaluate, finetune, vectorize
+from bertmlm_lib import data, end_to_end, evaluate, finetune, vectorize
 from bertmlm_lib.widgets.sentiment import attention_widget, sentiment_widget
 
-print(bertmlm_lib.check_versions())
-cfg = config.load()
+cfg = bertmlm_lib.start_lesson()
 imdb = data.load_imdb(cfg=cfg, progress=False)
 vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
 model_path = cfg.artifacts_dir / finetune.FINETUNE_FOLDER / finetune.MODEL_FILE

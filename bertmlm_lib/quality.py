@@ -46,6 +46,9 @@ CANDIDATES: dict[str, dict] = {
                                             weight_decay=0.01),
     "seed_len128_vocab8k_nodropout": _seed(max_length=128, vocab_size=8_000, dropout=0.0),
     "seed_len128_vocab8k_2layers": _seed(max_length=128, vocab_size=8_000, num_layers=2),
+    # cheaper steps allow bigger batches, or shorter reviews
+    "seed_len128_vocab8k_batch64_lr3e-3": _seed(max_length=128, vocab_size=8_000, batch_size=64, learning_rate=3e-3),
+    "seed_len64_vocab8k_lr2e-3": _seed(max_length=64, vocab_size=8_000, learning_rate=2e-3),
 }
 
 
@@ -116,10 +119,11 @@ def plot_quality(report: dict, path=None, ax=None):
     figure = None
     if ax is None:
         figure, ax = plt.subplots(figsize=(8, 4.5))
-    for name, entry in ranking(report):
+    for index, (name, entry) in enumerate(ranking(report)):
         curve = entry["curve"]
         vocab = entry["overrides"].get("vocab_size")
         ax.plot([p["minutes"] for p in curve], [100 * p["masked_accuracy"] for p in curve], marker="o",
+                color=plt.cm.tab20(index % 20),
                 label=f"{name} ({entry['heldout']['masked_accuracy']:.1%}, vocab {vocab:,})")
     ax.set_title(f"Time to quality: held-out masked accuracy in {report['minutes']:g} minutes of pretraining")
     ax.set_xlabel("training minutes (2-core CPU)")

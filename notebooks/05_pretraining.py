@@ -104,9 +104,11 @@ print("held-out after training: ", result.heldout)
 # and from 11.8% to 14.7% masked accuracy in 3 minutes. Settings made for long GPU runs did worse
 # at equal minutes: pre-LayerNorm without dropout at a higher rate ("cramming") sat on the
 # "always guess *the*" plateau (6.6%) for all 3 minutes, and a second layer or a warmed-up,
-# decaying rate ended slightly lower. The top three are within 0.2 points of each other; the
-# workshop preset takes the one at a rate of 2e-3, the only one already ranking "movie" first
-# for "i have watched this [mask] and it was awesome".
+# decaying rate ended slightly lower. At 128 tokens the top recipes are within 0.2 points of each
+# other; the workshop preset takes the one at a rate of 2e-3, already ranking "movie" first for
+# "i have watched this [mask] and it was awesome". Cutting reviews to 64 tokens doubled the pace
+# again (23.6% in 3 minutes), but `max_length` also limits what the classifier reads in lesson 06,
+# so the preset keeps 128 for now.
 
 # %%
 measured = quality.load_report()

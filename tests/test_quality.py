@@ -34,3 +34,17 @@ def test_quality_run_writes_curves_and_plot(tiny_archive, tmp_path):
         assert entry["steps"] >= 1 and len(entry["curve"]) >= 2
         assert entry["curve"][0]["minutes"] == 0
         assert 0.05 * 60 <= entry["training_seconds"] < 0.05 * 60 + 10
+
+
+def test_downstream_check_compares_pretrained_and_scratch(tiny_archive, tmp_path):
+    from bertmlm_lib import pretrain
+
+    cfg = config.load("smoke", artifacts=tmp_path / "run", vocab_size=60, max_length=16, embed_dim=16, num_heads=2,
+                      ff_dim=32, heldout_reviews=4, eval_every=2)
+    pretrain.run_pretraining(cfg, tiny_archive, progress=False, fill_mask_display=False)
+    report = quality.downstream_check({"pretrained": cfg.artifacts_dir}, labels=6, test_reviews=6,
+                                      data_path=tiny_archive, base=cfg, scratch_like="pretrained")
+    assert report["labels"] == 6 and report["validation"] == 6 and report["test_reviews"] == 6
+    assert set(report["runs"]) == {"pretrained", "scratch (random encoder)"}
+    for run in report["runs"].values():
+        assert 0 <= run["val_accuracy"] <= 1 and 0 <= run["test_accuracy"] <= 1

@@ -27,7 +27,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +111,6 @@ class Imdb:
     test: Split
     unsup: Split
     root: Path
-    seed: int = 0
-    sizes: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Split:
         return {"train": self.train, "test": self.test, "unsup": self.unsup}[name]
@@ -429,7 +427,7 @@ def load_imdb(data: str | os.PathLike | None = None, cfg: Config | None = None, 
             name: read_split(root, name, sizes[name], seed=seed + offset, bar=bar)
             for offset, name in enumerate(("train", "test", "unsup"))
         }
-    return Imdb(root=root, seed=seed, sizes=sizes, **splits)
+    return Imdb(root=root, **splits)
 
 
 def split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split]:

@@ -128,19 +128,28 @@ FINETUNE_FOLDER = "finetune"
 MODEL_FILE = "sentiment.keras"
 
 
+def load_pretrained_encoder(cfg: Config, vectorizer) -> keras.Model:
+    """The encoder pretrained in this artifacts folder, refused if it was made with another vocabulary."""
+    from .errors import ArtifactError
+    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, read_checkpoint_meta
+
+    folder = cfg.artifacts_dir / PRETRAIN_FOLDER
+    if read_checkpoint_meta(folder).get("vocabulary_fingerprint") != vectorizer.fingerprint:
+        raise ArtifactError(f"the encoder in {folder} was pretrained with another vocabulary: "
+                            "pretrain again in this artifacts folder.")
+    return keras.saving.load_model(folder / ENCODER_FILE, safe_mode=True)
+
+
 def pretrained_encoder(cfg: Config, vectorizer, data_path=None, progress: bool = True) -> keras.Model:
     """The encoder pretrained in this artifacts folder for this vocabulary; pretrained now if missing."""
     from .errors import ArtifactError
-    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, read_checkpoint_meta, run_pretraining
+    from .pretrain import run_pretraining
 
-    folder = cfg.artifacts_dir / PRETRAIN_FOLDER
     try:
-        if read_checkpoint_meta(folder).get("vocabulary_fingerprint") == vectorizer.fingerprint:
-            return keras.saving.load_model(folder / ENCODER_FILE, safe_mode=True)
+        return load_pretrained_encoder(cfg, vectorizer)
     except (ArtifactError, OSError, ValueError):
-        pass
-    model, _ = run_pretraining(cfg, data_path, progress=progress, fill_mask_display=False)
-    return model.encoder
+        model, _ = run_pretraining(cfg, data_path, progress=progress, fill_mask_display=False)
+        return model.encoder
 
 
 def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False) -> dict:
@@ -150,22 +159,14 @@ def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scra
 
     from . import data, end_to_end
     from .artifacts import ensure_folder, write_json
-    from .errors import ArtifactError
     from .model import build_encoder
-    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, read_checkpoint_meta
     from .vectorize import Vectorizer
 
     started = time.monotonic()
     folder = cfg.artifacts_dir
     vectorizer = Vectorizer.load(folder)
-    if from_scratch:
-        encoder = build_encoder(cfg, vectorizer.vocabulary_size)
-    else:
-        meta = read_checkpoint_meta(folder / PRETRAIN_FOLDER)
-        if meta.get("vocabulary_fingerprint") != vectorizer.fingerprint:
-            raise ArtifactError(f"the encoder in {folder / PRETRAIN_FOLDER} was pretrained with another vocabulary: "
-                                "pretrain again in this artifacts folder.")
-        encoder = keras.saving.load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, safe_mode=True)
+    encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
+               else load_pretrained_encoder(cfg, vectorizer))
     imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
     train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
     classifier = build_classifier(encoder, dropout=cfg.dropout)

@@ -11,12 +11,19 @@ from bertmlm_lib.errors import ArtifactError
 from bertmlm_lib.fill_mask import FillMasker
 from bertmlm_lib.vectorize import build_vectorizer
 
-WORDS = "the movie film was great bad good awful acting plot story i have watched this and it awesome".split()
+SENTENCES = [
+    "i have watched this movie and it was awesome",
+    "the acting was bad and the plot was awful",
+    "a good story with great acting",
+    "this film is a waste of time",
+]
 
 
 def _texts(n=160, seed=0):
+    """Reviews made of a few fixed sentences: words are predictable from their neighbours, so a
+    model that learns anything beats the unigram loss within a few steps (random words would not)."""
     rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, size=rng.integers(6, 20))) for _ in range(n)]
+    return [" ".join(rng.choice(SENTENCES, size=rng.integers(1, 3))) for _ in range(n)]
 
 
 def _cfg(tmp_path, **changes):
@@ -53,11 +60,14 @@ def test_optimizer_is_adamw_with_clipping_and_no_decay_on_norms(tmp_path):
     assert optimizer.weight_decay == cfg.weight_decay
 
 
-def test_heldout_is_kept_out_of_training(setup):
-    cfg, vectorizer, corpus = setup
+def test_heldout_is_kept_out_of_training(tmp_path):
+    cfg = _cfg(tmp_path, vocab_size=300)
+    texts = [f"tag{i} {text}" for i, text in enumerate(_texts())]  # every review distinct, every word known
+    vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
+    corpus = pretrain.prepare_corpus(texts, vectorizer, cfg)
     assert len(corpus.heldout_ids) == 16 and len(corpus.train_ids) == 144
     train_rows = {row.tobytes() for row in corpus.train_ids}
-    assert not any(row.tobytes() in train_rows for row in corpus.heldout_ids if len(set(row)) > 3)
+    assert len(train_rows) == 144 and not any(row.tobytes() in train_rows for row in corpus.heldout_ids)
 
 
 def test_training_learns_and_writes_artifacts(setup):

@@ -38,6 +38,9 @@ class TrainingClock:
         self.already, self.started, self.paused = already, None, 0.0
 
     def start(self):
+        """Start (or, for a later phase of the same run, restart) counting; time so far is kept."""
+        if self.started is not None:
+            self.already, self.paused = self.seconds(), 0.0
         self.started = time.monotonic()
 
     def seconds(self) -> float:
@@ -72,14 +75,14 @@ class StopAt(keras.callbacks.Callback):
     def __init__(self, total_steps: int, clock: TrainingClock, minutes: float | None):
         super().__init__()
         self.total_steps, self.clock, self.budget = total_steps, clock, (60 * minutes if minutes else None)
-        self.reason = "steps"
+        self.reason, self.fired = "steps", False
 
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations) >= self.total_steps:
-            self.model.stop_training = True
+            self.model.stop_training = self.fired = True
         elif self.budget is not None and self.clock.seconds() >= self.budget:
             self.reason = "time budget"
-            self.model.stop_training = True
+            self.model.stop_training = self.fired = True
 
 
 class FitScheduleToBudget(keras.callbacks.Callback):
@@ -95,6 +98,9 @@ class FitScheduleToBudget(keras.callbacks.Callback):
         self.schedule, self.clock, self.budget = schedule, clock, 60 * minutes
         self.planned_steps, self.every = planned_steps, every
         self.first_step = None
+
+    def on_train_begin(self, logs=None):
+        self.first_step = None  # a new phase (e.g. longer reviews) has its own speed: measure again
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations)
@@ -179,7 +185,10 @@ class CheckpointEvery(keras.callbacks.Callback):
 
 
 class ProgressLine(keras.callbacks.Callback):
-    """The one in-place progress display: steps, running loss and masked accuracy, time."""
+    """The one in-place progress display: steps, running loss and masked accuracy, time.
+
+    It stays open across the phases of a run (several `fit` calls); `close()` ends it.
+    """
 
     def __init__(self, total_steps: int, enabled: bool = True):
         super().__init__()
@@ -187,8 +196,9 @@ class ProgressLine(keras.callbacks.Callback):
         self.bar = None
 
     def on_train_begin(self, logs=None):
-        self.bar = Progress(self.total_steps, "pretraining steps", enabled=self.enabled, min_interval=1.0)
-        self.bar.done = int(self.model.optimizer.iterations)
+        if self.bar is None:
+            self.bar = Progress(self.total_steps, "pretraining steps", enabled=self.enabled, min_interval=1.0)
+            self.bar.done = int(self.model.optimizer.iterations)
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -196,7 +206,7 @@ class ProgressLine(keras.callbacks.Callback):
                                 f"{logs.get('masked_accuracy', float('nan')):.1%} · steps")
         self.bar.update(int(self.model.optimizer.iterations) - self.bar.done)
 
-    def on_train_end(self, logs=None):
+    def close(self):
         if self.bar:
             self.bar.close()
 

@@ -144,6 +144,27 @@ def datasets(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int 
     return train, heldout
 
 
+def short_dataset(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int = 0):
+    """The training stream of the short-review phase: the first `cfg.short_length` tokens of each review."""
+    return mlm_dataset(corpus.train_ids[:, :cfg.short_length], vocabulary_size=vocabulary_size,
+                       batch_size=cfg.batch_size, seed=cfg.seed + 7919 * start_step + 1, shuffle=True, repeat=True,
+                       drop_remainder=True, mask_rate=cfg.mask_rate, mask_token_share=cfg.mask_token_share,
+                       random_token_share=cfg.random_token_share,
+                       max_predictions=max_predictions_for(cfg.short_length, cfg.mask_rate))
+
+
+def short_phase(cfg: Config, planned_steps: int, budget_minutes: float | None) -> tuple[int, float | None]:
+    """Where the short-review phase ends: (step, training minutes). (0, None) when there is none.
+
+    Under a time budget it is a share of the minutes; otherwise a share of the planned steps.
+    """
+    if not cfg.short_length or cfg.short_share <= 0:
+        return 0, None
+    if budget_minutes:
+        return planned_steps, cfg.short_share * budget_minutes
+    return round(cfg.short_share * planned_steps), None
+
+
 # --------------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------------
@@ -234,6 +255,7 @@ class PretrainResult:
     history: list = field(default_factory=list)
     fill_mask: list = field(default_factory=list)
     checkpoint: str = ""
+    phases: list = field(default_factory=list)  # [{"length", "from_step", "to_step"}], short reviews first
 
 
 def plan_steps(cfg: Config, train_reviews: int) -> tuple[int, int]:
@@ -278,6 +300,10 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
         compile_pretraining_model(model, cfg, planned)
     start_step = int(model.optimizer.iterations)
     train_ds, heldout_ds = datasets(corpus, cfg, vectorizer.vocabulary_size, start_step)
+    phases = [(train_ds, None)]  # (training stream, the callback that ends the phase early)
+    short_end_step, short_end_minutes = short_phase(cfg, planned, budget)
+    if (short_end_minutes is not None and seconds_before < 60 * short_end_minutes) or start_step < short_end_step:
+        phases.insert(0, (short_dataset(corpus, cfg, vectorizer.vocabulary_size, start_step), "short"))
     clock = TrainingClock(already=seconds_before)
     every = eval_every or cfg.eval_every
 
@@ -293,21 +319,33 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     stopper = StopAt(planned, clock, budget)
     evaluator = HeldoutEvaluator(heldout_ds, clock, every, every_minutes=eval_every_minutes)
     fill = FillMaskCallback(vectorizer, clock, every=every, log_path=folder / FILL_MASK_LOG, display=fill_mask_display)
-    callbacks = [StartClock(clock), stopper, evaluator, fill, ProgressLine(planned, enabled=progress),
+    progress_line = ProgressLine(planned, enabled=progress)
+    callbacks = [StartClock(clock), stopper, evaluator, fill, progress_line,
                  CheckpointEvery(save, cfg.checkpoint_minutes), *extra_callbacks]
     if budget and schedule_of(model) is not None:
         callbacks.insert(2, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
+    ran = []
     try:
-        model.fit(train_ds, epochs=math.ceil(planned / per_pass), steps_per_epoch=per_pass,
-                  initial_epoch=start_step // per_pass, callbacks=callbacks, verbose=0, shuffle=False)
+        for stream, phase in phases:  # short reviews first (if configured), then full length
+            phase_end = [StopAt(short_end_step, clock, short_end_minutes)] if phase == "short" else []
+            ran.append({"length": cfg.short_length if phase == "short" else cfg.max_length,
+                        "from_step": int(model.optimizer.iterations)})
+            model.fit(stream, epochs=math.ceil(planned / per_pass), steps_per_epoch=per_pass,
+                      initial_epoch=int(model.optimizer.iterations) // per_pass, callbacks=callbacks + phase_end,
+                      verbose=0, shuffle=False)
+            ran[-1]["to_step"] = int(model.optimizer.iterations)
+            if stopper.fired:
+                break
     except KeyboardInterrupt:
         save()
         raise
+    finally:
+        progress_line.close()
     rows = evaluator.rows
     result = PretrainResult(
         steps=int(model.optimizer.iterations), seconds=round(clock.seconds(), 1), stopped_by=stopper.reason,
         heldout=_heldout_of(rows[-1]), heldout_at_start=heldout_at_zero or (_heldout_of(rows[0]) if start_step == 0 else None),
-        history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE),
+        history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE), phases=ran,
     )
     _append_log(folder / LOG_FILE, result)
     save_encoder(model, folder)
@@ -328,7 +366,7 @@ def _append_log(path: Path, result: PretrainResult) -> None:
     with open(path, "a", encoding="utf-8") as log:
         log.write(json.dumps({"steps": result.steps, "seconds": result.seconds, "stopped_by": result.stopped_by,
                               "heldout": result.heldout, "heldout_at_start": result.heldout_at_start,
-                              "history": result.history}) + "\n")
+                              "phases": result.phases, "history": result.history}) + "\n")
 
 
 def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: float | None = None,

@@ -49,6 +49,9 @@ CANDIDATES: dict[str, dict] = {
     # cheaper steps allow bigger batches, or shorter reviews
     "seed_len128_vocab8k_batch64_lr3e-3": _seed(max_length=128, vocab_size=8_000, batch_size=64, learning_rate=3e-3),
     "seed_len64_vocab8k_lr2e-3": _seed(max_length=64, vocab_size=8_000, learning_rate=2e-3),
+    # is it the length, or the number of updates? Same tokens per step as length 64, at length 128
+    "seed_len128_vocab8k_batch16_lr2e-3": _seed(max_length=128, vocab_size=8_000, batch_size=16, learning_rate=2e-3),
+    "seed_len128_vocab8k_batch16_lr1e-3": _seed(max_length=128, vocab_size=8_000, batch_size=16, learning_rate=1e-3),
 }
 
 

@@ -13,11 +13,18 @@ def test_presets_are_frozen_and_named():
         cfg.vocab_size = 10
 
 
-def test_full_preset_starts_from_the_reference_config():
+def test_full_preset_keeps_the_reference_model_and_lists_each_departure():
     cfg = config.load("full")
-    assert (cfg.vocab_size, cfg.max_length, cfg.embed_dim, cfg.num_heads, cfg.ff_dim, cfg.num_layers,
-            cfg.batch_size, cfg.learning_rate) == (30_000, 256, 128, 8, 128, 1, 32, 1e-3)
-    assert set(config.FULL_PRESET_DEPARTURES) >= {"labels", "pretraining corpus", "validation"}
+    assert (cfg.max_length, cfg.embed_dim, cfg.num_heads, cfg.ff_dim, cfg.num_layers, cfg.batch_size) == (
+        256, 128, 8, 128, 1, 32)
+    assert set(config.FULL_PRESET_DEPARTURES) >= {"recipe", "labels", "pretraining corpus", "validation"}
+    assert str(cfg.vocab_size) in config.FULL_PRESET_DEPARTURES["recipe"].replace(",", "")
+
+
+def test_presets_learn_short_reviews_first():
+    for name in ("workshop", "full"):
+        cfg = config.load(name)
+        assert cfg.short_length == 64 < cfg.max_length and 0 < cfg.short_share < 1 and cfg.pretrain_minutes
 
 
 def test_environment_chooses_the_preset_and_argument_wins(monkeypatch):

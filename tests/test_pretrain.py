@@ -224,3 +224,25 @@ def test_kill_9_then_resume_loses_at_most_one_interval(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(meta_path.read_text())["step"] == 40 * 9
     assert not list(folder.glob(".*.tmp.keras")), "temporary files of the killed run are cleaned up"
+
+
+def test_short_reviews_first_then_full_length(tmp_path):
+    cfg = _cfg(tmp_path, short_length=6, short_share=0.5)
+    texts = _texts()
+    vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
+    corpus = pretrain.prepare_corpus(texts, vectorizer, cfg)
+    inputs, _ = next(iter(pretrain.short_dataset(corpus, cfg, vectorizer.vocabulary_size)))
+    assert inputs["token_ids"].shape == (cfg.batch_size, 6)  # only the first 6 tokens of each review
+    assert int(inputs["mask_positions"].numpy().max()) < cfg.batch_size * 6
+    _, result = pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False)
+    assert result.phases == [{"length": 6, "from_step": 0, "to_step": 9}, {"length": 16, "from_step": 9, "to_step": 18}]
+    assert [row["step"] for row in result.history] == [0, 4, 8, 9, 12, 16, 18]  # one row at the switch
+
+
+def test_short_phase_is_a_share_of_the_budget_or_of_the_steps(tmp_path):
+    cfg = _cfg(tmp_path, short_length=6, short_share=0.6)
+    assert pretrain.short_phase(cfg, 100, None) == (60, None)
+    assert pretrain.short_phase(cfg, 100, 5.0) == (100, pytest.approx(3.0))
+    assert pretrain.short_phase(cfg.replace(short_length=None), 100, 5.0) == (0, None)
+    with pytest.raises(config.ConfigError, match="short_length"):
+        cfg.replace(short_length=16)

@@ -78,6 +78,8 @@ def fill_mask_widget(masker, text: str = "i have watched this [mask] and it was 
     top_k = widgets.BoundedIntText(value=5, min=1, max=20, description="top k")
     button = widgets.Button(description="fill in", button_style="primary")
     view = widgets.HTML()
+    box.add_class("bertmlm-fill-mask-text")  # for the browser tests
+    button.add_class("bertmlm-fill-mask-button")
 
     def redraw(*_):
         try:

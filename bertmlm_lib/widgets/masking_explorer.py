@@ -82,6 +82,10 @@ def masking_explorer(vectorizer, texts: list[str]):
                                        readout_format=".0%", continuous_update=False)
     seed = widgets.IntText(value=0, description="seed")
     view = widgets.HTML()
+    # stable class names: the browser tests (tests/browser) find the controls by them
+    for control, name in ((text, "text"), (rate, "mask-rate"), (mask_share, "mask-share"),
+                          (random_share, "random-share"), (seed, "seed")):
+        control.add_class(f"bertmlm-{name}")
 
     def redraw(*_):
         try:

@@ -67,6 +67,7 @@ def sentiment_widget(predict_fn, standardize_fn, max_words: int,
 
     box = widgets.Textarea(value=text, description="review", layout=widgets.Layout(width="90%", height="60px"),
                            continuous_update=False)
+    box.add_class("bertmlm-sentiment-text")  # for the browser tests
     view = widgets.HTML()
 
     def redraw(*_):
@@ -94,6 +95,8 @@ def attention_widget(encoder, vectorizer, text: str = "the plot was thin but the
     layer = widgets.BoundedIntText(value=1, min=1, max=1, description="layer")
     head = widgets.BoundedIntText(value=1, min=1, max=1, description="head")
     view = widgets.HTML()
+    for control, name in ((box, "attention-text"), (layer, "attention-layer"), (head, "attention-head")):
+        control.add_class(f"bertmlm-{name}")  # for the browser tests
 
     def redraw(*_):
         try:

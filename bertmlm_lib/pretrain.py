@@ -388,8 +388,11 @@ def frequent_word_accuracy(vectorizer: Vectorizer) -> float:
     return words[0] / sum(words) if sum(words) else 0.0
 
 
-def plot_curves(history: list[dict], axes=None):
-    """Loss, masked accuracy and perplexity against steps, training and held-out, side by side."""
+def plot_curves(history: list[dict], axes=None, phases: list | None = None):
+    """Loss, masked accuracy and perplexity against steps, training and held-out, side by side.
+
+    With `phases` (a run's `result.phases`), a dotted line marks where the reviews got longer.
+    """
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -404,5 +407,8 @@ def plot_curves(history: list[dict], axes=None):
         ax.set_title(label.capitalize())
         if key == "perplexity":
             ax.set_yscale("log")
+        for phase in (phases or [])[1:]:
+            ax.axvline(phase["from_step"], color="grey", linestyle=":",
+                       label=f"reviews cut at {phase['length']} tokens from here")
     axes[0].legend()
     return axes

@@ -104,3 +104,60 @@ def remove_abandoned(folder: Path, pattern: str, pid_group: int = 1) -> int:
                 entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+LOCK_FILE = ".bertmlm.lock"
+_HELD: dict[Path, int] = {}  # locks this process holds -> depth, so a stage inside a stage does not block itself
+
+
+class exclusive:
+    """Hold an artifacts folder for one run: a second run on the same folder is refused, not interleaved.
+
+    The lock is an OS file lock (`flock`) on `<folder>/.bertmlm.lock`, released when the holder ends,
+    even by `kill -9`, so a killed run never leaves the folder locked. The file records the holder's
+    process id for the message. On systems without `fcntl` (Windows) no lock is taken.
+
+    >>> with exclusive(folder, "pretraining"):  # doctest: +SKIP
+    ...     train()
+    """
+
+    def __init__(self, folder: str | os.PathLike, what: str):
+        self.path, self.what, self.handle = ensure_folder(folder) / LOCK_FILE, what, None
+
+    def __enter__(self):
+        key = self.path.resolve()
+        if _HELD.get(key):
+            _HELD[key] += 1
+            return self
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise ArtifactError(
+                f"the artifacts folder {self.path.parent} is in use by another bertmlm run ({holder}); "
+                f"{self.what} would overwrite its files: wait for it to finish, or pass another --artifacts folder."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}, {self.what}")
+        handle.flush()
+        self.handle = handle
+        _HELD[key] = 1
+        return self
+
+    def __exit__(self, *exc):
+        key = self.path.resolve()
+        if _HELD.get(key, 0) > 1:
+            _HELD[key] -= 1
+            return
+        _HELD.pop(key, None)
+        if self.handle is not None:
+            self.handle.close()  # closing releases the lock
+            self.handle = None

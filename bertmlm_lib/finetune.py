@@ -154,7 +154,15 @@ def pretrained_encoder(cfg: Config, vectorizer, data_path=None, progress: bool =
 
 def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False) -> dict:
     """The whole stage: data, vocabulary and pretrained encoder from the artifacts, two-phase fine-tuning,
-    then the end-to-end model on raw strings saved as `finetune/sentiment.keras`. Returns a summary."""
+    then the end-to-end model on raw strings saved as `finetune/sentiment.keras`. Returns a summary.
+    A second run on the same artifacts folder at the same time is refused (`ArtifactError`)."""
+    from .artifacts import exclusive
+
+    with exclusive(cfg.artifacts_dir, "fine-tuning"):
+        return _finetune_stage(cfg, data_path, progress, from_scratch)
+
+
+def _finetune_stage(cfg, data_path, progress, from_scratch) -> dict:
     import time
 
     from . import data, end_to_end

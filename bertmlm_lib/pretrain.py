@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ensure_folder, read_json, remove_abandoned, save_model_atomically, write_json
+from .artifacts import ensure_folder, exclusive, read_json, remove_abandoned, save_model_atomically, write_json
 from .backend import load_tensorflow
 from .config import Config
 from .errors import ArtifactError
@@ -279,7 +279,15 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     checkpoint. Under a time budget the learning rate is scheduled to reach zero at the end.
     With `resume=True` it continues from the last checkpoint: the budget counts the training time
     of all runs together, and the schedule is stretched to the (possibly raised) passes or budget.
+    A second run on the same artifacts folder at the same time is refused (`ArtifactError`).
     """
+    with exclusive(cfg.artifacts_dir, "pretraining"):
+        return _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks,
+                         eval_every, eval_every_minutes)
+
+
+def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks, eval_every,
+              eval_every_minutes):
     folder = checkpoint_folder(cfg)
     ensure_folder(folder)
     remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
@@ -375,11 +383,12 @@ def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: 
     from . import data
     from .vectorize import load_or_build
 
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
-    vectorizer = load_or_build(cfg, data_path, progress=progress, imdb=imdb)
-    corpus = prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
-    return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
-                    fill_mask_display=fill_mask_display)
+    with exclusive(cfg.artifacts_dir, "pretraining"):  # the vocabulary is written here too
+        imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
+        vectorizer = load_or_build(cfg, data_path, progress=progress, imdb=imdb)
+        corpus = prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
+        return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
+                        fill_mask_display=fill_mask_display)
 
 
 def frequent_word_accuracy(vectorizer: Vectorizer) -> float:

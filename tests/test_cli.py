@@ -187,3 +187,40 @@ def test_predict_cli_refuses_bad_input(finetuned, argv, message, capsys):
 def test_predict_cli_without_a_model(tmp_path, capsys):
     assert cli.main(["predict", "--artifacts", str(tmp_path), "a fine film"]) == 2
     assert "no end-to-end model" in capsys.readouterr().err
+
+
+# Text a learner (or a fuzzer) might type: any characters, with mask tokens, HTML, emoji and accents mixed in.
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_PIECES = st.one_of(st.text(max_size=25), st.sampled_from(
+    ["[mask]", "[MASK]", "[ mask ]", "[mask][mask]", "<br />", "🎬🍿", "café", "naïve", "\t\n", " ", "-", "'", "\x00"]))
+_TEXTS = st.lists(_PIECES, max_size=40).map("".join)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(command=st.sampled_from(["fill-mask", "predict"]), texts=st.lists(_TEXTS, min_size=1, max_size=3),
+       as_json=st.booleans())
+def test_fuzzed_text_never_crashes_the_cli(finetuned, command, texts, as_json):
+    """Whatever the text, the CLI answers (exit 0) or refuses in one line (exit 2); nothing escapes."""
+    import contextlib
+    import io
+
+    artifacts, _, _ = finetuned
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([command, "--artifacts", str(artifacts), *(["--json"] if as_json else []), "--", *texts])
+    assert code in (0, 2), err.getvalue()
+    if code == 2:
+        lines = err.getvalue().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    elif as_json:
+        results = json.loads(out.getvalue())
+        assert len(results) == len(texts)
+
+
+@pytest.mark.parametrize("command, text", [("fill-mask", "a [MASK] film 🎬 <br /> café"), ("predict", "🎬 <b>great</b> café")])
+def test_the_fuzzed_path_answers_good_text(finetuned, command, text, capsys):
+    """The fuzz test's exact invocation succeeds on ordinary input (so its passes are not all refusals)."""
+    artifacts, _, _ = finetuned
+    assert cli.main([command, "--artifacts", str(artifacts), "--json", "--", text]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["text"] == text

@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --artifacts")
     pretrain.add_argument("--minutes", type=_positive_float, metavar="M",
                           help="time budget: stop cleanly (with a checkpoint) after M minutes")
+    pretrain.add_argument("--epochs", type=_positive_int, metavar="N",
+                          help="passes over the corpus (default: the preset's; a time budget may end it first)")
     pretrain.set_defaults(run=run_pretrain)
 
     fill = commands.add_parser("fill-mask", help="top words for each [mask] in the texts, from a pretrained model")
@@ -210,7 +212,8 @@ def run_vectorize(args) -> dict:
 def run_pretrain(args) -> dict:
     from . import pretrain
 
-    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    cfg = config_module.load(args.preset, artifacts=args.artifacts,
+                             **({"pretrain_epochs": args.epochs} if args.epochs else {}))
     _, result = pretrain.run_pretraining(cfg, args.data, resume=args.resume, minutes=args.minutes,
                                          progress=not args.quiet, fill_mask_display=not (args.quiet or args.json))
     summary = {

@@ -84,6 +84,7 @@ class FillMasker:
         top_k = min(top_k, self.vectorizer.vocabulary_size)
         results = []
         for text, probs, found in zip(texts, per_text, positions):
+            words = standardize_text(text).split()
             masks = []
             for position, row in zip(found, probs):
                 best = np.argsort(-row, kind="stable")[:top_k]
@@ -94,7 +95,12 @@ class FillMasker:
                 if target_ids:
                     entry["targets"] = {word: float(row[i]) for word, i in target_ids.items()}
                 masks.append(entry)
-            results.append({"text": text, "masks": masks})
+            result = {"text": text, "masks": masks}
+            if len(words) > self.vectorizer.max_length:  # said, not hidden: the model reads a fixed length
+                ignored = words[self.vectorizer.max_length:].count(MASK_TOKEN)
+                result["note"] = (f"only the first {self.vectorizer.max_length} of {len(words)} words are read"
+                                  + (f"; {ignored} [mask] after them ignored" if ignored else ""))
+            results.append(result)
         return results
 
 
@@ -108,4 +114,6 @@ def format_table(results: list[dict]) -> str:
             lines.append(f"  [mask] at word {mask['position']}: {guesses}")
             for word, prob in mask.get("targets", {}).items():
                 lines.append(f"    target {word}: {prob:.4f}")
+        if result.get("note"):
+            lines.append(f"  note: {result['note']}")
     return "\n".join(lines)

@@ -224,3 +224,37 @@ def test_the_fuzzed_path_answers_good_text(finetuned, command, text, capsys):
     artifacts, _, _ = finetuned
     assert cli.main([command, "--artifacts", str(artifacts), "--json", "--", text]) == 0
     assert json.loads(capsys.readouterr().out)[0]["text"] == text
+
+
+def test_ctrl_c_during_pretraining_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    """A real SIGINT (what Ctrl-C sends) to `bertmlm pretrain` mid-run: one line, exit 130, checkpoint kept."""
+    import os
+    import signal
+    import time
+
+    from conftest import imdb_members, write_archive
+
+    from bertmlm_lib import pretrain
+
+    archive = write_archive(tmp_path / "aclImdb_v1.tar.gz", imdb_members())
+    artifacts = tmp_path / "run"
+    env = {**os.environ, "BERTMLM_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen([sys.executable, "-m", "bertmlm_lib.cli", "pretrain", "--preset", "smoke", "--data",
+                                str(archive), "--artifacts", str(artifacts), "--epochs", "100000", "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    meta = artifacts / "pretrain" / "checkpoint.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None and not meta.exists():
+        time.sleep(0.2)  # a checkpoint is written at the end of every pass: training is under way
+    assert process.poll() is None, f"training ended before Ctrl-C: {process.stderr.read()[-800:]}"
+    seen = json.loads(meta.read_text())["step"]
+    time.sleep(1.0)  # let it train past that checkpoint
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-1500:]
+    lines = err.strip().splitlines()
+    assert lines == ["interrupted: stopped by Ctrl-C; finished outputs are kept."], lines
+    saved = json.loads(meta.read_text())["step"]
+    assert saved > seen  # training went on after the first checkpoint, and what it reached is saved
+    model = pretrain.load_checkpoint(artifacts / "pretrain")  # whole and loadable
+    assert int(model.optimizer.iterations) == saved

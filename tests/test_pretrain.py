@@ -8,7 +8,8 @@ import pytest
 
 from bertmlm_lib import config, pretrain
 from bertmlm_lib.errors import ArtifactError
-from bertmlm_lib.fill_mask import FillMasker
+from bertmlm_lib.fill_mask import FillMasker, format_table
+from bertmlm_lib.widgets.fill_mask import render_predictions
 from bertmlm_lib.vectorize import build_vectorizer
 
 SENTENCES = [
@@ -246,3 +247,16 @@ def test_short_phase_is_a_share_of_the_budget_or_of_the_steps(tmp_path):
     assert pretrain.short_phase(cfg.replace(short_length=None), 100, 5.0) == (0, None)
     with pytest.raises(config.ConfigError, match="short_length"):
         cfg.replace(short_length=16)
+
+
+def test_fill_mask_with_many_masks_and_a_long_text(setup):
+    cfg, vectorizer, corpus = setup  # max_length 16
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    masker = FillMasker.from_artifacts(cfg.artifacts_dir)
+    many = masker(" ".join(["[MASK]"] * 12 + ["movie"]), top_k=2)[0]
+    assert len(many["masks"]) == 12 and "note" not in many
+    long = masker(" ".join(["[mask]"] * 25), top_k=2)[0]
+    assert [m["position"] for m in long["masks"]] == list(range(16))
+    assert long["note"] == "only the first 16 of 25 words are read; 9 [mask] after them ignored"
+    assert "note: only the first 16" in format_table([long])
+    assert "note: only the first 16" in render_predictions([long])

@@ -28,6 +28,8 @@ def render_predictions(results: list[dict]) -> str:
                 )
             rows.append(f'<div class="mask" data-position="{mask["position"]}"><b>[mask] at word '
                         f'{mask["position"]}</b>{"".join(bars)}</div>')
+        if result.get("note"):
+            rows.append(f'<div class="note" style="color:#8a6d1c">note: {escape(result["note"])}</div>')
         blocks.append(f'<div class="bertmlm-fill-mask-result">{"".join(rows)}</div>')
     return f'<div class="bertmlm-fill-mask">{"".join(blocks)}</div>'
 

@@ -53,3 +53,24 @@ def test_missing_or_damaged_model_is_a_clear_error(model, tmp_path):
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(ArtifactError, match="cannot be read"):
         end_to_end.load(path)
+
+
+def test_a_keras_file_from_another_format_version_is_a_clear_error(model, tmp_path):
+    """A `.keras` zip whose config names layers this version does not have (as a future release would)."""
+    import zipfile
+
+    path = end_to_end.save(model, tmp_path / "m.keras")
+    future = tmp_path / "future.keras"
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(future, "w") as new:
+        for item in old.infolist():
+            payload = old.read(item.filename)
+            if item.filename == "config.json":
+                payload = payload.replace(b"MaskedPooling", b"MaskedPoolingV9")  # class and registered name
+            if item.filename == "metadata.json":
+                meta = json.loads(payload)
+                meta["keras_version"] = "9.0.0"
+                payload = json.dumps(meta).encode()
+            new.writestr(item, payload)
+    with pytest.raises(ArtifactError, match=r"cannot be read .*from another version; delete it and run fine-tuning again"):
+        end_to_end.load(future)
+    assert np.allclose(end_to_end.predict(end_to_end.load(path), TEXTS), end_to_end.predict(model, TEXTS))

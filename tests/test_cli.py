@@ -258,3 +258,46 @@ def test_ctrl_c_during_pretraining_saves_a_checkpoint_and_exits_cleanly(tmp_path
     assert saved > seen  # training went on after the first checkpoint, and what it reached is saved
     model = pretrain.load_checkpoint(artifacts / "pretrain")  # whole and loadable
     assert int(model.optimizer.iterations) == saved
+
+
+def _bad_data(kind, tmp_path, tiny_archive):
+    """Make one kind of bad --data input in tmp_path; returns its path."""
+    import tarfile
+
+    from conftest import imdb_members, write_archive
+
+    if kind == "empty folder":
+        (tmp_path / "empty").mkdir()
+        return tmp_path / "empty"
+    if kind == "not an archive":
+        (tmp_path / "notes.txt").write_text("just some notes")
+        return tmp_path / "notes.txt"
+    if kind == "truncated":
+        payload = tiny_archive.read_bytes()
+        (tmp_path / "broken.tar.gz").write_bytes(payload[: len(payload) // 2])
+        return tmp_path / "broken.tar.gz"
+    if kind == "wrong layout":
+        return write_archive(tmp_path / "partial.tar.gz", {k: v for k, v in imdb_members().items() if "/unsup/" not in k})
+    info = tarfile.TarInfo("../escape.txt")  # path traversal
+    info.size = 3
+    return write_archive(tmp_path / "evil.tar.gz", imdb_members(), extra=[info])
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty folder", "not an IMDB (aclImdb) folder"),
+    ("not an archive", "not a readable tar archive"),
+    ("truncated", "truncated or damaged"),
+    ("wrong layout", "it has no aclImdb/train/unsup"),
+    ("path traversal", "unsafe member"),
+])
+def test_bad_data_gives_the_same_one_line_error_in_library_and_cli(kind, message, tmp_path, tiny_archive, capsys):
+    from bertmlm_lib import data
+
+    bad = _bad_data(kind, tmp_path, tiny_archive)
+    with pytest.raises(DataError) as raised:
+        data.prepare_dataset(bad, progress=False)
+    assert message in str(raised.value)
+    assert cli.main(["data", "--data", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: " + " ".join(str(raised.value).split())]
+    assert not (tmp_path / "escape.txt").exists()

@@ -136,3 +136,31 @@ def test_attention_maps_rows_sum_to_one_and_ignore_padding():
     assert np.allclose(maps[:, 0, :, :3].sum(-1), 1, atol=1e-5)
     assert np.allclose(maps[:, 0, :, :3, 3:], 0, atol=1e-6)  # real words never look at padding
     assert render_attention(["a", "b", "c"], maps[0, 0, 0], 0, 0).count("<img") == 1
+
+
+def test_sentiment_and_attention_widgets_show_bad_input_in_place(vectorizer):
+    """Empty, symbol-only and huge texts give a message inside the widget, never an exception."""
+    from bertmlm_lib import config, end_to_end, finetune
+    from bertmlm_lib.model import build_encoder
+    from bertmlm_lib.vectorize import standardize_text
+    from bertmlm_lib.widgets.sentiment import attention_widget, sentiment_widget
+
+    cfg = config.load("smoke", max_length=vectorizer.max_length, num_layers=2)
+    encoder = build_encoder(cfg, vectorizer.vocabulary_size)
+    model = end_to_end.build_end_to_end_model(vectorizer, finetune.build_classifier(encoder))
+    sentiment = sentiment_widget(lambda texts: end_to_end.predict(model, texts), standardize_text, cfg.max_length)
+    box, view = sentiment.children
+    assert 'class="label"' in view.value
+    for bad, message in (("   ", "the text is empty"), ("🎬 !!! ???", "Could not score this text")):
+        box.value = bad
+        assert "bertmlm-error" in view.value and message in view.value, view.value
+    box.value = "great " * 5000  # longer than the model reads: scored on its first words
+    assert 'class="label"' in view.value and view.value.count('class="word"') == cfg.max_length
+    attention = attention_widget(encoder, vectorizer)
+    text, (layer, head), shown = attention.children[0], attention.children[1].children, attention.children[2]
+    assert "<img" in shown.value and layer.max == 2 and head.max == cfg.num_heads
+    text.value = "!!! ???"
+    assert "No words left" in shown.value
+    text.value = "the movie was great"
+    head.value = 99  # typed beyond the last head: the box clamps it, the view still draws
+    assert head.value == cfg.num_heads and "<img" in shown.value

@@ -102,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     bench.set_defaults(run=run_bench)
+
+    whole = commands.add_parser("run", help="every stage headless (skipping current ones), then report.json and plots")
+    _add_common(whole)
+    whole.add_argument("--resume", action="store_true", help="continue an interrupted pretraining from its checkpoint")
+    whole.set_defaults(run=run_all)
+
+    runs = commands.add_parser("runs", help="list past runs (preset, key config, time, accuracy) from their reports")
+    runs.add_argument("folders", nargs="*", metavar="DIR",
+                      help="artifacts folders or folders holding them (default: the per-user artifacts folder)")
+    runs.add_argument("--json", action="store_true", help="print the rows as JSON")
+    runs.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    runs.set_defaults(run=run_runs)
     return parser
 
 
@@ -343,6 +355,38 @@ def run_quality(args) -> dict:
             print(f"{name:28} {entry['heldout']['masked_accuracy']:6.1%} masked accuracy, {entry['steps']:5d} steps, "
                   f"{entry['samples_per_training_second']:6.1f} samples/s, probe: {', '.join(entry['probe_top5'])}")
     return report
+
+
+# ------------------------------------------------------------------------------------------
+# run, runs
+# ------------------------------------------------------------------------------------------
+
+
+def run_all(args) -> dict:
+    from . import pipeline
+
+    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    report = pipeline.run(cfg, args.data, resume=args.resume, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        t, clf = report["timings_s"], report["classifier"]
+        print(f"preset {report['preset']}: {t['total']:.0f} s in all (pretrain {t['pretrain']:.0f} s), peak memory "
+              f"{report['peak_rss_mb']:,.0f} MB; masked accuracy {report['mlm']['masked_accuracy']:.1%}; test accuracy "
+              f"{clf['test_accuracy']:.4f} (TF-IDF {report['baselines']['tfidf_lr']:.4f}); "
+              f"report in {cfg.artifacts_dir / 'report.md'}")
+    return report
+
+
+def run_runs(args) -> list:
+    from . import runs
+
+    rows = runs.collect(args.folders or [config_module.cache_root() / "artifacts"])
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(runs.table(rows))
+    return rows
 
 
 # ------------------------------------------------------------------------------------------

@@ -78,6 +78,10 @@ class Config:
     eval_every: int = 200  # steps between held-out evaluations and fill-mask panel updates
     # Fine-tuning.
     finetune_epochs: int = 5
+    # The label-efficiency curve of `bertmlm run`: labelled-review counts, and the label-balanced
+    # slice of test it is scored on (None: the preset's whole test set).
+    label_sizes: tuple = (500, 1000, 2000, 5000)
+    label_test_reviews: int | None = 5000
     seed: int = 1337
     # Where this run's outputs live (resolved by `load`).
     artifacts: str = ""
@@ -117,6 +121,8 @@ PRESETS: dict[str, Config] = {
         heldout_reviews=64,
         eval_every=5,
         finetune_epochs=3,
+        label_sizes=(100, 400),
+        label_test_reviews=None,
     ),
     # A class on 2-core laptops: the whole corpus, and the recipe that learned the most in a few
     # minutes of a 2-core CPU in `bertmlm bench --quality` (bertmlm_lib/measured/): the reference's
@@ -144,6 +150,7 @@ PRESETS: dict[str, Config] = {
         short_share=0.6,
         eval_every=500,
         finetune_epochs=2,
+        label_sizes=(1000,),
     ),
     # The reference tutorial's model (1 layer, dim 128, 8 heads, FF 128) and length (256), on all the
     # data, trained with the workshop's measured recipe for an hour: vocabulary 8,000, rate 2e-3,
@@ -194,6 +201,8 @@ def _known(changes: dict) -> dict:
         raise ConfigError(
             f"unknown config setting(s) {', '.join(unknown)}; valid settings are: {', '.join(sorted(fields))}."
         )
+    if isinstance(changes.get("label_sizes"), list):  # as read back from JSON
+        changes = {**changes, "label_sizes": tuple(changes["label_sizes"])}
     return changes
 
 
@@ -234,6 +243,10 @@ def _checked(cfg: Config) -> Config:
     for name in ("heldout_reviews", "eval_every"):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
             fail(name, "a whole number >= 1")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in cfg.label_sizes):
+        fail("label_sizes", "a tuple of whole numbers >= 2 (labelled reviews per point of the curve)")
+    if cfg.label_test_reviews is not None and (not isinstance(cfg.label_test_reviews, int) or cfg.label_test_reviews < 2):
+        fail("label_test_reviews", "None (the whole test set) or a whole number >= 2")
     if cfg.activation not in ("relu", "gelu"):
         fail("activation", "'relu' or 'gelu'")
     if cfg.schedule not in ("linear", "constant"):

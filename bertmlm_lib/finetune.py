@@ -162,7 +162,7 @@ def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scra
         return _finetune_stage(cfg, data_path, progress, from_scratch)
 
 
-def _finetune_stage(cfg, data_path, progress, from_scratch) -> dict:
+def _finetune_stage(cfg, data_path, progress, from_scratch, imdb=None, vectorizer=None) -> dict:
     import time
 
     from . import data, end_to_end
@@ -172,10 +172,10 @@ def _finetune_stage(cfg, data_path, progress, from_scratch) -> dict:
 
     started = time.monotonic()
     folder = cfg.artifacts_dir
-    vectorizer = Vectorizer.load(folder)
+    vectorizer = vectorizer or Vectorizer.load(folder)
     encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
                else load_pretrained_encoder(cfg, vectorizer))
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
+    imdb = imdb or data.load_imdb(data_path, cfg=cfg, progress=progress)
     train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
     classifier = build_classifier(encoder, dropout=cfg.dropout)
     result = finetune(classifier, encoder, vectorizer.encode(train.texts), train.labels,

@@ -50,6 +50,12 @@ def render_training_panel(history: list[dict], answers: list[str]) -> str:
     table = (f"<table class='probes'><caption>top words at step {latest['step']}</caption>"
              "<tr><th>probe</th><th>model's top guesses</th></tr>" + "".join(rows) + "</table>")
     figure, ax = plt.subplots(figsize=(6, 2.8))
+    plot_expected_word(history, answers, ax)
+    return f"<div class='bertmlm-training-panel'>{table}{figure_to_img(figure)}</div>"
+
+
+def plot_expected_word(history: list[dict], answers: list[str], ax):
+    """P(expected word) per probe against training steps (from the fill-mask snapshots)."""
     steps = [entry["step"] for entry in history]
     for probe_index, answer in enumerate(answers):
         values = [entry["results"][probe_index]["masks"][0].get("targets", {}).get(answer) for entry in history]
@@ -59,7 +65,7 @@ def render_training_panel(history: list[dict], answers: list[str]) -> str:
     ax.set_xlabel("training step")
     ax.set_ylabel("probability")
     ax.legend(fontsize=7, loc="upper left")
-    return f"<div class='bertmlm-training-panel'>{table}{figure_to_img(figure)}</div>"
+    return ax
 
 
 def render_fill_mask_for_text(masker, text: str, top_k: int) -> str:

@@ -1,0 +1,71 @@
+"""The run report's pictures and its one-page summary (`report.md`), from `report.json` and the stage records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PLOTS = {"training_curves": "training_curves.png", "fill_mask": "fill_mask_over_time.png",
+         "label_efficiency": "label_efficiency.png", "confusion": "confusion_matrix.png"}
+
+
+def write(folder: Path, report: dict, summaries: dict) -> Path:
+    """Draw the four plots into `folder` and write `report.md` beside `report.json`."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from . import evaluate, label_efficiency, pretrain
+    from .callbacks import PROBE_ANSWERS
+    from .widgets.fill_mask import plot_expected_word
+
+    pre = summaries["pretrain"]
+    drawings = {
+        "training_curves": lambda: pretrain.plot_curves(pre["history"], phases=pre["mlm"].get("phases"))[0].figure,
+        "fill_mask": lambda: plot_expected_word(pre["fill_mask_history"], list(PROBE_ANSWERS),
+                                                plt.subplots(figsize=(6, 3))[1]).figure,
+        "label_efficiency": lambda: label_efficiency.plot(report["label_efficiency"]).figure,
+        "confusion": lambda: evaluate.plot_confusion(report["classifier"]["confusion"]).figure,
+    }
+    for name, draw in drawings.items():
+        figure = draw()
+        figure.savefig(folder / PLOTS[name], dpi=100, bbox_inches="tight")
+        plt.close(figure)
+    path = folder / "report.md"
+    path.write_text(markdown(report), encoding="utf-8")
+    return path
+
+
+def markdown(report: dict) -> str:
+    """The one-page summary of a run."""
+    t, mlm, clf = report["timings_s"], report["mlm"], report["classifier"]
+    rows = "\n".join(f"| {row['labels']:,} | {row['pretrained']:.3f} | {row['scratch']:.3f} | {row['tfidf']:.3f} |"
+                     for row in report["label_efficiency"])
+    probe = report["fill_mask_probe"][0] if report["fill_mask_probe"] else {"text": "", "top": []}
+    skipped = f" (reused: {', '.join(report['skipped'])})" if report["skipped"] else ""
+    return f"""# bertmlm run: preset `{report['preset']}`
+
+Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memory {report['peak_rss_mb']:,.0f} MB.
+
+| stage | data | vectorize | pretrain | finetune | evaluate | total |
+|---|---|---|---|---|---|---|
+| seconds{skipped} | {t['data']} | {t['vectorize']} | {t['pretrain']} | {t['finetune']} | {t['evaluate']} | {t['total']} |
+
+**Pretraining**: held-out masked accuracy {mlm['masked_accuracy']:.1%}, perplexity {mlm['perplexity']:.1f}
+({mlm['steps']:,} steps). "{probe['text']}" -> {', '.join(probe['top'])}.
+
+**Classifier** (chosen on validation, scored once on {clf['test_reviews']:,} test reviews): test accuracy
+{clf['test_accuracy']:.4f}, ROC AUC {clf['auc']:.4f}, validation accuracy {clf['val_accuracy']:.4f}.
+TF-IDF + logistic regression with the same labels: {report['baselines']['tfidf_lr']:.4f}.
+
+**Label efficiency** (test accuracy; each arm picked its learning rate on validation):
+
+| labels | pretrained | random encoder | TF-IDF |
+|---|---|---|---|
+{rows}
+
+![training curves]({PLOTS['training_curves']})
+![fill-mask over time]({PLOTS['fill_mask']})
+![label efficiency]({PLOTS['label_efficiency']})
+![confusion matrix]({PLOTS['confusion']})
+"""

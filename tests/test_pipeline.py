@@ -1,0 +1,66 @@
+"""`bertmlm run` end to end on a tiny archive: every stage, the report, skipping current stages, `runs`."""
+
+import json
+
+import pytest
+
+from bertmlm_lib import cli, config, pipeline, runs
+
+TINY = dict(vocab_size=60, max_length=16, embed_dim=16, num_heads=2, ff_dim=32, batch_size=4, pretrain_epochs=2,
+            heldout_reviews=4, eval_every=4, finetune_epochs=2, label_sizes=(6,), label_test_reviews=None)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    from conftest import imdb_members, write_archive
+
+    folder = tmp_path_factory.mktemp("pipeline")
+    archive = write_archive(folder / "aclImdb_v1.tar.gz", imdb_members())
+    cfg = config.load("smoke", artifacts=folder / "run", **TINY)
+    return cfg, archive, pipeline.run(cfg, archive, progress=False)
+
+
+def test_report_has_every_field_and_plot(first_run):
+    cfg, _, report = first_run
+    assert set(report["timings_s"]) == {"data", "vectorize", "pretrain", "finetune", "evaluate", "total"}
+    assert report["timings_s"]["total"] == pytest.approx(sum(v for k, v in report["timings_s"].items() if k != "total"), abs=0.2)
+    assert report["peak_rss_mb"] > 100 and report["skipped"] == []
+    assert 0 <= report["mlm"]["masked_accuracy"] <= 1 and report["mlm"]["perplexity"] > 1
+    assert {"test_accuracy", "val_accuracy", "auc"} <= set(report["classifier"]) and report["classifier"]["test_reviews"] == 12
+    assert 0 <= report["baselines"]["tfidf_lr"] <= 1
+    [point] = report["label_efficiency"]
+    assert set(point) >= {"labels", "pretrained", "scratch", "tfidf"} and all(0 <= point[k] <= 1 for k in ("pretrained", "scratch", "tfidf"))
+    assert point["pretrained_rate"] in (1e-4, 3e-4) and point["scratch_rate"] in (3e-4, 1e-3)
+    assert report["fill_mask_probe"][0]["text"].startswith("i have watched this [mask]")
+    assert report["versions"]["tensorflow"] and report["machine"]["cpus"] >= 1
+    saved = json.loads((cfg.artifacts_dir / "report.json").read_text())
+    assert saved["classifier"] == report["classifier"]
+    for name in ("training_curves.png", "fill_mask_over_time.png", "label_efficiency.png", "confusion_matrix.png"):
+        assert (cfg.artifacts_dir / name).stat().st_size > 5000, name
+    text = (cfg.artifacts_dir / "report.md").read_text()
+    assert "![label efficiency](label_efficiency.png)" in text and f"{report['classifier']['test_accuracy']:.4f}" in text
+
+
+def test_current_stages_are_skipped_and_a_changed_setting_reruns_from_its_stage(first_run):
+    cfg, archive, report = first_run
+    again = pipeline.run(cfg, archive, progress=False)
+    assert again["skipped"] == ["pretrain", "finetune", "evaluate"]
+    assert again["mlm"] == report["mlm"] and again["timings_s"]["pretrain"] == report["timings_s"]["pretrain"]
+    changed = pipeline.run(cfg.replace(finetune_epochs=1), archive, progress=False)
+    assert changed["skipped"] == ["pretrain"]  # fine-tuning and everything after it ran again
+
+
+def test_runs_lists_the_report(first_run, capsys):
+    cfg, _, report = first_run
+    rows = runs.collect([cfg.artifacts_dir.parent])
+    mine = next(row for row in rows if row["folder"] == str(cfg.artifacts_dir))
+    latest = json.loads((cfg.artifacts_dir / "report.json").read_text())  # the last run in that folder
+    assert mine["preset"] == "smoke" and mine["test_acc"] == latest["classifier"]["test_accuracy"]
+    assert any(row["folder"] == str(cfg.artifacts_dir) for row in rows)
+    assert cli.main(["runs", str(cfg.artifacts_dir.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "smoke" in out and "masked_acc" in out and str(cfg.artifacts_dir) in out
+    (cfg.artifacts_dir.parent / "broken").mkdir(exist_ok=True)
+    (cfg.artifacts_dir.parent / "broken" / "report.json").write_text("{not json")
+    assert any(row.get("damaged") for row in runs.collect([cfg.artifacts_dir.parent]))
+    assert "no runs yet" in runs.table([])

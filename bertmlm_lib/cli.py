@@ -108,6 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     whole.add_argument("--resume", action="store_true", help="continue an interrupted pretraining from its checkpoint")
     whole.set_defaults(run=run_all)
 
+    export = commands.add_parser("export", help="pack the vocabulary and pretrained model into one file for a class")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="the checkpoint file to write")
+    export.add_argument("--preset", choices=config_module.preset_names(), help="whose artifacts folder (default: workshop)")
+    export.add_argument("--artifacts", metavar="DIR", help="the artifacts folder to pack (default: the preset's)")
+    export.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    export.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    export.set_defaults(run=run_export)
+
+    unpack = commands.add_parser("import", help="unpack an exported checkpoint into an artifacts folder, checked")
+    unpack.add_argument("file", metavar="FILE", help="a file written by `bertmlm export`")
+    unpack.add_argument("--preset", choices=config_module.preset_names(), help="the preset it must fit (default: workshop)")
+    unpack.add_argument("--artifacts", metavar="DIR", help="where to unpack (default: the preset's artifacts folder)")
+    unpack.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    unpack.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    unpack.set_defaults(run=run_import)
+
     runs = commands.add_parser("runs", help="list past runs (preset, key config, time, accuracy) from their reports")
     runs.add_argument("folders", nargs="*", metavar="DIR",
                       help="artifacts folders or folders holding them (default: the per-user artifacts folder)")
@@ -376,6 +392,35 @@ def run_all(args) -> dict:
               f"{clf['test_accuracy']:.4f} (TF-IDF {report['baselines']['tfidf_lr']:.4f}); "
               f"report in {cfg.artifacts_dir / 'report.md'}")
     return report
+
+
+def run_export(args) -> dict:
+    from . import instructor
+
+    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    manifest = instructor.export_checkpoint(cfg.artifacts_dir, args.output, command="bertmlm " + " ".join(sys.argv[1:]))
+    _print_manifest(manifest, f"exported {cfg.artifacts_dir} to {args.output}", args.json)
+    return manifest
+
+
+def run_import(args) -> dict:
+    from . import instructor
+
+    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    manifest = instructor.import_checkpoint(args.file, cfg)
+    _print_manifest(manifest, f"imported {args.file} into {cfg.artifacts_dir}", args.json)
+    return manifest
+
+
+def _print_manifest(manifest: dict, what: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(manifest, indent=1))
+        return
+    made = manifest["provenance"]
+    heldout = (made.get("heldout") or {}).get("masked_accuracy")
+    print(f"{what}: vocabulary {manifest['config']['vocab_size']:,}, length {manifest['config']['max_length']}, "
+          f"pretrained {made.get('minutes')} min ({made.get('steps')} steps)"
+          + (f", held-out masked accuracy {heldout:.1%}" if heldout is not None else ""))
 
 
 def run_runs(args) -> list:

@@ -141,15 +141,22 @@ def load_pretrained_encoder(cfg: Config, vectorizer) -> keras.Model:
 
 
 def pretrained_encoder(cfg: Config, vectorizer, data_path=None, progress: bool = True) -> keras.Model:
-    """The encoder pretrained in this artifacts folder for this vocabulary; pretrained now if missing."""
+    """The encoder pretrained in this artifacts folder for this vocabulary. If there is none: the
+    shipped instructor checkpoint when it fits the preset and the vocabulary, else pretrained now."""
+    from . import instructor
     from .errors import ArtifactError
     from .pretrain import run_pretraining
 
     try:
         return load_pretrained_encoder(cfg, vectorizer)
     except (ArtifactError, OSError, ValueError):
-        model, _ = run_pretraining(cfg, data_path, progress=progress, fill_mask_display=False)
-        return model.encoder
+        pass
+    if instructor.shipped_fits(cfg, vectorizer):
+        instructor.import_checkpoint(instructor.SHIPPED, cfg)
+        print(f"using the instructor's pretrained model ({instructor.describe(instructor.SHIPPED)})")
+        return load_pretrained_encoder(cfg, vectorizer)
+    model, _ = run_pretraining(cfg, data_path, progress=progress, fill_mask_display=False)
+    return model.encoder
 
 
 def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False) -> dict:

@@ -299,6 +299,9 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
         check_compatible(meta, cfg, vectorizer, folder)
         model = load_checkpoint(folder)
         seconds_before, heldout_at_zero = float(meta.get("seconds", 0.0)), meta.get("heldout_at_step_0")
+        if getattr(model, "optimizer", None) is None:  # an imported instructor model: keep training it with a fresh optimizer
+            compile_pretraining_model(model, cfg, planned)
+            seconds_before = 0.0
         if schedule_of(model) is not None:  # more passes than before: the decay must end later
             schedule_of(model).set_total_steps(planned)
     else:

@@ -1,0 +1,187 @@
+"""Instructor checkpoints: a pretrained model and its vocabulary in one file, for a class to start from.
+
+`export_checkpoint` packs an artifacts folder's vocabulary, pretrained MLM model (encoder + head, without
+optimizer state), config and provenance
+(command, commit, minutes, held-out masked accuracy) into one zip. `import_checkpoint` unpacks it into
+another artifacts folder after checking the format version, the vocabulary's hash and that the
+model fits the preset: same vocabulary size and layers; a checkpoint pretrained on longer reviews
+serves a preset with shorter ones (it keeps the first position embeddings). It never overwrites a
+folder's own vocabulary or encoder.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+
+from . import model as model_module
+from .artifacts import atomic_write_bytes, ensure_folder, exclusive, read_json, save_model_atomically, write_json
+from .config import Config
+from .errors import ArtifactError
+
+FORMAT = "bertmlm-pretrained"
+MODEL_FILE = "mlm.keras"
+FORMAT_VERSION = 1
+SHIPPED = Path(__file__).resolve().parent / "measured" / "instructor.bertmlm"
+# Must be equal between the checkpoint and the preset that imports it (max_length may be shorter).
+MUST_MATCH = ("vocab_size", "embed_dim", "num_heads", "ff_dim", "num_layers", "activation", "pre_layer_norm")
+
+
+def _commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).resolve().parent)
+        return done.stdout.strip() or None if done.returncode == 0 else None
+    except OSError:
+        return None
+
+
+def export_checkpoint(artifacts: str | Path, out: str | Path, command: str | None = None) -> dict:
+    """Write the instructor checkpoint of `artifacts` to `out`; return its manifest."""
+    from .pretrain import LOG_FILE, PRETRAIN_FOLDER, load_checkpoint, read_checkpoint_meta
+    from .vectorize import VOCABULARY_FILE, Vectorizer
+
+    artifacts = Path(artifacts)
+    if not artifacts.is_dir():
+        raise ArtifactError(f"the artifacts folder {artifacts} does not exist: pass the folder `bertmlm pretrain` wrote to.")
+    vectorizer = Vectorizer.load(artifacts)
+    folder = artifacts / PRETRAIN_FOLDER
+    meta = read_checkpoint_meta(folder)
+    if meta.get("vocabulary_fingerprint") != vectorizer.fingerprint:
+        raise ArtifactError(f"the encoder in {folder} was trained with another vocabulary than {artifacts / VOCABULARY_FILE}.")
+    model = load_checkpoint(folder)
+    heldout = None
+    if (folder / LOG_FILE).is_file():
+        lines = (folder / LOG_FILE).read_text(encoding="utf-8").strip().splitlines()
+        heldout = json.loads(lines[-1]).get("heldout") if lines else None
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "config": meta["config"],
+        "vocabulary_sha256": vectorizer.fingerprint,
+        "provenance": {"command": command, "commit": _commit(), "steps": meta.get("step"),
+                       "minutes": round(float(meta.get("seconds", 0)) / 60, 1), "heldout": heldout},
+    }
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as pack:
+        weights_only = model_module.build_pretraining_model(
+            _config_of(meta["config"]), vocabulary_size=vectorizer.vocabulary_size)  # no optimizer state
+        weights_only.set_weights(model.get_weights())
+        weights_only.save(Path(scratch) / MODEL_FILE)
+        pack.writestr("manifest.json", json.dumps(manifest, indent=1))
+        pack.write(artifacts / VOCABULARY_FILE, VOCABULARY_FILE)
+        pack.write(Path(scratch) / MODEL_FILE, MODEL_FILE)
+    atomic_write_bytes(out, buffer.getvalue())
+    return manifest
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The manifest of a checkpoint file, checked for format and version."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"no instructor checkpoint at {path}: give the file `bertmlm export` wrote.")
+    try:
+        with zipfile.ZipFile(path) as pack:
+            manifest = json.loads(pack.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise ArtifactError(f"{path} is not a bertmlm checkpoint or is damaged ({exc}): export it again.") from exc
+    if manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{path} is not a bertmlm pretrained checkpoint (format {manifest.get('format')!r}).")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{path} has checkpoint format version {manifest.get('format_version')!r}; this library "
+                            f"reads version {FORMAT_VERSION}: export it again with this version of bertmlm.")
+    return manifest
+
+
+def fits(manifest: dict, cfg: Config) -> list[str]:
+    """Why the checkpoint does not fit the preset (empty when it does)."""
+    saved = manifest["config"]
+    problems = [f"{name} {saved.get(name)!r} vs {getattr(cfg, name)!r}" for name in MUST_MATCH
+                if saved.get(name) != getattr(cfg, name)]
+    if saved.get("max_length", 0) < cfg.max_length:
+        problems.append(f"max_length {saved.get('max_length')} < {cfg.max_length} (it never saw positions that far)")
+    return problems
+
+
+def import_checkpoint(path: str | Path, cfg: Config) -> dict:
+    """Unpack a checkpoint into `cfg.artifacts_dir`, checked; returns its manifest."""
+    manifest = read_manifest(path)
+    problems = fits(manifest, cfg)
+    if problems:
+        raise ArtifactError(f"the checkpoint {path} does not fit preset {cfg.preset!r} ({'; '.join(problems)}): "
+                            "import it with the preset it was made for, or pretrain with yours.")
+    with exclusive(cfg.artifacts_dir, "importing a checkpoint"):
+        return _unpack(Path(path), manifest, cfg)
+
+
+def _config_of(saved: dict) -> Config:
+    from .config import load
+
+    return load(saved.get("preset", "workshop"), artifacts=saved.get("artifacts") or ".",
+                **{k: v for k, v in saved.items() if k not in ("preset", "artifacts")})
+
+
+def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:
+    import keras
+    import numpy as np
+
+    from .pretrain import CHECKPOINT_FILE, CHECKPOINT_META, ENCODER_FILE, PRETRAIN_FOLDER, _architecture, save_encoder
+    from .vectorize import VOCABULARY_FILE, Vectorizer
+
+    folder = ensure_folder(cfg.artifacts_dir)
+    with zipfile.ZipFile(path) as pack, tempfile.TemporaryDirectory() as scratch:
+        pack.extractall(scratch, members=[VOCABULARY_FILE, MODEL_FILE])  # fixed names, no paths from the file
+        saved = read_json(Path(scratch) / VOCABULARY_FILE, "vocabulary", "export the checkpoint again.")
+        tokens = saved.get("tokens") or []
+        imported = Vectorizer(tokens, cfg.max_length, saved.get("counts"))
+        if imported.fingerprint != manifest["vocabulary_sha256"]:
+            raise ArtifactError(f"the vocabulary inside {path} does not match its hash: the file is damaged; export it again.")
+        if (folder / VOCABULARY_FILE).is_file():
+            own = Vectorizer.load(folder)
+            if own.fingerprint != imported.fingerprint:
+                raise ArtifactError(
+                    f"vocabulary mismatch: {folder} already holds another vocabulary (hash {own.fingerprint[:12]}, the "
+                    f"checkpoint's is {imported.fingerprint[:12]}); import into an empty artifacts folder.")
+        if any((folder / PRETRAIN_FOLDER / name).is_file() for name in (ENCODER_FILE, CHECKPOINT_FILE)):
+            raise ArtifactError(f"{folder} already holds a pretrained model; import into another artifacts folder "
+                                "(or delete its pretrain/ folder first).")
+        source = keras.saving.load_model(Path(scratch) / MODEL_FILE, safe_mode=True)
+    model = model_module.build_pretraining_model(cfg, vocabulary_size=imported.vocabulary_size)
+    weights = []
+    for mine, theirs in zip(model.weights, source.weights):
+        value = np.asarray(theirs)
+        if value.shape != tuple(mine.shape):  # position embeddings of a longer model: keep the first rows
+            value = value[: mine.shape[0]]
+        weights.append(value)
+    model.set_weights(weights)
+    imported.save(folder, cfg)
+    out = ensure_folder(folder / PRETRAIN_FOLDER)
+    save_model_atomically(model, out / CHECKPOINT_FILE)  # no optimizer: `resume` starts a fresh one
+    save_encoder(model, out)
+    write_json(out / CHECKPOINT_META, {
+        "format_version": 1, "imported_from": str(path), "provenance": manifest["provenance"],
+        "architecture": _architecture(cfg), "config": cfg.to_dict(), "vocabulary_fingerprint": imported.fingerprint,
+        "step": manifest["provenance"].get("steps"), "seconds": 60 * (manifest["provenance"].get("minutes") or 0),
+    })
+    return manifest
+
+
+def shipped_fits(cfg: Config, vectorizer=None) -> bool:
+    """True if the checkpoint shipped with the library fits this preset (and this vocabulary, if given)."""
+    if not SHIPPED.is_file():
+        return False
+    try:
+        manifest = read_manifest(SHIPPED)
+    except ArtifactError:
+        return False
+    return not fits(manifest, cfg) and (vectorizer is None or vectorizer.fingerprint == manifest["vocabulary_sha256"])
+
+
+def describe(path: str | Path) -> str:
+    """One line on where a checkpoint came from."""
+    made = read_manifest(path)["provenance"]
+    heldout = (made.get("heldout") or {}).get("masked_accuracy")
+    return (f"{made.get('minutes')} min of pretraining, {made.get('steps')} steps"
+            + (f", held-out masked accuracy {heldout:.1%}" if heldout is not None else ""))

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="training speed and memory: our MLM model vs the reference's way")
     bench.add_argument("--steps", type=_positive_int, default=10, help="interleaved steps timed per model (default 10)")
     bench.add_argument("--levers", action="store_true", help="also time intermediate variants (what each change gives)")
+    bench.add_argument("--inference", action="store_true",
+                       help="raw-string inference speed of the fine-tuned model in --artifacts (reviews/s, batch 256)")
+    bench.add_argument("--artifacts", metavar="DIR", help="artifacts folder with a fine-tuned model (--inference)")
     bench.add_argument("--no-memory", action="store_true", help="skip the per-model peak memory runs")
     bench.add_argument("--quality", action="store_true",
                        help="time to quality instead: pretrain each candidate recipe for --minutes, compare curves")
@@ -345,6 +348,8 @@ def run_predict(args) -> list:
 def run_bench(args) -> dict:
     if args.quality:
         return run_quality(args)
+    if args.inference:
+        return run_inference_bench(args)
     from . import bench
 
     report = bench.run(steps=args.steps, levers=args.levers, memory=not args.no_memory, data_path=args.data)
@@ -352,6 +357,20 @@ def run_bench(args) -> dict:
     if args.json:  # the last line is always the one-line summary
         summary = {k: v for k, v in report.items() if isinstance(v, dict) and "samples_per_s" in v}
         print(json.dumps({**summary, "ratio": report["ratio"]}))
+    return report
+
+
+def run_inference_bench(args) -> dict:
+    from . import data, end_to_end
+    from .finetune import FINETUNE_FOLDER, MODEL_FILE
+
+    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    model = end_to_end.load(cfg.artifacts_dir / FINETUNE_FOLDER / MODEL_FILE)
+    texts = data.load_imdb(args.data, test_reviews=2560, train_reviews=2, unsup_reviews=2, progress=False).test.texts
+    report = end_to_end.inference_speed(model, texts, batch_size=256)
+    print(json.dumps(report, indent=1) if args.json else
+          f"{report['reviews_per_s']:.0f} reviews/s from raw strings at batch {report['batch_size']} "
+          f"(median of {report['repeats']} passes over {report['reviews']:,} test reviews)")
     return report
 
 

@@ -44,6 +44,22 @@ def predict(model: keras.Model, texts, batch_size: int = 256) -> np.ndarray:
     return model.predict(tf.constant(texts), batch_size=batch_size, verbose=0).reshape(-1)
 
 
+def inference_speed(model: keras.Model, texts, batch_size: int = 256, repeats: int = 3) -> dict:
+    """Reviews per second from raw strings to probabilities: the median of `repeats` timed passes,
+    after one untimed pass (which traces the graph)."""
+    import time
+
+    predict(model, texts[:batch_size], batch_size=batch_size)
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predict(model, texts, batch_size=batch_size)
+        seconds.append(time.perf_counter() - started)
+    median = float(np.median(seconds))
+    return {"reviews": len(texts), "batch_size": batch_size, "repeats": repeats, "seconds": [round(s, 3) for s in seconds],
+            "reviews_per_s": round(len(texts) / median, 1)}
+
+
 def save(model: keras.Model, path: str | os.PathLike) -> Path:
     """Save the end-to-end model as one `.keras` file, atomically."""
     return save_model_atomically(model, Path(path))

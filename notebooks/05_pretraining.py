@@ -138,6 +138,32 @@ masker = FillMasker.from_artifacts(cfg.artifacts_dir)
 fill_mask_widget(masker)
 
 # %% [markdown]
+# ## Compare with the instructor's model
+#
+# Five minutes on a laptop is a start. The library ships a model the project pretrained for an hour
+# with the `full` preset (`bertmlm run --preset full`, then `bertmlm export`); `bertmlm import`
+# unpacks such a file into an artifacts folder after checking its format, its vocabulary and that it
+# fits your preset. It goes into a folder of its own here, so your model stays as it is. Lessons 06
+# and 07 start from it automatically when you have not pretrained in your preset's folder.
+
+# %%
+from bertmlm_lib import instructor
+from bertmlm_lib.callbacks import PROBES
+from bertmlm_lib.fill_mask import format_table
+
+teacher_cfg = cfg.replace(artifacts=f"{cfg.artifacts_dir}-instructor")
+if instructor.shipped_fits(teacher_cfg):
+    if not (teacher_cfg.artifacts_dir / "pretrain" / "checkpoint.keras").exists():
+        instructor.import_checkpoint(instructor.SHIPPED, teacher_cfg)
+    print("the instructor's model:", instructor.describe(instructor.SHIPPED))
+    print(format_table(FillMasker.from_artifacts(teacher_cfg.artifacts_dir)(list(PROBES), top_k=5)))
+    print("\nyours:")
+    print(format_table(masker(list(PROBES), top_k=5)))
+else:
+    print(f"the shipped checkpoint does not fit the {cfg.preset!r} preset (it was made for vocabulary 8,000 "
+          "and one layer): run this lesson in the workshop preset to compare.")
+
+# %% [markdown]
 # ## What this lesson claims, checked
 
 # %%

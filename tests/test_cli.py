@@ -301,3 +301,11 @@ def test_bad_data_gives_the_same_one_line_error_in_library_and_cli(kind, message
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: " + " ".join(str(raised.value).split())]
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_inference_bench_cli(finetuned, capsys):
+    artifacts, _, _ = finetuned
+    assert cli.main(["bench", "--inference", "--artifacts", str(artifacts), "--data",
+                     str(artifacts.parent / "aclImdb_v1.tar.gz"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["batch_size"] == 256 and report["reviews"] == 12 and report["reviews_per_s"] > 0

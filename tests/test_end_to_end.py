@@ -74,3 +74,9 @@ def test_a_keras_file_from_another_format_version_is_a_clear_error(model, tmp_pa
     with pytest.raises(ArtifactError, match=r"cannot be read .*from another version; delete it and run fine-tuning again"):
         end_to_end.load(future)
     assert np.allclose(end_to_end.predict(end_to_end.load(path), TEXTS), end_to_end.predict(model, TEXTS))
+
+
+def test_inference_speed_times_raw_strings(model):
+    report = end_to_end.inference_speed(model, TEXTS * 20, batch_size=16, repeats=2)
+    assert report["reviews"] == 80 and len(report["seconds"]) == 2 and report["reviews_per_s"] > 0
+    assert report["reviews_per_s"] == pytest.approx(80 / np.median(report["seconds"]), rel=0.05)

@@ -58,6 +58,15 @@ def nested_subsets(labels: np.ndarray, sizes, seed: int) -> dict[int, np.ndarray
     return {n: order[:n] for n in sizes}
 
 
+def test_subset(test, cfg: Config):
+    """The label-balanced slice of test the curve is scored on (`cfg.label_test_reviews`; None: all)."""
+    from .data import balanced_indices
+
+    if cfg.label_test_reviews is None:
+        return test
+    return test.take(balanced_indices(test.labels, cfg.label_test_reviews, cfg.seed + 11))
+
+
 def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, sizes, epochs: int = 4) -> list[dict]:
     """The label-efficiency rows: `{"labels", "pretrained", "scratch", "tfidf", ...rates}` per size."""
     import keras

@@ -198,8 +198,7 @@ def _evaluate(cfg, imdb, vectorizer, resume, progress) -> dict:
     train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
     baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=cfg.seed)
     tfidf = float(((positive_probability(baseline, test.texts) >= 0.5) == test.labels.astype(bool)).mean())
-    subset = test if cfg.label_test_reviews is None else test.take(
-        data.balanced_indices(test.labels, cfg.label_test_reviews, cfg.seed + 11))
+    subset = label_efficiency.test_subset(test, cfg)
     curve = label_efficiency.measure(train, validation, subset, vectorizer, cfg,
                                      cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes)
     return {"classifier": {"test_accuracy": scores["accuracy"], "auc": scores["auc"], "confusion": scores["confusion"],

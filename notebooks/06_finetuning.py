@@ -39,7 +39,8 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import baselines, data, finetune, vectorize
+from bertmlm_lib import baselines, data, finetune, label_efficiency, vectorize
+from bertmlm_lib.pretrain import ENCODER_FILE, PRETRAIN_FOLDER
 from bertmlm_lib.model import build_encoder
 
 cfg = bertmlm_lib.start_lesson()
@@ -101,6 +102,24 @@ for name, accuracy in comparison.items():
     print(f"{name:30} validation accuracy {accuracy:.3f}")
 
 # %% [markdown]
+# ## How much is pretraining worth per label?
+#
+# The real question is not "pretrained or not" but "for how many labels does it pay?". With few
+# labelled reviews, knowing the language should help most. `label_efficiency.measure` trains all
+# three arms on nested subsets of the labelled reviews (each subset contains the smaller ones), gives
+# them the same number of epochs, lets each pick its learning rate (C for TF-IDF) on validation, and
+# scores each once on test reviews. The preset sets the sizes (`cfg.label_sizes`);
+# `bertmlm run` draws the same curve into its report.
+
+# %%
+curve = label_efficiency.measure(train, validation, label_efficiency.test_subset(imdb.test, cfg), vectorizer, cfg,
+                                 cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes)
+ax = label_efficiency.plot(curve)
+for row in curve:
+    print(f"{row['labels']:6,} labels: pretrained {row['pretrained']:.3f} (rate {row['pretrained_rate']:g}), "
+          f"random encoder {row['scratch']:.3f} (rate {row['scratch_rate']:g}), TF-IDF {row['tfidf']:.3f}")
+
+# %% [markdown]
 # ## What this lesson claims, checked
 
 # %%
@@ -108,6 +127,8 @@ assert result.history[0]["phase"] == "encoder frozen" and result.history[-1]["ph
 assert all(0 <= accuracy <= 1 for accuracy in comparison.values())
 assert result.val_accuracy == max(row["val_accuracy"] for row in result.history), "the best epoch's weights are kept"
 assert tfidf["val_accuracy"] > 0.5, "the baseline learns something even from a few hundred labels"
+assert [row["labels"] for row in curve] == sorted(cfg.label_sizes)
+assert all(0 <= row[arm] <= 1 for row in curve for arm in ("pretrained", "scratch", "tfidf"))
 
 # %% [markdown]
 # ## Exercises

@@ -110,3 +110,27 @@ def plot(rows: list[dict], ax=None, title: str | None = None):
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def plot_budget(points: list[dict], tfidf: float | None = None, ax=None, labels: int | None = None):
+    """Test accuracy at one label budget against minutes of pretraining (0 = a random encoder).
+
+    `points` are `{"minutes", "test_accuracy", "name"}`; `tfidf` draws the baseline at the same labels.
+    """
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
+    points = sorted(points, key=lambda p: p["minutes"])
+    ax.plot([p["minutes"] for p in points], [p["test_accuracy"] for p in points], marker="o",
+            label="BERT classifier")
+    for p in points:
+        ax.annotate(p["name"], (p["minutes"], p["test_accuracy"]), textcoords="offset points", xytext=(4, -12),
+                    fontsize=8)
+    if tfidf is not None:
+        ax.axhline(tfidf, color="grey", linestyle="--", label="TF-IDF + LR, same labels")
+    ax.set_xlabel("minutes of MLM pretraining (2-core CPU)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"What more pretraining buys{f' at {labels:,} labels' if labels else ''}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax

@@ -148,19 +148,22 @@ def load_report(folder=None) -> dict:
 
 
 def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000, data_path=None,
-                     base: Config | None = None, scratch_like: str | None = None) -> dict:
+                     base: Config | None = None, scratch_like: str | None = None, epochs: int = 4) -> dict:
     """Fine-tune a classifier on `labels` labelled reviews from each pretrained encoder; test accuracy.
 
     `folders` maps a name to an artifacts folder written by `pretrain` (vocabulary + encoder).
     With `scratch_like=name`, the same classifier is also trained from a randomly initialised
-    encoder of that run's shape. Model selection uses validation (from train); test is scored once.
+    encoder of that run's shape, and TF-IDF + logistic regression on the same labels. Each arm picks
+    its learning rate on validation (from train); test is scored once.
     """
-    from . import data, finetune
+    import keras
+
+    from . import data, label_efficiency
+    from .baselines import positive_probability, tfidf_logistic_regression
+    from .finetune import accuracy
     from .model import build_encoder
     from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, read_checkpoint_meta
     from .vectorize import Vectorizer
-
-    import keras
 
     base = base or load_config("workshop")
     imdb = data.load_imdb(data_path, train_reviews=2 * labels, test_reviews=test_reviews, unsup_reviews=2,
@@ -176,19 +179,29 @@ def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000
         meta = read_checkpoint_meta(folder / PRETRAIN_FOLDER)
         cfg = load_config(base.preset, artifacts=folder, **{k: v for k, v in meta["config"].items()
                                                               if k not in ("preset", "artifacts")})
-        if name.startswith("scratch"):
-            encoder = build_encoder(cfg, vectorizer.vocabulary_size)
-        else:
-            encoder = keras.saving.load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, safe_mode=True)
-        classifier = finetune.build_classifier(encoder, dropout=0.1)
+        scratch = name.startswith("scratch")
+        make = ((lambda: build_encoder(cfg, vectorizer.vocabulary_size)) if scratch else
+                (lambda: keras.saving.load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, safe_mode=True)))
         started = time.monotonic()
-        result = finetune.finetune(classifier, encoder, vectorizer.encode(train.texts), train.labels,
-                                   vectorizer.encode(validation.texts), validation.labels, cfg.replace(batch_size=32),
-                                   head_learning_rate=1e-3, encoder_learning_rate=1e-4 if not name.startswith("scratch") else 5e-4,
-                                   frozen_epochs=3 if not name.startswith("scratch") else 0, unfrozen_epochs=6, patience=2)
+        arm = label_efficiency.fit_arm("scratch" if scratch else "pretrained", make, vectorizer.encode(train.texts),
+                                       train.labels, vectorizer.encode(validation.texts), validation.labels,
+                                       cfg.replace(batch_size=32), epochs)
         report["runs"][name] = {
-            "val_accuracy": result.val_accuracy,
-            "test_accuracy": finetune.accuracy(classifier, vectorizer.encode(imdb.test.texts), imdb.test.labels),
+            "pretraining_minutes": 0.0 if scratch else round(float(meta.get("seconds", 0)) / 60, 1),
+            "heldout_masked_accuracy": None if scratch else _last_heldout(folder / PRETRAIN_FOLDER),
+            "rate": arm.rate, "val_accuracy": arm.val_accuracy,
+            "test_accuracy": accuracy(arm.classifier, vectorizer.encode(imdb.test.texts), imdb.test.labels),
             "seconds": round(time.monotonic() - started, 1),
         }
+    baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=base.seed)
+    report["tfidf"] = float(((positive_probability(baseline, imdb.test.texts) >= 0.5) == imdb.test.labels.astype(bool)).mean())
     return report
+
+
+def _last_heldout(folder: Path) -> float | None:
+    from .pretrain import LOG_FILE
+
+    path = folder / LOG_FILE
+    if not path.is_file() or not path.read_text(encoding="utf-8").strip():
+        return None
+    return json.loads(path.read_text(encoding="utf-8").strip().splitlines()[-1])["heldout"]["masked_accuracy"]

@@ -32,3 +32,16 @@ def test_two_phase_finetuning_learns_a_separable_task():
     assert result.val_accuracy > 0.9
     assert finetune.accuracy(classifier, ids[192:], labels[192:]) == pytest.approx(result.val_accuracy, abs=0.02)
     assert encoder.trainable  # left trainable for whoever uses it next
+
+
+def test_budget_plot_orders_points_by_minutes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bertmlm_lib import label_efficiency
+
+    ax = label_efficiency.plot_budget([{"minutes": 60, "test_accuracy": 0.8, "name": "full"},
+                                       {"minutes": 0, "test_accuracy": 0.7, "name": "random"}], tfidf=0.83, labels=1000)
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [0, 60] and list(line.get_ydata()) == [0.7, 0.8]
+    assert ax.get_lines()[1].get_ydata()[0] == 0.83 and "1,000 labels" in ax.get_title()

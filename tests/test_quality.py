@@ -48,3 +48,6 @@ def test_downstream_check_compares_pretrained_and_scratch(tiny_archive, tmp_path
     assert set(report["runs"]) == {"pretrained", "scratch (random encoder)"}
     for run in report["runs"].values():
         assert 0 <= run["val_accuracy"] <= 1 and 0 <= run["test_accuracy"] <= 1
+    assert report["runs"]["scratch (random encoder)"]["pretraining_minutes"] == 0.0
+    assert report["runs"]["pretrained"]["rate"] in (1e-4, 3e-4) and 0 <= report["runs"]["pretrained"]["heldout_masked_accuracy"] <= 1
+    assert 0 <= report["tfidf"] <= 1

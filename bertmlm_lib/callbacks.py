@@ -22,6 +22,11 @@ load_tensorflow()
 
 import keras  # noqa: E402
 
+def step_of(model) -> int:
+    """The optimizer's step count as a Python int (also for a variable mirrored over several devices)."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
 PROBES = (
     "i have watched this [mask] and it was awesome",
     "the acting was [mask] and the plot made no sense",
@@ -78,7 +83,7 @@ class StopAt(keras.callbacks.Callback):
         self.reason, self.fired = "steps", False
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) >= self.total_steps:
+        if step_of(self.model) >= self.total_steps:
             self.model.stop_training = self.fired = True
         elif self.budget is not None and self.clock.seconds() >= self.budget:
             self.reason = "time budget"
@@ -103,7 +108,7 @@ class FitScheduleToBudget(keras.callbacks.Callback):
         self.first_step = None  # a new phase (e.g. longer reviews) has its own speed: measure again
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations)
+        step = step_of(self.model)
         if self.first_step is None:  # the first step includes tracing: measure from after it
             self.first_step, self.first_seconds = step, self.clock.seconds()
             return
@@ -135,7 +140,7 @@ class HeldoutEvaluator(keras.callbacks.Callback):
                 "perplexity": float(values["perplexity"])}
 
     def _record(self):
-        step = int(self.model.optimizer.iterations)
+        step = step_of(self.model)
         if self.rows and self.rows[-1]["step"] == step:
             return
         optimizer = self.model.optimizer
@@ -153,7 +158,7 @@ class HeldoutEvaluator(keras.callbacks.Callback):
         if self.every_minutes:
             due = self.clock.seconds() / 60 >= (self.rows[-1]["minutes"] if self.rows else 0) + self.every_minutes
         else:
-            due = int(self.model.optimizer.iterations) % self.every == 0
+            due = step_of(self.model) % self.every == 0
         if due:
             self._record()
 
@@ -198,13 +203,13 @@ class ProgressLine(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.bar is None:
             self.bar = Progress(self.total_steps, "pretraining steps", enabled=self.enabled, min_interval=1.0)
-            self.bar.done = int(self.model.optimizer.iterations)
+            self.bar.done = step_of(self.model)
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
         self.bar.description = (f"pretraining · loss {logs.get('loss', float('nan')):.3f} · masked accuracy "
                                 f"{logs.get('masked_accuracy', float('nan')):.1%} · steps")
-        self.bar.update(int(self.model.optimizer.iterations) - self.bar.done)
+        self.bar.update(step_of(self.model) - self.bar.done)
 
     def close(self):
         if self.bar:
@@ -232,21 +237,21 @@ class FillMaskCallback(keras.callbacks.Callback):
         """The top words for every probe now, and the probability of each probe's expected word."""
         masker = FillMasker(self.model, self.vectorizer)
         answers = [a for a in self.answers if self.vectorizer.id_of(a) >= FIRST_WORD_ID]
-        return {"step": int(self.model.optimizer.iterations),
+        return {"step": step_of(self.model),
                 "results": masker(self.probes, top_k=self.top_k, targets=answers)}
 
     def on_train_begin(self, logs=None):
         self._record()
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) % self.every == 0:
+        if step_of(self.model) % self.every == 0:
             self._record()
 
     def on_train_end(self, logs=None):
         self._record()
 
     def _record(self):
-        if self.history and self.history[-1]["step"] == int(self.model.optimizer.iterations):
+        if self.history and self.history[-1]["step"] == step_of(self.model):
             return
         with self.clock.pause():
             entry = self.snapshot()

@@ -19,7 +19,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def _add_common(parser: argparse.ArgumentParser, artifacts: bool = True) -> None:
+def _add_common(parser: argparse.ArgumentParser, artifacts: bool = True, strategy: bool = False) -> None:
     parser.add_argument("--preset", choices=config_module.preset_names(),
                         help="sizes and knobs to use (default: $BERTMLM_PRESET, else workshop)")
     parser.add_argument("--data", metavar="PATH",
@@ -29,6 +29,9 @@ def _add_common(parser: argparse.ArgumentParser, artifacts: bool = True) -> None
         parser.add_argument("--artifacts", metavar="DIR",
                             help="folder for this run's outputs (default: $BERTMLM_ARTIFACTS, else a "
                                  "per-user cache folder per preset)")
+    if strategy:
+        parser.add_argument("--strategy", choices=("default", "mirrored"),
+                            help="'mirrored': train on every local GPU (or logical CPU device) at once")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -52,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     vectorize.set_defaults(run=run_vectorize)
 
     pretrain = commands.add_parser("pretrain", help="pretrain the small BERT with masked language modeling")
-    _add_common(pretrain)
+    _add_common(pretrain, strategy=True)
     pretrain.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --artifacts")
     pretrain.add_argument("--minutes", type=_positive_float, metavar="M",
                           help="time budget: stop cleanly (with a checkpoint) after M minutes")
@@ -70,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.set_defaults(run=run_fill_mask)
 
     finetune = commands.add_parser("finetune", help="fine-tune a sentiment classifier on the pretrained encoder")
-    _add_common(finetune)
+    _add_common(finetune, strategy=True)
     finetune.add_argument("--from-scratch", action="store_true", help="start from a random encoder (the ablation)")
     finetune.set_defaults(run=run_finetune)
 
@@ -107,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=run_bench)
 
     whole = commands.add_parser("run", help="every stage headless (skipping current ones), then report.json and plots")
-    _add_common(whole)
+    _add_common(whole, strategy=True)
     whole.add_argument("--resume", action="store_true", help="continue an interrupted pretraining from its checkpoint")
     whole.set_defaults(run=run_all)
 
@@ -134,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     runs.set_defaults(run=run_runs)
     return parser
+
+
+def _config(args, **overrides):
+    """The run's config from --preset, --artifacts and, where the command has it, --strategy."""
+    if getattr(args, "strategy", None):
+        overrides["strategy"] = args.strategy
+    return config_module.load(args.preset, artifacts=args.artifacts, **overrides)
 
 
 def _positive(kind, what: str):
@@ -243,8 +253,7 @@ def run_vectorize(args) -> dict:
 def run_pretrain(args) -> dict:
     from . import pretrain
 
-    cfg = config_module.load(args.preset, artifacts=args.artifacts,
-                             **({"pretrain_epochs": args.epochs} if args.epochs else {}))
+    cfg = _config(args, **({"pretrain_epochs": args.epochs} if args.epochs else {}))
     _, result = pretrain.run_pretraining(cfg, args.data, resume=args.resume, minutes=args.minutes,
                                          progress=not args.quiet, fill_mask_display=not (args.quiet or args.json))
     summary = {
@@ -274,7 +283,7 @@ def run_fill_mask(args) -> list:
 def run_finetune(args) -> dict:
     from . import finetune
 
-    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    cfg = _config(args)
     summary = finetune.run_finetuning(cfg, args.data, progress=not args.quiet, from_scratch=args.from_scratch)
     if args.json:
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
@@ -400,7 +409,7 @@ def run_quality(args) -> dict:
 def run_all(args) -> dict:
     from . import pipeline
 
-    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    cfg = _config(args)
     report = pipeline.run(cfg, args.data, resume=args.resume, progress=not args.quiet)
     if args.json:
         print(json.dumps(report, indent=1))

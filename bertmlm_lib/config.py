@@ -78,6 +78,9 @@ class Config:
     eval_every: int = 200  # steps between held-out evaluations and fill-mask panel updates
     # Fine-tuning.
     finetune_epochs: int = 5
+    # "default": one device (the GPU if there is one, else the CPU); "mirrored": every local GPU, or
+    # every logical CPU device, through tf.distribute.MirroredStrategy (the batch is split between them).
+    strategy: str = "default"
     # The label-efficiency curve of `bertmlm run`: labelled-review counts, and the label-balanced
     # slice of test it is scored on (None: the preset's whole test set).
     label_sizes: tuple = (500, 1000, 2000, 5000)
@@ -247,6 +250,8 @@ def _checked(cfg: Config) -> Config:
         fail("label_sizes", "a tuple of whole numbers >= 2 (labelled reviews per point of the curve)")
     if cfg.label_test_reviews is not None and (not isinstance(cfg.label_test_reviews, int) or cfg.label_test_reviews < 2):
         fail("label_test_reviews", "None (the whole test set) or a whole number >= 2")
+    if cfg.strategy not in ("default", "mirrored"):
+        fail("strategy", "'default' or 'mirrored'")
     if cfg.activation not in ("relu", "gelu"):
         fail("activation", "'relu' or 'gelu'")
     if cfg.schedule not in ("linear", "constant"):

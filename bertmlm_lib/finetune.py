@@ -174,20 +174,22 @@ def _finetune_stage(cfg, data_path, progress, from_scratch, imdb=None, vectorize
 
     from . import data, end_to_end
     from .artifacts import ensure_folder, write_json
+    from .distribute import strategy_for
     from .model import build_encoder
     from .vectorize import Vectorizer
 
     started = time.monotonic()
     folder = cfg.artifacts_dir
     vectorizer = vectorizer or Vectorizer.load(folder)
-    encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
-               else load_pretrained_encoder(cfg, vectorizer))
     imdb = imdb or data.load_imdb(data_path, cfg=cfg, progress=progress)
     train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
-    classifier = build_classifier(encoder, dropout=cfg.dropout)
-    result = finetune(classifier, encoder, vectorizer.encode(train.texts), train.labels,
-                      vectorizer.encode(validation.texts), validation.labels, cfg,
-                      frozen_epochs=0 if from_scratch else None, verbose=0)
+    with strategy_for(cfg).scope():  # one device by default; all of them under --strategy mirrored
+        encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
+                   else load_pretrained_encoder(cfg, vectorizer))
+        classifier = build_classifier(encoder, dropout=cfg.dropout)
+        result = finetune(classifier, encoder, vectorizer.encode(train.texts), train.labels,
+                          vectorizer.encode(validation.texts), validation.labels, cfg,
+                          frozen_epochs=0 if from_scratch else None, verbose=0)
     model = end_to_end.build_end_to_end_model(vectorizer, classifier)
     out = ensure_folder(folder / FINETUNE_FOLDER)
     end_to_end.save(model, out / MODEL_FILE)

@@ -24,6 +24,7 @@ import numpy as np
 from .artifacts import ensure_folder, exclusive, read_json, remove_abandoned, save_model_atomically, write_json
 from .backend import load_tensorflow
 from .config import Config
+from .distribute import per_replica, strategy_for
 from .errors import ArtifactError
 from .masking import max_predictions_for, mlm_dataset
 from .vectorize import FIRST_WORD_ID, Vectorizer
@@ -43,6 +44,7 @@ from .callbacks import (  # noqa: E402
     StartClock,
     StopAt,
     TrainingClock,
+    step_of,
 )
 
 PRETRAIN_FOLDER = "pretrain"
@@ -293,34 +295,23 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
     remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
     per_pass, planned = plan_steps(cfg, len(corpus.train_ids))
     budget = minutes if minutes is not None else cfg.pretrain_minutes
-    seconds_before, heldout_at_zero = 0.0, None
-    if resume and (folder / CHECKPOINT_FILE).exists():
-        meta = read_checkpoint_meta(folder)
-        check_compatible(meta, cfg, vectorizer, folder)
-        model = load_checkpoint(folder)
-        seconds_before, heldout_at_zero = float(meta.get("seconds", 0.0)), meta.get("heldout_at_step_0")
-        if getattr(model, "optimizer", None) is None:  # an imported instructor model: keep training it with a fresh optimizer
-            compile_pretraining_model(model, cfg, planned)
-            seconds_before = 0.0
-        if schedule_of(model) is not None:  # more passes than before: the decay must end later
-            schedule_of(model).set_total_steps(planned)
-    else:
-        for stale in (LOG_FILE, FILL_MASK_LOG):
-            (folder / stale).unlink(missing_ok=True)
-        model = build_model_for(cfg, vectorizer)
-        compile_pretraining_model(model, cfg, planned)
-    start_step = int(model.optimizer.iterations)
-    train_ds, heldout_ds = datasets(corpus, cfg, vectorizer.vocabulary_size, start_step)
+    strategy = strategy_for(cfg)
+    with strategy.scope():  # one device by default; all of them under --strategy mirrored
+        model, seconds_before, heldout_at_zero = _start_model(cfg, vectorizer, folder, resume, planned)
+    start_step = step_of(model)
+    size = vectorizer.vocabulary_size
+    train_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[0], cfg)
+    heldout_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[1], cfg)
     phases = [(train_ds, None)]  # (training stream, the callback that ends the phase early)
     short_end_step, short_end_minutes = short_phase(cfg, planned, budget)
     if (short_end_minutes is not None and seconds_before < 60 * short_end_minutes) or start_step < short_end_step:
-        phases.insert(0, (short_dataset(corpus, cfg, vectorizer.vocabulary_size, start_step), "short"))
+        phases.insert(0, (per_replica(strategy, lambda c: short_dataset(corpus, c, size, start_step), cfg), "short"))
     clock = TrainingClock(already=seconds_before)
     every = eval_every or cfg.eval_every
 
     def save():
         save_checkpoint(model, folder, {
-            "format_version": 1, "step": int(model.optimizer.iterations), "planned_steps": planned,
+            "format_version": 1, "step": step_of(model), "planned_steps": planned,
             "heldout_at_step_0": heldout_at_zero or (_heldout_of(evaluator.rows[0])
                                                      if start_step == 0 and evaluator.rows else None),
             "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": _architecture(cfg),
@@ -340,11 +331,11 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
         for stream, phase in phases:  # short reviews first (if configured), then full length
             phase_end = [StopAt(short_end_step, clock, short_end_minutes)] if phase == "short" else []
             ran.append({"length": cfg.short_length if phase == "short" else cfg.max_length,
-                        "from_step": int(model.optimizer.iterations)})
+                        "from_step": step_of(model)})
             model.fit(stream, epochs=math.ceil(planned / per_pass), steps_per_epoch=per_pass,
-                      initial_epoch=int(model.optimizer.iterations) // per_pass, callbacks=callbacks + phase_end,
+                      initial_epoch=step_of(model) // per_pass, callbacks=callbacks + phase_end,
                       verbose=0, shuffle=False)
-            ran[-1]["to_step"] = int(model.optimizer.iterations)
+            ran[-1]["to_step"] = step_of(model)
             if stopper.fired:
                 break
     except KeyboardInterrupt:
@@ -354,13 +345,32 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
         progress_line.close()
     rows = evaluator.rows
     result = PretrainResult(
-        steps=int(model.optimizer.iterations), seconds=round(clock.seconds(), 1), stopped_by=stopper.reason,
+        steps=step_of(model), seconds=round(clock.seconds(), 1), stopped_by=stopper.reason,
         heldout=_heldout_of(rows[-1]), heldout_at_start=heldout_at_zero or (_heldout_of(rows[0]) if start_step == 0 else None),
         history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE), phases=ran,
     )
     _append_log(folder / LOG_FILE, result)
     save_encoder(model, folder)
     return model, result
+
+
+def _start_model(cfg: Config, vectorizer: Vectorizer, folder: Path, resume: bool, planned: int):
+    """(compiled model, training seconds so far, held-out scores at step 0): resumed or new."""
+    folder_has_checkpoint = (folder / CHECKPOINT_FILE).exists()
+    if not (resume and folder_has_checkpoint):
+        for stale in (LOG_FILE, FILL_MASK_LOG):
+            (folder / stale).unlink(missing_ok=True)
+        return compile_pretraining_model(build_model_for(cfg, vectorizer), cfg, planned), 0.0, None
+    meta = read_checkpoint_meta(folder)
+    check_compatible(meta, cfg, vectorizer, folder)
+    model = load_checkpoint(folder)
+    seconds_before, heldout_at_zero = float(meta.get("seconds", 0.0)), meta.get("heldout_at_step_0")
+    if getattr(model, "optimizer", None) is None:  # an imported instructor model: a fresh optimizer trains it on
+        compile_pretraining_model(model, cfg, planned)
+        seconds_before = 0.0
+    if schedule_of(model) is not None:  # more passes than before: the decay must end later
+        schedule_of(model).set_total_steps(planned)
+    return model, seconds_before, heldout_at_zero
 
 
 def build_model_for(cfg: Config, vectorizer: Vectorizer) -> keras.Model:

@@ -140,6 +140,8 @@ assert abs(validation.labels.mean() - 0.5) < 0.01, "validation is stratified"
 
 # %% [markdown]
 # ## Exercises
+# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+#
 # 1. Load the data twice with the same preset: are the reviews the same, in the same order? Change
 #    `seed` in `config.load(seed=...)` and compare `imdb.train.files[:3]`.
 # 2. Before running it, guess the share of reviews longer than 256 words; then compute it with

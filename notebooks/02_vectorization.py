@@ -146,6 +146,8 @@ assert vectorize.Vectorizer.load(cfg.artifacts_dir).fingerprint == vectorizer.fi
 
 # %% [markdown]
 # ## Exercises
+# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+#
 # 1. Predict, then check with `counts`: how many distinct words occur only once in the corpus? What
 #    happens to them in a vocabulary of `cfg.vocab_size` ids?
 # 2. Find a word of your own that becomes `[UNK]`. Why is it missing?

@@ -137,6 +137,8 @@ assert model.head_cost(cfg)["saving_factor"] > 5
 
 # %% [markdown]
 # ## Exercises
+# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+#
 # 1. Before running it, predict how the number of parameters changes if you double `embed_dim`; then
 #    check with `model.parameter_counts(model.build_pretraining_model(cfg.replace(embed_dim=2 * cfg.embed_dim)))`.
 # 2. Suppose the encoder blocks got no padding mask. Which assert above would fail, and why?

@@ -175,6 +175,8 @@ assert len(probe) == 5 and all(0 <= p["prob"] <= 1 for p in probe)
 
 # %% [markdown]
 # ## Exercises
+# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+#
 # 1. Give the model more time: `cfg = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1)` (and, in
 #    the workshop preset, `pretrain_minutes=cfg.pretrain_minutes + 2`), then run the training cell
 #    with `resume=True`. At which step does it start? Does the held-out accuracy keep rising?

@@ -132,5 +132,7 @@ assert all(0 <= row[arm] <= 1 for row in curve for arm in ("pretrained", "scratc
 
 # %% [markdown]
 # ## Exercises
+# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+#
 # 1. Predict, then check: does `pooling="max"` do better or worse than the mean here? Why might it?
 # 2. Skip phase 1 (`frozen_epochs=0`) for the pretrained encoder. What happens to the first epochs?

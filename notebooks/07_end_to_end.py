@@ -141,5 +141,7 @@ assert end_to_end.predict(model, ["great " * 5000]).shape == (1,), "a very long 
 
 # %% [markdown]
 # ## Exercises
+# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+#
 # 1. Write a review the model gets wrong on purpose. Which words did it rely on?
 # 2. Predict, then check: is the model better on short or on long reviews? Why?

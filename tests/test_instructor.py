@@ -89,3 +89,23 @@ def test_cli_export_and_import_round_trip_and_refusal(exported, tmp_path, capsys
     code = cli.main(["import", str(out), "--preset", "smoke", "--artifacts", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "does not fit preset 'smoke'" in err  # smoke is vocab 2,000
+
+
+def test_the_shipped_checkpoint_serves_the_workshop_preset(tmp_path, capsys):
+    """Lessons 06-07 start from the shipped model when the learner has not pretrained: it must load,
+    shortened to the workshop's 128 tokens, and it must know its probe."""
+    from bertmlm_lib import finetune
+
+    manifest = instructor.read_manifest(instructor.SHIPPED)
+    assert instructor.SHIPPED.stat().st_size < 20 * 2**20
+    assert {"command", "commit", "minutes", "heldout"} <= set(manifest["provenance"])
+    cfg = config.load("workshop", artifacts=tmp_path / "learner")
+    with zipfile.ZipFile(instructor.SHIPPED) as pack:
+        saved = json.loads(pack.read("vocabulary.json"))
+    vectorizer = Vectorizer(saved["tokens"], cfg.max_length, saved["counts"])
+    assert instructor.shipped_fits(cfg, vectorizer) and not instructor.shipped_fits(config.load("smoke"))
+    encoder = finetune.pretrained_encoder(cfg, vectorizer)
+    assert "instructor's pretrained model" in capsys.readouterr().out
+    assert encoder(np.zeros((1, cfg.max_length), "int32")).shape == (1, cfg.max_length, cfg.embed_dim)
+    top = FillMasker.from_artifacts(cfg.artifacts_dir)("i have watched this [mask] and it was awesome")
+    assert top[0]["masks"][0]["predictions"][0]["token"] in ("movie", "film")

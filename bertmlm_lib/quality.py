@@ -142,9 +142,10 @@ def plot_quality(report: dict, path=None, ax=None):
 MEASURED = Path(__file__).resolve().parent / "measured"
 
 
-def load_report(folder=None) -> dict:
-    """A saved quality.json: by default the one measured for the project and shipped with it."""
-    return json.loads((Path(folder or MEASURED) / "quality.json").read_text(encoding="utf-8"))
+def load_report(folder=None, name: str = "quality.json") -> dict:
+    """A saved report: by default the time-to-quality curves measured for the project and shipped with it
+    (`name="downstream.json"`: the downstream check at 1,000 labels)."""
+    return json.loads((Path(folder or MEASURED) / name).read_text(encoding="utf-8"))
 
 
 def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000, data_path=None,

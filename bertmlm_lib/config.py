@@ -158,7 +158,9 @@ PRESETS: dict[str, Config] = {
     # The reference tutorial's model (1 layer, dim 128, 8 heads, FF 128) and length (256), on all the
     # data, trained with the workshop's measured recipe for an hour: vocabulary 8,000, rate 2e-3,
     # short reviews (64 tokens) for the first half, then full length; over an hour the rate warms
-    # up briefly and decays to zero at the end of the budget.
+    # up briefly and decays to zero at the end of the budget. Measured: 27.3% held-out masked
+    # accuracy in 60 minutes (32,964 steps), the shipped instructor checkpoint. The half at 64
+    # tokens was too long (it stalled from minute 10); see the README for what to try next.
     "full": Config(
         preset="full",
         vocab_size=8_000,

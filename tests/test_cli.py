@@ -197,7 +197,7 @@ _PIECES = st.one_of(st.text(max_size=25), st.sampled_from(
 _TEXTS = st.lists(_PIECES, max_size=40).map("".join)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(command=st.sampled_from(["fill-mask", "predict"]), texts=st.lists(_TEXTS, min_size=1, max_size=3),
        as_json=st.booleans())
 def test_fuzzed_text_never_crashes_the_cli(finetuned, command, texts, as_json):
@@ -241,7 +241,10 @@ def test_ctrl_c_during_pretraining_saves_a_checkpoint_and_exits_cleanly(tmp_path
     env = {**os.environ, "BERTMLM_CACHE": str(tmp_path / "cache")}
     process = subprocess.Popen([sys.executable, "-m", "bertmlm_lib.cli", "pretrain", "--preset", "smoke", "--data",
                                 str(archive), "--artifacts", str(artifacts), "--epochs", "100000", "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               # a job started in the background by a shell inherits "ignore SIGINT";
+                               # a terminal's foreground command (what a user's Ctrl-C reaches) does not
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     meta = artifacts / "pretrain" / "checkpoint.json"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None and not meta.exists():

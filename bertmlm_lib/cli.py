@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -481,5 +482,16 @@ def main(argv=None) -> int:
     return 0
 
 
+def console() -> None:
+    """The `bertmlm` command: `main`, then exit. After Ctrl-C (outputs already saved) the process ends
+    at once: TensorFlow's input threads, stopped mid-batch, can otherwise hold up the interpreter's exit."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

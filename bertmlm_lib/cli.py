@@ -38,6 +38,14 @@ def _add_common(parser: argparse.ArgumentParser, artifacts: bool = True, strateg
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
+def _add_checkpoint_options(parser: argparse.ArgumentParser, preset_help: str, artifacts_help: str) -> None:
+    """--preset, --artifacts, --json, --debug of `export` and `import`."""
+    parser.add_argument("--preset", choices=config_module.preset_names(), help=f"{preset_help} (default: workshop)")
+    parser.add_argument("--artifacts", metavar="DIR", help=f"{artifacts_help} (default: the preset's artifacts folder)")
+    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bertmlm",
@@ -117,18 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="pack the vocabulary and pretrained model into one file for a class")
     export.add_argument("-o", "--output", required=True, metavar="FILE", help="the checkpoint file to write")
-    export.add_argument("--preset", choices=config_module.preset_names(), help="whose artifacts folder (default: workshop)")
-    export.add_argument("--artifacts", metavar="DIR", help="the artifacts folder to pack (default: the preset's)")
-    export.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    export.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    _add_checkpoint_options(export, preset_help="whose artifacts folder", artifacts_help="the artifacts folder to pack")
     export.set_defaults(run=run_export)
 
     unpack = commands.add_parser("import", help="unpack an exported checkpoint into an artifacts folder, checked")
     unpack.add_argument("file", metavar="FILE", help="a file written by `bertmlm export`")
-    unpack.add_argument("--preset", choices=config_module.preset_names(), help="the preset it must fit (default: workshop)")
-    unpack.add_argument("--artifacts", metavar="DIR", help="where to unpack (default: the preset's artifacts folder)")
-    unpack.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    unpack.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    _add_checkpoint_options(unpack, preset_help="the preset it must fit", artifacts_help="where to unpack")
     unpack.set_defaults(run=run_import)
 
     runs = commands.add_parser("runs", help="list past runs (preset, key config, time, accuracy) from their reports")

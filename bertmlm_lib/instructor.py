@@ -42,7 +42,7 @@ def _commit() -> str | None:
 
 def export_checkpoint(artifacts: str | Path, out: str | Path, command: str | None = None) -> dict:
     """Write the instructor checkpoint of `artifacts` to `out`; return its manifest."""
-    from .pretrain import LOG_FILE, PRETRAIN_FOLDER, load_checkpoint, read_checkpoint_meta
+    from .pretrain import PRETRAIN_FOLDER, last_heldout, load_checkpoint, read_checkpoint_meta
     from .vectorize import VOCABULARY_FILE, Vectorizer
 
     artifacts = Path(artifacts)
@@ -54,10 +54,7 @@ def export_checkpoint(artifacts: str | Path, out: str | Path, command: str | Non
     if meta.get("vocabulary_fingerprint") != vectorizer.fingerprint:
         raise ArtifactError(f"the encoder in {folder} was trained with another vocabulary than {artifacts / VOCABULARY_FILE}.")
     model = load_checkpoint(folder)
-    heldout = None
-    if (folder / LOG_FILE).is_file():
-        lines = (folder / LOG_FILE).read_text(encoding="utf-8").strip().splitlines()
-        heldout = json.loads(lines[-1]).get("heldout") if lines else None
+    heldout = last_heldout(folder)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "config": meta["config"],
         "vocabulary_sha256": vectorizer.fingerprint,

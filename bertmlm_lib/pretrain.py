@@ -383,6 +383,13 @@ def save_encoder(model: keras.Model, folder: Path) -> Path:
     return save_model_atomically(model.encoder, folder / ENCODER_FILE)
 
 
+def last_heldout(folder: Path) -> dict | None:
+    """The held-out scores at the end of the last run logged in a pretraining folder (None if none)."""
+    path = Path(folder) / LOG_FILE
+    lines = path.read_text(encoding="utf-8").strip().splitlines() if path.is_file() else []
+    return json.loads(lines[-1]).get("heldout") if lines else None
+
+
 def _append_log(path: Path, result: PretrainResult) -> None:
     with open(path, "a", encoding="utf-8") as log:
         log.write(json.dumps({"steps": result.steps, "seconds": result.seconds, "stopped_by": result.stopped_by,

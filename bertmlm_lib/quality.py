@@ -163,7 +163,7 @@ def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000
     from .baselines import positive_probability, tfidf_logistic_regression
     from .finetune import accuracy
     from .model import build_encoder
-    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, read_checkpoint_meta
+    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, last_heldout, read_checkpoint_meta
     from .vectorize import Vectorizer
 
     base = base or load_config("workshop")
@@ -189,7 +189,7 @@ def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000
                                        cfg.replace(batch_size=32), epochs)
         report["runs"][name] = {
             "pretraining_minutes": 0.0 if scratch else round(float(meta.get("seconds", 0)) / 60, 1),
-            "heldout_masked_accuracy": None if scratch else _last_heldout(folder / PRETRAIN_FOLDER),
+            "heldout_masked_accuracy": None if scratch else (last_heldout(folder / PRETRAIN_FOLDER) or {}).get("masked_accuracy"),
             "rate": arm.rate, "val_accuracy": arm.val_accuracy,
             "test_accuracy": accuracy(arm.classifier, vectorizer.encode(imdb.test.texts), imdb.test.labels),
             "seconds": round(time.monotonic() - started, 1),
@@ -197,12 +197,3 @@ def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000
     baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=base.seed)
     report["tfidf"] = float(((positive_probability(baseline, imdb.test.texts) >= 0.5) == imdb.test.labels.astype(bool)).mean())
     return report
-
-
-def _last_heldout(folder: Path) -> float | None:
-    from .pretrain import LOG_FILE
-
-    path = folder / LOG_FILE
-    if not path.is_file() or not path.read_text(encoding="utf-8").strip():
-        return None
-    return json.loads(path.read_text(encoding="utf-8").strip().splitlines()[-1])["heldout"]["masked_accuracy"]

@@ -353,6 +353,13 @@ def _review_files(root: Path, split: str) -> list[tuple[str, int, int]]:
     return found
 
 
+def balanced_subset(split: "Split", size: int | None, seed: int) -> "Split":
+    """A label-balanced random subset of `size` reviews of a split (the split itself if None or too small)."""
+    if size is None or size >= len(split):
+        return split
+    return split.take(balanced_indices(split.labels, size, seed))
+
+
 def balanced_indices(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
     """Shuffled indices of `n` items with the labels as balanced as they can be (all if n is None).
 

@@ -30,18 +30,28 @@ from . import model as _registers_encoder_layers  # noqa: E402,F401
 
 
 def build_end_to_end_model(vectorizer: Vectorizer, classifier: keras.Model, name: str = "end_to_end") -> keras.Model:
-    """Raw strings `[B]` -> P(positive) `[B, 1]`: the vectorizer's layer, then the classifier."""
+    """Raw strings `[B]` -> P(positive) `[B, 1]`: the vectorizer's layer (as many tokens as the
+    classifier reads), then the classifier."""
+    from .finetune import reading_length
+
     text = keras.Input(shape=(), dtype="string", name="text")
-    ids = vectorizer.layer(text)
+    ids = vectorizer.text_layer(reading_length(classifier))(text)
     ids = keras.layers.Identity(name="token_ids")(keras.ops.cast(ids, "int32"))
     return keras.Model(text, classifier(ids), name=name)
 
 
-def predict(model: keras.Model, texts, batch_size: int = 256) -> np.ndarray:
-    """P(positive) for each raw text, batched. Long texts are cut to the model's length, never refused."""
+def predict(model: keras.Model, texts, batch_size: int = 32) -> np.ndarray:
+    """P(positive) for each raw text, batched. Long texts are cut to the model's length, never refused.
+
+    Texts go through in order of length (then back to the given order), so a batch of short reviews
+    is not padded to the length of a long one."""
     texts = checked_texts(texts, "give a review with some words.")
     tf = load_tensorflow()
-    return model.predict(tf.constant(texts), batch_size=batch_size, verbose=0).reshape(-1)
+    order = np.argsort([len(text) for text in texts], kind="stable")
+    probabilities = np.empty(len(texts), dtype=np.float32)
+    probabilities[order] = model.predict(tf.constant([texts[i] for i in order]), batch_size=batch_size,
+                                         verbose=0).reshape(-1)
+    return probabilities
 
 
 def inference_speed(model: keras.Model, texts, batch_size: int = 256, repeats: int = 3) -> dict:

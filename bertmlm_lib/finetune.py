@@ -26,6 +26,62 @@ load_tensorflow()
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from .schedules import WarmupLinearDecay  # noqa: E402  (registers it: saved classifiers name it)
+
+
+@keras.saving.register_keras_serializable(package="bertmlm")
+class ReadWindows(keras.layers.Layer):
+    """Cut ids `[B, L]` into windows the encoder can read: `[B * W, window]`, W = windows needed.
+
+    The encoder learned positions 0..window-1 only, but most reviews are longer. So the classifier
+    reads a review as consecutive windows of `window` tokens (up to `max_windows` of them), each
+    through the same encoder, and pools over all of them. Windows that hold only padding in every
+    review of the batch are dropped first, so a batch of short reviews costs what short reviews cost.
+    (Dynamic shapes: fine on TensorFlow, the backend this project uses.)
+    """
+
+    def __init__(self, window: int, max_windows: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if window < 1 or max_windows < 1:
+            raise ValueError(f"window and max_windows must be >= 1. Received: {window}, {max_windows}")
+        self.window, self.max_windows = int(window), int(max_windows)
+
+    @property
+    def max_tokens(self) -> int:
+        """How many tokens of a review the classifier reads at most."""
+        return self.window * self.max_windows
+
+    def kept_ids(self, token_ids):
+        """The ids cut to `max_tokens` and to whole windows, trailing all-padding windows dropped: `[B, W * window]`."""
+        token_ids = token_ids[:, :self.max_tokens]
+        shortfall = (-ops.shape(token_ids)[1]) % self.window
+        token_ids = ops.pad(token_ids, [[0, 0], [0, shortfall]])
+        longest = ops.max(ops.sum(ops.cast(ops.not_equal(token_ids, 0), "int32"), axis=1))
+        windows = ops.maximum((longest + self.window - 1) // self.window, 1)
+        return token_ids[:, :windows * self.window]
+
+    def call(self, token_ids):
+        kept = self.kept_ids(token_ids)
+        return kept, ops.reshape(kept, (-1, self.window))
+
+    def compute_output_spec(self, token_ids):
+        return (keras.KerasTensor((token_ids.shape[0], None), dtype=token_ids.dtype),
+                keras.KerasTensor((None, self.window), dtype=token_ids.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "window": self.window, "max_windows": self.max_windows}
+
+
+@keras.saving.register_keras_serializable(package="bertmlm")
+class JoinWindows(keras.layers.Layer):
+    """Put the windows of each review back in a row: `[B * W, window, D]` -> `[B, W * window, D]`."""
+
+    def call(self, windows, kept_ids):
+        return ops.reshape(windows, (ops.shape(kept_ids)[0], -1, ops.shape(windows)[-1]))
+
+    def compute_output_spec(self, windows, kept_ids):
+        return keras.KerasTensor((kept_ids.shape[0], None, windows.shape[-1]), dtype=windows.dtype)
+
 
 @keras.saving.register_keras_serializable(package="bertmlm")
 class MaskedPooling(keras.layers.Layer):
@@ -56,14 +112,41 @@ class MaskedPooling(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def build_classifier(encoder: keras.Model, pooling: str = "mean", dropout: float = 0.1,
+def build_classifier(encoder: keras.Model, pooling: str = "mean", dropout: float = 0.1, windows: int = 1,
                      name: str = "sentiment_classifier") -> keras.Model:
-    """Encoder + masked pooling + dropout + sigmoid: ids `[B, L]` -> P(positive) `[B, 1]`."""
+    """Encoder read in windows + masked pooling + dropout + sigmoid: ids `[B, L]` -> P(positive) `[B, 1]`.
+
+    The classifier reads up to `windows` x the encoder's length tokens of each review (see `ReadWindows`).
+    """
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    pooled = MaskedPooling(pooling, name="pooling")(encoder(token_ids), token_ids)
+    kept, windowed = ReadWindows(encoder_length(encoder), windows, name="read_windows")(token_ids)
+    sequence = JoinWindows(name="join_windows")(encoder(windowed), kept)
+    pooled = MaskedPooling(pooling, name="pooling")(sequence, kept)
     pooled = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
     probability = keras.layers.Dense(1, activation="sigmoid", name="positive_probability")(pooled)
     return keras.Model(token_ids, probability, name=name)
+
+
+def classifier_for(encoder: keras.Model, cfg: Config, pooling: str = "mean") -> keras.Model:
+    """The preset's classifier on `encoder`: its dropout, reading `cfg.classifier_windows` windows."""
+    return build_classifier(encoder, pooling=pooling, dropout=cfg.dropout, windows=cfg.classifier_windows)
+
+
+def encode_reviews(vectorizer, texts, cfg: Config) -> np.ndarray:
+    """Ids of reviews as the classifier reads them: `[N, cfg.classifier_length]`."""
+    return vectorizer.encode(texts, length=cfg.classifier_length)
+
+
+def encoder_length(encoder: keras.Model) -> int:
+    """The number of positions the encoder has embeddings for (its pretraining length)."""
+    from .model import EMBEDDING_LAYER
+
+    return int(encoder.get_layer(EMBEDDING_LAYER).sequence_length)
+
+
+def reading_length(classifier: keras.Model) -> int:
+    """How many tokens of a review the classifier reads at most (windows x the encoder's length)."""
+    return classifier.get_layer("read_windows").max_tokens
 
 
 @dataclass
@@ -75,35 +158,97 @@ class FinetuneResult:
     val_accuracy: float = 0.0
 
 
-def _dataset(ids, labels, batch_size, shuffle, seed):
-    tf = load_tensorflow()
-    ds = tf.data.Dataset.from_tensor_slices((ids.astype(np.int32), labels.astype(np.float32)))
-    if shuffle:
-        ds = ds.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+class LengthGroupedBatches(keras.utils.PyDataset):
+    """Training batches of reviews of similar length, in a new random order every epoch.
+
+    Reviews are shuffled, taken in pools of 50 batches, sorted by length inside each pool and cut
+    into batches; the batch order is shuffled too. `ReadWindows` then drops the windows no review of
+    a batch reaches, so short reviews are not padded up to the longest review of the corpus.
+    """
+
+    POOL_BATCHES = 50
+
+    def __init__(self, ids, labels, batch_size: int, seed: int, shuffle: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.ids, self.labels = np.asarray(ids, dtype=np.int32), np.asarray(labels, dtype=np.float32)
+        self.batch_size, self.seed, self.shuffle, self.epoch = int(batch_size), seed, shuffle, 0
+        self.lengths = (self.ids != 0).sum(axis=1)
+        self.batches = self._batches()
+
+    def _batches(self) -> list[np.ndarray]:
+        n, size = len(self.ids), self.batch_size
+        if not self.shuffle:  # one sort by length: the fewest padded windows
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i:i + size] for i in range(0, n, size)]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order, pool = rng.permutation(n), size * self.POOL_BATCHES
+        batches = []
+        for start in range(0, n, pool):
+            chunk = order[start:start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + size] for i in range(0, len(chunk), size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        rows = self.batches[index]
+        return self.ids[rows], self.labels[rows]
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self.batches = self._batches()
+
+
+# Reviews per batch when only predicting: a batch of 32 reviews of 512 tokens already holds ~67 MB of
+# attention weights per layer; bigger batches cost memory and were no faster on a 2-core CPU.
+PREDICT_BATCH = 32
+
+
+def predict_ids(classifier: keras.Model, ids, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """P(positive) per row of ids, computed in batches of similar length (fast), in the rows' order."""
+    ids = np.asarray(ids, dtype=np.int32)
+    order = np.argsort((ids != 0).sum(axis=1), kind="stable")
+    probabilities = np.empty(len(ids), dtype=np.float32)
+    for start in range(0, len(ids), batch_size):
+        rows = order[start:start + batch_size]
+        probabilities[rows] = np.asarray(classifier.predict_on_batch(ids[rows])).reshape(-1)
+    return probabilities
 
 
 def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_labels, val_ids, val_labels,
-             cfg: Config, head_learning_rate: float = 1e-3, encoder_learning_rate: float = 1e-4,
+             cfg: Config, head_learning_rate: float = 3e-3, encoder_learning_rate: float | None = None,
              frozen_epochs: int | None = None, unfrozen_epochs: int | None = None, patience: int = 1,
              verbose: int = 0) -> FinetuneResult:
-    """Train the classifier in two phases (encoder frozen, then unfrozen); best weights kept per phase."""
+    """Train the classifier in two phases (encoder frozen, then unfrozen); best weights kept per phase.
+
+    Phase 1 runs `frozen_epochs` rounds (default half of `cfg.finetune_epochs`, at least one), each of
+    one epoch or `cfg.frozen_steps` batches, whichever is fewer: the new head only needs a few hundred
+    batches to stop being random. Phase 2 runs `unfrozen_epochs` (default `cfg.finetune_epochs`) at
+    `encoder_learning_rate` (default `cfg.finetune_learning_rate`), warmed up over its first 10% of
+    batches and decayed linearly to zero.
+    """
+    encoder_learning_rate = encoder_learning_rate or cfg.finetune_learning_rate
     frozen_epochs = frozen_epochs if frozen_epochs is not None else max(1, cfg.finetune_epochs // 2)
     unfrozen_epochs = unfrozen_epochs if unfrozen_epochs is not None else cfg.finetune_epochs
-    train = _dataset(train_ids, train_labels, cfg.batch_size, True, cfg.seed)
-    val = _dataset(val_ids, val_labels, cfg.batch_size, False, cfg.seed)
+    train = LengthGroupedBatches(train_ids, train_labels, cfg.batch_size, cfg.seed, shuffle=True)
+    val = LengthGroupedBatches(val_ids, val_labels, PREDICT_BATCH, cfg.seed, shuffle=False)
+    frozen_steps = min(len(train), cfg.frozen_steps or len(train))
     result = FinetuneResult()
     best_weights = None
-    for trainable, rate, epochs in ((False, head_learning_rate, frozen_epochs), (True, encoder_learning_rate, unfrozen_epochs)):
+    for trainable, epochs in ((False, frozen_epochs), (True, unfrozen_epochs)):
         if epochs <= 0:
             continue
         encoder.trainable = trainable
+        rate = (WarmupLinearDecay(encoder_learning_rate, epochs * len(train), 0.1) if trainable
+                else head_learning_rate)
         classifier.compile(optimizer=keras.optimizers.AdamW(rate, weight_decay=0.01, global_clipnorm=1.0),
                            loss="binary_crossentropy", metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
         stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                              restore_best_weights=True)
         history = classifier.fit(train, validation_data=val, epochs=epochs, callbacks=[stop], verbose=verbose,
-                                 shuffle=False)  # the dataset shuffles itself
+                                 steps_per_epoch=None if trainable else frozen_steps)
         if trainable:
             result.unfrozen_at_epoch = len(result.history)
         for i in range(len(history.epoch)):
@@ -118,9 +263,9 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
     return result
 
 
-def accuracy(classifier: keras.Model, ids, labels, batch_size: int = 256) -> float:
+def accuracy(classifier: keras.Model, ids, labels, batch_size: int = PREDICT_BATCH) -> float:
     """Share of reviews whose predicted label (probability >= 0.5) matches."""
-    probabilities = classifier.predict(ids.astype(np.int32), batch_size=batch_size, verbose=0).reshape(-1)
+    probabilities = predict_ids(classifier, ids, batch_size)
     return float(((probabilities >= 0.5).astype(int) == labels.astype(int)).mean())
 
 
@@ -172,8 +317,7 @@ def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scra
 def _finetune_stage(cfg, data_path, progress, from_scratch, imdb=None, vectorizer=None) -> dict:
     import time
 
-    from . import data, end_to_end
-    from .artifacts import ensure_folder, write_json
+    from . import data
     from .distribute import strategy_for
     from .model import build_encoder
     from .vectorize import Vectorizer
@@ -186,17 +330,25 @@ def _finetune_stage(cfg, data_path, progress, from_scratch, imdb=None, vectorize
     with strategy_for(cfg).scope():  # one device by default; all of them under --strategy mirrored
         encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
                    else load_pretrained_encoder(cfg, vectorizer))
-        classifier = build_classifier(encoder, dropout=cfg.dropout)
-        result = finetune(classifier, encoder, vectorizer.encode(train.texts), train.labels,
-                          vectorizer.encode(validation.texts), validation.labels, cfg,
+        classifier = classifier_for(encoder, cfg)
+        result = finetune(classifier, encoder, encode_reviews(vectorizer, train.texts, cfg), train.labels,
+                          encode_reviews(vectorizer, validation.texts, cfg), validation.labels, cfg,
                           frozen_epochs=0 if from_scratch else None, verbose=0)
-    model = end_to_end.build_end_to_end_model(vectorizer, classifier)
-    out = ensure_folder(folder / FINETUNE_FOLDER)
-    end_to_end.save(model, out / MODEL_FILE)
-    summary = {"model": str(out / MODEL_FILE), "val_accuracy": result.val_accuracy, "from_scratch": from_scratch,
-               "train_reviews": len(train), "validation_reviews": len(validation),
-               "unfrozen_at_epoch": result.unfrozen_at_epoch, "history": result.history,
-               "seconds": round(time.monotonic() - started, 1)}
+    return save_end_to_end(cfg, vectorizer, classifier, result, {
+        "from_scratch": from_scratch, "train_reviews": len(train), "validation_reviews": len(validation),
+        "seconds": round(time.monotonic() - started, 1)})
+
+
+def save_end_to_end(cfg: Config, vectorizer, classifier: keras.Model, result: FinetuneResult, facts: dict) -> dict:
+    """Save the classifier as the end-to-end model on raw strings (`finetune/sentiment.keras`) with its
+    summary (`finetune/finetune.json`), where lesson 07, `bertmlm evaluate` and `predict` find it."""
+    from . import end_to_end
+    from .artifacts import ensure_folder, write_json
+
+    out = ensure_folder(cfg.artifacts_dir / FINETUNE_FOLDER)
+    end_to_end.save(end_to_end.build_end_to_end_model(vectorizer, classifier), out / MODEL_FILE)
+    summary = {"model": str(out / MODEL_FILE), "val_accuracy": result.val_accuracy, **facts,
+               "unfrozen_at_epoch": result.unfrozen_at_epoch, "history": result.history}
     write_json(out / "finetune.json", summary)
     return summary
 

@@ -13,13 +13,14 @@ validation split, which is carved from train; test is scored once per arm, after
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .config import Config
 
-# Learning rates of the encoder, tried per arm: a pretrained encoder wants gentler updates.
-RATE_GRIDS = {"pretrained": (1e-4, 3e-4), "scratch": (3e-4, 1e-3)}
+# Learning rates of the encoder, tried per arm (the same grid for both: neither gets a better search).
+RATE_GRIDS = {"pretrained": (3e-4, 1e-3), "scratch": (3e-4, 1e-3)}
 
 
 @dataclass
@@ -34,12 +35,12 @@ class Arm:
 def fit_arm(name: str, make_encoder, train_ids, train_labels, val_ids, val_labels, cfg: Config, epochs: int,
             rates=None) -> Arm:
     """Fine-tune a fresh classifier per learning rate of the arm's grid; keep the best on validation."""
-    from .finetune import build_classifier, finetune
+    from .finetune import classifier_for, finetune
 
     best = None
     for rate in rates or RATE_GRIDS[name]:
         encoder = make_encoder()
-        classifier = build_classifier(encoder, dropout=cfg.dropout)
+        classifier = classifier_for(encoder, cfg)
         frozen = 1 if name == "pretrained" and epochs > 1 else 0  # same total epochs for both arms
         result = finetune(classifier, encoder, train_ids, train_labels, val_ids, val_labels, cfg,
                           head_learning_rate=1e-3, encoder_learning_rate=rate, frozen_epochs=frozen,
@@ -60,28 +61,34 @@ def nested_subsets(labels: np.ndarray, sizes, seed: int) -> dict[int, np.ndarray
 
 def test_subset(test, cfg: Config):
     """The label-balanced slice of test the curve is scored on (`cfg.label_test_reviews`; None: all)."""
-    from .data import balanced_indices
+    from .data import balanced_subset
 
-    if cfg.label_test_reviews is None:
-        return test
-    return test.take(balanced_indices(test.labels, cfg.label_test_reviews, cfg.seed + 11))
+    return balanced_subset(test, cfg.label_test_reviews, cfg.seed + 11)
+
+
+def validation_subset(validation, cfg: Config):
+    """The label-balanced slice of validation each arm picks its rate on (`cfg.label_validation_reviews`)."""
+    from .data import balanced_subset
+
+    return balanced_subset(validation, cfg.label_validation_reviews, cfg.seed + 13)
 
 
 def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, sizes, epochs: int = 4) -> list[dict]:
     """The label-efficiency rows: `{"labels", "pretrained", "scratch", "tfidf", ...rates}` per size."""
     import keras
 
-    from .baselines import positive_probability, tfidf_logistic_regression
-    from .finetune import accuracy
+    from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
+    from .finetune import accuracy, encode_reviews
     from .model import build_encoder
 
     encoders = {"pretrained": lambda: keras.saving.load_model(encoder_path, safe_mode=True),
                 "scratch": lambda: build_encoder(cfg, vectorizer.vocabulary_size)}
-    val_ids, test_ids = vectorizer.encode(validation.texts), vectorizer.encode(test.texts)
+    validation = validation_subset(validation, cfg)
+    val_ids, test_ids = encode_reviews(vectorizer, validation.texts, cfg), encode_reviews(vectorizer, test.texts, cfg)
     rows = []
     for n, indices in nested_subsets(train.labels, sizes, cfg.seed).items():
         subset = train.take(indices)
-        ids = vectorizer.encode(subset.texts)
+        ids = encode_reviews(vectorizer, subset.texts, cfg)
         row = {"labels": n}
         for name, make in encoders.items():
             arm = fit_arm(name, make, ids, subset.labels, val_ids, validation.labels, cfg, epochs)
@@ -89,7 +96,7 @@ def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, size
             row[f"{name}_rate"], row[f"{name}_val_accuracy"] = arm.rate, arm.val_accuracy
         baseline = tfidf_logistic_regression(subset.texts, subset.labels, validation.texts, validation.labels,
                                              seed=cfg.seed)
-        row["tfidf"] = float(((positive_probability(baseline, test.texts) >= 0.5) == test.labels.astype(bool)).mean())
+        row["tfidf"] = baseline_accuracy(baseline, test.texts, test.labels)
         row["tfidf_C"], row["tfidf_val_accuracy"] = baseline["C"], baseline["val_accuracy"]
         rows.append(row)
     return rows
@@ -134,3 +141,26 @@ def plot_budget(points: list[dict], tfidf: float | None = None, ax=None, labels:
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+SHIPPED_CURVE = "label_efficiency.json"
+
+
+def latest_curve(cfg: Config) -> dict:
+    """The label-efficiency curve to show: the one `bertmlm run` wrote into this artifacts folder's report,
+    else the one measured for the project and shipped with it (`measured/label_efficiency.json`).
+
+    Returns `{"rows", "source", "test_reviews", ...}`; the curve takes longer than a lesson has, so
+    lessons read it instead of measuring it live."""
+    import json
+
+    from .quality import MEASURED
+
+    report = cfg.artifacts_dir / "report.json"
+    if report.is_file():
+        saved = json.loads(report.read_text(encoding="utf-8"))
+        if saved.get("label_efficiency"):
+            return {"rows": saved["label_efficiency"], "source": f"this folder's `bertmlm run` ({saved['preset']})",
+                    "test_reviews": saved.get("label_efficiency_test_reviews")}
+    shipped = json.loads((Path(MEASURED) / SHIPPED_CURVE).read_text(encoding="utf-8"))
+    return shipped

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from .artifacts import ensure_folder, exclusive, read_json, write_json
+from .backend import release_free_memory
 from .config import Config
 
 STAGES_FILE = "stages.json"
@@ -30,8 +31,9 @@ STAGE_FIELDS = {
                  "num_layers", "dropout", "activation", "pre_layer_norm", "batch_size", "learning_rate", "schedule",
                  "warmup_share", "weight_decay", "clipnorm", "pretrain_epochs", "pretrain_minutes", "short_length",
                  "short_share", "heldout_reviews"),
-    "finetune": ("validation_fraction", "finetune_epochs"),
-    "evaluate": ("label_sizes", "label_test_reviews"),
+    "finetune": ("validation_fraction", "finetune_epochs", "frozen_steps", "classifier_windows",
+                 "finetune_learning_rate"),
+    "evaluate": ("label_sizes", "label_test_reviews", "label_validation_reviews"),
 }
 
 
@@ -120,6 +122,7 @@ def _run(cfg, data_path, resume, progress) -> dict:
     clock = time.monotonic()
     vectorizer = vectorize.load_or_build(cfg, data_path, progress=progress, imdb=imdb)
     timings["vectorize"] = time.monotonic() - clock
+    peaks = {"data + vectorize": _peak_rss_mb()}
 
     summaries = {}
     for stage, work in (("pretrain", _pretrain), ("finetune", _finetune), ("evaluate", _evaluate)):
@@ -131,15 +134,19 @@ def _run(cfg, data_path, resume, progress) -> dict:
         clock = time.monotonic()
         summaries[stage] = work(cfg, imdb, vectorizer, resume=resume, progress=progress)
         timings[stage] = time.monotonic() - clock
+        peaks[stage] = _peak_rss_mb()
         stages.record(stage, keys[stage], timings[stage], summaries[stage])
+        release_free_memory()
     timings = {k: round(v, 1) for k, v in timings.items()}
     timings["total"] = round(sum(timings.values()), 1)
     report = {
         "preset": cfg.preset, "config": cfg.to_dict(), "timings_s": timings, "skipped": skipped,
         "wall_seconds_this_run": round(time.monotonic() - started, 1), "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb_after": peaks,
         "mlm": summaries["pretrain"]["mlm"], "classifier": summaries["finetune"]["classifier"]
         | summaries["evaluate"]["classifier"],
         "baselines": summaries["evaluate"]["baselines"], "label_efficiency": summaries["evaluate"]["label_efficiency"],
+        "label_efficiency_test_reviews": summaries["evaluate"].get("label_efficiency_test_reviews"),
         "fill_mask_probe": summaries["pretrain"]["fill_mask_probe"], "versions": versions(), "machine": machine(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -185,7 +192,7 @@ def _evaluate(cfg, imdb, vectorizer, resume, progress) -> dict:
     """Test accuracy, AUC and confusion of the saved end-to-end model; the TF-IDF baseline with all labels;
     the label-efficiency curve. Model choices were all made on validation before this."""
     from . import data, end_to_end, evaluate, label_efficiency
-    from .baselines import positive_probability, tfidf_logistic_regression
+    from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
     from .finetune import FINETUNE_FOLDER, MODEL_FILE
     from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER
 
@@ -197,7 +204,7 @@ def _evaluate(cfg, imdb, vectorizer, resume, progress) -> dict:
     write_json(folder / "evaluate.json", {**scores, "calibration": evaluate.calibration(test.labels, probabilities)})
     train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
     baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=cfg.seed)
-    tfidf = float(((positive_probability(baseline, test.texts) >= 0.5) == test.labels.astype(bool)).mean())
+    tfidf = baseline_accuracy(baseline, test.texts, test.labels)
     subset = label_efficiency.test_subset(test, cfg)
     curve = label_efficiency.measure(train, validation, subset, vectorizer, cfg,
                                      cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes)

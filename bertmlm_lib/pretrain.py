@@ -32,7 +32,8 @@ from .vectorize import FIRST_WORD_ID, Vectorizer
 load_tensorflow()
 
 import keras  # noqa: E402
-from keras import ops  # noqa: E402
+
+from .schedules import WarmupLinearDecay  # noqa: E402  (checkpoints name it; re-exported here)
 
 from . import model as model_module  # noqa: E402
 from .callbacks import (  # noqa: E402
@@ -56,36 +57,6 @@ FILL_MASK_LOG = "fill_mask.jsonl"
 # Settings that change the model or its vocabulary: a checkpoint made with others cannot be resumed.
 ARCHITECTURE_FIELDS = ("vocab_size", "max_length", "embed_dim", "num_heads", "ff_dim", "num_layers",
                        "activation", "pre_layer_norm")
-
-
-@keras.saving.register_keras_serializable(package="bertmlm")
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Learning rate rising linearly from 0 to `peak` over the first `warmup_share` of the steps,
-    then falling linearly to 0 at `total_steps`.
-
-    `total_steps` can be moved during training (`set_total_steps`): under a time budget the
-    schedule is stretched or shrunk so that the rate reaches zero when the time runs out.
-    """
-
-    def __init__(self, peak: float, total_steps: int, warmup_share: float = 0.06):
-        self.peak, self.warmup_share = float(peak), float(warmup_share)
-        self.total_steps = keras.Variable(float(max(total_steps, 1)), dtype="float32", trainable=False,
-                                          name="schedule_total_steps")
-
-    def set_total_steps(self, total_steps: int) -> None:
-        self.total_steps.assign(float(max(total_steps, 1)))
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        total = ops.convert_to_tensor(self.total_steps)
-        warmup = ops.maximum(self.warmup_share * total, 1.0)
-        warm = self.peak * step / warmup
-        decay = self.peak * ops.maximum(total - step, 0.0) / ops.maximum(total - warmup, 1.0)
-        return ops.where(step < warmup, warm, decay)
-
-    def get_config(self):
-        return {"peak": self.peak, "total_steps": int(float(self.total_steps.numpy())),
-                "warmup_share": self.warmup_share}
 
 
 def make_optimizer(cfg: Config, total_steps: int) -> keras.optimizers.Optimizer:

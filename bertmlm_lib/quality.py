@@ -160,8 +160,8 @@ def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000
     import keras
 
     from . import data, label_efficiency
-    from .baselines import positive_probability, tfidf_logistic_regression
-    from .finetune import accuracy
+    from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
+    from .finetune import accuracy, encode_reviews
     from .model import build_encoder
     from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, last_heldout, read_checkpoint_meta
     from .vectorize import Vectorizer
@@ -184,16 +184,16 @@ def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000
         make = ((lambda: build_encoder(cfg, vectorizer.vocabulary_size)) if scratch else
                 (lambda: keras.saving.load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, safe_mode=True)))
         started = time.monotonic()
-        arm = label_efficiency.fit_arm("scratch" if scratch else "pretrained", make, vectorizer.encode(train.texts),
-                                       train.labels, vectorizer.encode(validation.texts), validation.labels,
+        arm = label_efficiency.fit_arm("scratch" if scratch else "pretrained", make, encode_reviews(vectorizer, train.texts, cfg),
+                                       train.labels, encode_reviews(vectorizer, validation.texts, cfg), validation.labels,
                                        cfg.replace(batch_size=32), epochs)
         report["runs"][name] = {
             "pretraining_minutes": 0.0 if scratch else round(float(meta.get("seconds", 0)) / 60, 1),
             "heldout_masked_accuracy": None if scratch else (last_heldout(folder / PRETRAIN_FOLDER) or {}).get("masked_accuracy"),
             "rate": arm.rate, "val_accuracy": arm.val_accuracy,
-            "test_accuracy": accuracy(arm.classifier, vectorizer.encode(imdb.test.texts), imdb.test.labels),
+            "test_accuracy": accuracy(arm.classifier, encode_reviews(vectorizer, imdb.test.texts, cfg), imdb.test.labels),
             "seconds": round(time.monotonic() - started, 1),
         }
     baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=base.seed)
-    report["tfidf"] = float(((positive_probability(baseline, imdb.test.texts) >= 0.5) == imdb.test.labels.astype(bool)).mean())
+    report["tfidf"] = baseline_accuracy(baseline, imdb.test.texts, imdb.test.labels)
     return report

@@ -115,24 +115,30 @@ class Vectorizer:
         self.max_length = int(max_length)
         self.counts = list(counts) if counts is not None else [0] * len(tokens)
         self._index = {token: i for i, token in enumerate(tokens)}
-        self._layer = None
+        self._layers = {}
 
     # -- the Keras layer -------------------------------------------------------------------
     @property
     def layer(self):
         """The `keras.layers.TextVectorization` that maps strings to `[batch, max_length]` ids."""
-        if self._layer is None:
-            import keras
+        return self.text_layer()
 
-            self._layer = keras.layers.TextVectorization(
+    def text_layer(self, length: int | None = None):
+        """A `TextVectorization` with this vocabulary whose output is `[batch, length]` ids (default
+        `max_length`; the classifier reads longer texts, in windows of `max_length`)."""
+        import keras
+
+        length = int(length or self.max_length)
+        if length not in self._layers:
+            self._layers[length] = keras.layers.TextVectorization(
                 standardize=standardize,
                 split="whitespace",
                 output_mode="int",
-                output_sequence_length=self.max_length,
+                output_sequence_length=length,
                 vocabulary=self.tokens,
                 name="text_vectorization",
             )
-        return self._layer
+        return self._layers[length]
 
     @property
     def vocabulary_size(self) -> int:
@@ -144,15 +150,17 @@ class Vectorizer:
         return hashlib.sha256("\n".join(self.tokens).encode("utf-8")).hexdigest()
 
     # -- encode / decode -------------------------------------------------------------------
-    def encode(self, texts, batch_size: int = 4096) -> np.ndarray:
-        """Word ids (int32), shape `[len(texts), max_length]`: cut after max_length words, padded with 0."""
+    def encode(self, texts, batch_size: int = 4096, length: int | None = None) -> np.ndarray:
+        """Word ids (int32), shape `[len(texts), length]` (default `max_length`): cut after that many
+        words, padded with 0."""
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
         tf = _tf()
-        rows = [self.layer(tf.constant(texts[start:start + batch_size])).numpy().astype(np.int32)
+        layer = self.text_layer(length)
+        rows = [layer(tf.constant(texts[start:start + batch_size])).numpy().astype(np.int32)
                 for start in range(0, len(texts), batch_size)]
-        return np.concatenate(rows) if rows else np.zeros((0, self.max_length), dtype=np.int32)
+        return np.concatenate(rows) if rows else np.zeros((0, int(length or self.max_length)), dtype=np.int32)
 
     def decode(self, ids, keep_padding: bool = False) -> str:
         """The words for a row of ids, padding dropped (unless asked), joined by spaces."""

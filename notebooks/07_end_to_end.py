@@ -121,7 +121,7 @@ for mistake in evaluate.most_confident_mistakes(imdb.test.texts, imdb.test.label
 # green pushed towards positive, red towards negative.
 
 # %%
-sentiment_widget(lambda texts: end_to_end.predict(model, texts), vectorize.standardize_text, cfg.max_length)
+sentiment_widget(lambda texts: end_to_end.predict(model, texts), vectorize.standardize_text, cfg.classifier_length)
 
 # %% [markdown]
 # And where does each attention head look? Pick a layer and a head; each row is a word, each

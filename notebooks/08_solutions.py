@@ -127,9 +127,11 @@ assert 2 <= wide["total"] / small["total"] <= 4
 # %%
 encoder = finetune.pretrained_encoder(cfg, vectorizer, progress=False)  # lesson 05's model, made if missing
 corpus = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
-before = pretrain.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")["step"]
+meta = pretrain.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
+before = meta["step"]
+# one more pass, and under a time budget one more minute than all its runs so far
 longer = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1,
-                     pretrain_minutes=cfg.pretrain_minutes + 2 if cfg.pretrain_minutes else None)
+                     pretrain_minutes=meta["seconds"] / 60 + 1 if cfg.pretrain_minutes else None)
 _, resumed = pretrain.pretrain(longer, corpus, vectorizer, resume=True, progress=False, fill_mask_display=False)
 print(f"resumed at step {before}, now at {resumed.steps}; held-out masked accuracy {resumed.heldout['masked_accuracy']:.1%}")
 assert resumed.history[0]["step"] == before and resumed.steps > before
@@ -159,12 +161,13 @@ assert known
 
 # %%
 train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
-train_ids, validation_ids = vectorizer.encode(train.texts), vectorizer.encode(validation.texts)
+train = data.balanced_subset(train, 2000, cfg.seed)  # 2,000 labels: three runs in minutes
+train_ids, validation_ids = (finetune.encode_reviews(vectorizer, split.texts, cfg) for split in (train, validation))
 outcomes = {}
 for name, pooling, frozen in (("mean, frozen first", "mean", None), ("max, frozen first", "max", None),
                               ("mean, no frozen phase", "mean", 0)):
     encoder = finetune.load_pretrained_encoder(cfg, vectorizer)
-    classifier = finetune.build_classifier(encoder, pooling=pooling, dropout=cfg.dropout)
+    classifier = finetune.classifier_for(encoder, cfg, pooling=pooling)
     outcomes[name] = finetune.finetune(classifier, encoder, train_ids, train.labels, validation_ids,
                                        validation.labels, cfg, frozen_epochs=frozen)
     print(f"{name:22} validation accuracy {outcomes[name].val_accuracy:.3f}, first epoch "
@@ -178,7 +181,8 @@ assert outcomes["mean, no frozen phase"].history[0]["phase"] == "encoder unfroze
 # a small model: leaving each word out shows which words it leaned on.
 #
 # **2.** Compare accuracy by review length: very short reviews give little evidence, and reviews
-# longer than `max_length` are cut, so the model never reads their endings, where the verdict often is.
+# longer than the classifier reads (`cfg.classifier_length` tokens) are cut, so the model never reads
+# their endings, where the verdict often is.
 
 # %%
 model_path = cfg.artifacts_dir / finetune.FINETUNE_FOLDER / finetune.MODEL_FILE
@@ -187,7 +191,7 @@ if not model_path.exists():
 sentiment = end_to_end.load(model_path)
 tricky = "not bad at all, i was never bored and nothing about it was terrible"
 probability, influences = word_influence(lambda texts: end_to_end.predict(sentiment, texts), tricky,
-                                         vectorize.standardize_text, cfg.max_length)
+                                         vectorize.standardize_text, cfg.classifier_length)
 print(f"P(positive) = {probability:.3f}; strongest words:",
       sorted(influences, key=lambda item: -abs(item[1]))[:4])
 probabilities = end_to_end.predict(sentiment, imdb.test.texts)

@@ -19,7 +19,12 @@ TEXTS = ["A wonderful film, truly great!", "Awful. The worst movie ever.", "grea
 def model():
     cfg = config.load("smoke", vocab_size=40, max_length=16, embed_dim=16, num_heads=2, ff_dim=32)
     vectorizer = build_vectorizer(["a wonderful film truly great awful the worst movie ever ok"] * 3, 40, 16)
-    classifier = finetune.build_classifier(build_encoder(cfg, vectorizer.vocabulary_size))
+    encoder = build_encoder(cfg, vectorizer.vocabulary_size)
+    classifier = finetune.build_classifier(encoder, windows=2)
+    # trained briefly, so the saved file carries what fine-tuning leaves (an optimizer with its schedule)
+    ids = vectorizer.encode(["a wonderful film", "the worst movie ever"] * 8, length=32)
+    finetune.finetune(classifier, encoder, ids, np.array([1, 0] * 8), ids[:4], np.array([1, 0] * 2),
+                      cfg.replace(batch_size=4, frozen_steps=2), frozen_epochs=1, unfrozen_epochs=1)
     return end_to_end.build_end_to_end_model(vectorizer, classifier)
 
 

@@ -45,3 +45,80 @@ def test_budget_plot_orders_points_by_minutes():
     line = ax.get_lines()[0]
     assert list(line.get_xdata()) == [0, 60] and list(line.get_ydata()) == [0.7, 0.8]
     assert ax.get_lines()[1].get_ydata()[0] == 0.83 and "1,000 labels" in ax.get_title()
+
+
+def _tiny_encoder(max_length=8):
+    cfg = config.load("smoke", vocab_size=30, max_length=max_length, embed_dim=16, num_heads=2, ff_dim=16, dropout=0.0)
+    return build_encoder(cfg, 30)
+
+
+def test_classifier_reads_past_the_encoder_length_in_windows():
+    """With 3 windows of 8 tokens, a word at position 20 changes the prediction; with 1 window it cannot."""
+    encoder = _tiny_encoder(8)
+    three, one = finetune.build_classifier(encoder, windows=3), finetune.build_classifier(encoder, windows=1)
+    assert finetune.reading_length(three) == 24 and finetune.reading_length(one) == 8
+    ids = np.full((2, 24), 5, np.int32)
+    ids[1, 20] = 17  # differs only in the third window
+    for model, differs in ((three, True), (one, False)):
+        p = np.asarray(model.predict_on_batch(ids)).reshape(-1)
+        assert (abs(p[0] - p[1]) > 1e-6) == differs
+
+
+def test_windowed_prediction_ignores_padding_and_the_rest_of_the_batch():
+    """A short review gets the same probability alone, padded to any length, or next to a long review
+    (whose extra windows are dropped for it as padding); the classifier cuts ids at its reading length."""
+    classifier = finetune.build_classifier(_tiny_encoder(8), windows=2)
+    short = np.array([[4, 9, 12, 3, 0, 0, 0, 0]], np.int32)
+    alone = float(np.asarray(classifier.predict_on_batch(short))[0, 0])
+    padded = np.pad(short, [(0, 0), (0, 11)])  # 19 ids: not a whole number of windows
+    long = np.arange(3, 22, dtype=np.int32)[None]
+    together = np.asarray(classifier.predict_on_batch(np.concatenate([padded, long]))).reshape(-1)
+    assert together[0] == pytest.approx(alone, abs=1e-5)
+    cut = np.asarray(classifier.predict_on_batch(long[:, :16]))[0, 0]
+    assert together[1] == pytest.approx(float(cut), abs=1e-5)  # tokens after 2 windows are not read
+
+
+def test_length_grouped_batches_cover_every_review_once_per_epoch_in_a_new_order():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 40, size=1000)
+    ids = (np.arange(40)[None, :] < lengths[:, None]).astype(np.int32) * 7
+    batches = finetune.LengthGroupedBatches(ids, np.zeros(1000), batch_size=10, seed=1)
+    first = [b.copy() for b in batches.batches]
+    assert sorted(np.concatenate(first).tolist()) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in first])
+    assert spread < 0.5 * np.mean([np.ptp(lengths[b]) for b in np.array_split(rng.permutation(1000), 100)])
+    batches.on_epoch_end()
+    assert sorted(np.concatenate(batches.batches).tolist()) == list(range(1000))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, batches.batches))
+    x, y = batches[0]
+    assert x.shape == (10, 40) and y.shape == (10,)
+
+
+def test_predict_ids_returns_probabilities_in_the_given_order():
+    classifier = finetune.build_classifier(_tiny_encoder(8), windows=2)
+    ids = np.zeros((7, 16), np.int32)
+    for i in range(7):
+        ids[i, : 16 - 2 * i] = 3 + i
+    expected = np.asarray(classifier.predict_on_batch(ids)).reshape(-1)
+    assert np.allclose(finetune.predict_ids(classifier, ids, batch_size=3), expected, atol=1e-5)
+
+
+def test_frozen_phase_is_capped_at_frozen_steps_and_the_unfrozen_phase_warms_up_and_decays():
+    from bertmlm_lib.pretrain import WarmupLinearDecay
+
+    cfg = config.load("smoke", vocab_size=30, max_length=8, embed_dim=16, num_heads=2, ff_dim=16, batch_size=4,
+                      frozen_steps=3)
+    rng = np.random.default_rng(0)
+    ids, labels = rng.integers(3, 30, (40, 8)).astype(np.int32), rng.integers(0, 2, 40)
+    encoder = build_encoder(cfg, 30)
+    classifier = finetune.build_classifier(encoder)
+    frozen_weights = [w.copy() for w in encoder.get_weights()]
+    finetune.finetune(classifier, encoder, ids, labels, ids[:8], labels[:8], cfg, frozen_epochs=1, unfrozen_epochs=0)
+    assert int(classifier.optimizer.iterations.numpy()) == 3  # 3 batches, not the epoch's 10
+    assert all(np.array_equal(a, b) for a, b in zip(frozen_weights, encoder.get_weights()))
+    finetune.finetune(classifier, encoder, ids, labels, ids[:8], labels[:8], cfg, frozen_epochs=0, unfrozen_epochs=2,
+                      patience=5)
+    schedule = classifier.optimizer._learning_rate
+    assert isinstance(schedule, WarmupLinearDecay) and int(schedule.total_steps.numpy()) == 20
+    assert int(classifier.optimizer.iterations.numpy()) == 20
+    assert not all(np.array_equal(a, b) for a, b in zip(frozen_weights, encoder.get_weights()))

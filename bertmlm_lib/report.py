@@ -43,9 +43,11 @@ def markdown(report: dict) -> str:
                      for row in report["label_efficiency"])
     probe = report["fill_mask_probe"][0] if report["fill_mask_probe"] else {"text": "", "top": []}
     skipped = f" (reused: {', '.join(report['skipped'])})" if report["skipped"] else ""
+    after = report.get("peak_rss_mb_after") or {}
+    peaks = f" (peak so far after {', '.join(f'{k} {v:,.0f}' for k, v in after.items())})" if after else ""
     return f"""# bertmlm run: preset `{report['preset']}`
 
-Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memory {report['peak_rss_mb']:,.0f} MB.
+Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memory {report['peak_rss_mb']:,.0f} MB{peaks}.
 
 | stage | data | vectorize | pretrain | finetune | evaluate | total |
 |---|---|---|---|---|---|---|
@@ -54,11 +56,13 @@ Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memor
 **Pretraining**: held-out masked accuracy {mlm['masked_accuracy']:.1%}, perplexity {mlm['perplexity']:.1f}
 ({mlm['steps']:,} steps). "{probe['text']}" -> {', '.join(probe['top'])}.
 
-**Classifier** (chosen on validation, scored once on {clf['test_reviews']:,} test reviews): test accuracy
+**Classifier** (reads up to {report['config']['max_length'] * report['config'].get('classifier_windows', 1)} tokens;
+chosen on validation, scored once on {clf['test_reviews']:,} test reviews): test accuracy
 {clf['test_accuracy']:.4f}, ROC AUC {clf['auc']:.4f}, validation accuracy {clf['val_accuracy']:.4f}.
 TF-IDF + logistic regression with the same labels: {report['baselines']['tfidf_lr']:.4f}.
 
-**Label efficiency** (test accuracy; each arm picked its learning rate on validation):
+**Label efficiency** (test accuracy on {report.get('label_efficiency_test_reviews') or 'the'} test reviews; each arm
+picked its learning rate on validation):
 
 | labels | pretrained | random encoder | TF-IDF |
 |---|---|---|---|

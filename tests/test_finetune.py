@@ -122,3 +122,27 @@ def test_frozen_phase_is_capped_at_frozen_steps_and_the_unfrozen_phase_warms_up_
     assert isinstance(schedule, WarmupLinearDecay) and int(schedule.total_steps.numpy()) == 20
     assert int(classifier.optimizer.iterations.numpy()) == 20
     assert not all(np.array_equal(a, b) for a, b in zip(frozen_weights, encoder.get_weights()))
+
+
+def test_lessons_show_the_run_curve_else_the_shipped_one(tmp_path):
+    import json
+
+    from bertmlm_lib import label_efficiency
+
+    cfg = config.load("smoke", artifacts=tmp_path)
+    shipped = label_efficiency.latest_curve(cfg)
+    assert shipped["rows"] and ("workshop" in shipped["source"] or "full" in shipped["source"])
+    assert all({"labels", "pretrained", "scratch", "tfidf"} <= set(row) for row in shipped["rows"])
+    rows = [{"labels": 8, "pretrained": 0.6, "scratch": 0.55, "tfidf": 0.7}]
+    (tmp_path / "report.json").write_text(json.dumps({"preset": "smoke", "label_efficiency": rows,
+                                                      "label_efficiency_test_reviews": 12}))
+    mine = label_efficiency.latest_curve(cfg)
+    assert mine["rows"] == rows and mine["test_reviews"] == 12 and "smoke" in mine["source"]
+
+
+def test_lesson_budgets_apply_only_to_lessons():
+    workshop = config.load("workshop")
+    assert workshop.for_lesson().pretrain_minutes == workshop.lesson_pretrain_minutes < workshop.pretrain_minutes
+    assert config.load("smoke").for_lesson() == config.load("smoke")
+    with pytest.raises(config.ConfigError, match="lesson_train_reviews"):
+        config.load("workshop", lesson_train_reviews=1)

@@ -162,5 +162,4 @@ def latest_curve(cfg: Config) -> dict:
         if saved.get("label_efficiency"):
             return {"rows": saved["label_efficiency"], "source": f"this folder's `bertmlm run` ({saved['preset']})",
                     "test_reviews": saved.get("label_efficiency_test_reviews")}
-    shipped = json.loads((Path(MEASURED) / SHIPPED_CURVE).read_text(encoding="utf-8"))
-    return shipped
+    return json.loads((Path(MEASURED) / SHIPPED_CURVE).read_text(encoding="utf-8"))

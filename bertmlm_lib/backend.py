@@ -31,6 +31,19 @@ def _silenced_stderr_fd():
         os.close(devnull)
 
 
+def _glibc():
+    """The C library when it is glibc on Linux (for its allocator controls), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
 def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Cap glibc's malloc arenas (before TensorFlow starts its threads).
 
@@ -38,14 +51,10 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     arena is rarely handed back: with TensorFlow's thread pools that is hundreds of MB of resident
     memory doing nothing. `MALLOC_ARENA_MAX` in the environment wins; elsewhere (macOS, musl) this is
     a no-op. Returns whether the cap was applied."""
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if os.environ.get("MALLOC_ARENA_MAX") or libc is None:
         return False
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(-8, int(arenas)))  # -8 = M_ARENA_MAX
-    except (OSError, AttributeError):
-        return False
+    return bool(libc.mallopt(-8, int(arenas)))  # -8 = M_ARENA_MAX
 
 
 def release_free_memory() -> None:
@@ -54,13 +63,9 @@ def release_free_memory() -> None:
     import gc
 
     gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def load_tensorflow():

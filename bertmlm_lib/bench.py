@@ -17,7 +17,6 @@ show what each change contributes.
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 
 import numpy as np
 
-from .backend import load_tensorflow
+from .backend import load_tensorflow, peak_rss_mb
 from .config import load as load_config
 from .masking import mask_numpy, max_predictions_for
 from .vectorize import FIRST_WORD_ID
@@ -33,9 +32,8 @@ from .vectorize import FIRST_WORD_ID
 load_tensorflow()
 
 import keras  # noqa: E402
-import keras_hub  # noqa: E402
 
-from .model import BertMaskedLM, encoder_settings, flat_positions  # noqa: E402
+from .model import BertMaskedLM, PositionEmbedding, encoder_settings, flat_positions  # noqa: E402
 
 REFERENCE = dict(vocab_size=30_000, max_length=256, embed_dim=128, num_heads=8, ff_dim=128, num_layers=1,
                  batch_size=32, learning_rate=1e-3, dropout=0.1, activation="relu", pre_layer_norm=False)
@@ -50,7 +48,7 @@ def build_reference_model(cfg) -> keras.Model:
     """A model shaped like the reference tutorial's: an encoder block, then a softmax at every position."""
     token_ids = keras.Input((cfg.max_length,), dtype="int32")
     words = keras.layers.Embedding(cfg.vocab_size, cfg.embed_dim)(token_ids)
-    x = words + keras_hub.layers.PositionEmbedding(sequence_length=cfg.max_length)(words)
+    x = words + PositionEmbedding(cfg.max_length)(words)
     attention = keras.layers.MultiHeadAttention(num_heads=cfg.num_heads, key_dim=cfg.embed_dim // cfg.num_heads)(x, x, x)
     x = keras.layers.LayerNormalization(epsilon=1e-6)(x + keras.layers.Dropout(cfg.dropout)(attention))
     hidden = keras.layers.Dense(cfg.ff_dim, activation="relu")(x)
@@ -168,22 +166,6 @@ def _memory_probe(name: str, steps: int, data_path=None) -> float:
         x, y, w = batches[step % len(batches)][kind]
         model.train_on_batch(x, y, sample_weight=w)
     return peak_rss_mb()
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB.
-
-    On Linux we read VmHWM, which starts afresh at exec; `ru_maxrss` would carry over the peak of
-    the parent that forked us (here: a parent holding three models).
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(steps: int = 10, levers: bool = False, memory: bool = True, data_path=None) -> dict:

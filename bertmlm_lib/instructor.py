@@ -20,12 +20,12 @@ from pathlib import Path
 
 from . import model as model_module
 from .artifacts import atomic_write_bytes, ensure_folder, exclusive, read_json, save_model_atomically, write_json
-from .config import Config
+from .config import Config, from_dict
 from .errors import ArtifactError
 
 FORMAT = "bertmlm-pretrained"
 MODEL_FILE = "mlm.keras"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: our own embedding layer (1 used keras-hub's; refused, export again)
 SHIPPED = Path(__file__).resolve().parent / "measured" / "instructor.bertmlm"
 # Must be equal between the checkpoint and the preset that imports it (max_length may be shorter).
 MUST_MATCH = ("vocab_size", "embed_dim", "num_heads", "ff_dim", "num_layers", "activation", "pre_layer_norm")

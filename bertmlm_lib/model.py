@@ -3,7 +3,7 @@
 Two parts, so fine-tuning can reuse the first one:
 
 - the **encoder** (`build_encoder`), its own `keras.Model`: word ids `[B, L]` -> one vector per
-  token `[B, L, D]`. Token + position embeddings (keras-hub's `TokenAndPositionEmbedding`), then
+  token `[B, L, D]`. Token + learned position embeddings (`TokenAndPositionEmbedding`), then
   N `TransformerBlock`s (multi-head self-attention + feed-forward, each with a residual and
   LayerNorm) that receive a padding mask, so padded positions influence nothing;
 - the **MLM head** (`MaskedLMHead`), used by `BertMaskedLM`: it takes the vectors at the masked
@@ -27,7 +27,6 @@ from .masking import max_predictions_for
 load_tensorflow()
 
 import keras  # noqa: E402
-import keras_hub  # noqa: E402
 from keras import ops  # noqa: E402
 
 EMBEDDING_LAYER = "embeddings"
@@ -48,6 +47,63 @@ class PaddingMask(keras.layers.Layer):
 
     def compute_output_spec(self, token_ids):
         return keras.KerasTensor(token_ids.shape, dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="bertmlm")
+class PositionEmbedding(keras.layers.Layer):
+    """One learned vector per position: `[B, L, D]` -> the first L position vectors, broadcast to `[B, L, D]`.
+
+    Args:
+        sequence_length: how many positions it knows (the longest input it can read).
+    """
+
+    def __init__(self, sequence_length: int, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = int(sequence_length)
+
+    def build(self, input_shape):
+        self.position_embeddings = self.add_weight(shape=(self.sequence_length, input_shape[-1]),
+                                                   initializer=_initializer(), name="embeddings")
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        return ops.broadcast_to(ops.slice(self.position_embeddings, (0, 0), (shape[-2], shape[-1])), shape)
+
+    def get_config(self):
+        return {**super().get_config(), "sequence_length": self.sequence_length}
+
+
+@keras.saving.register_keras_serializable(package="bertmlm")
+class TokenAndPositionEmbedding(keras.layers.Layer):
+    """Word vector + position vector per token: ids `[B, L]` -> `[B, L, D]` (L <= sequence_length).
+
+    `token_embedding` (a `keras.layers.Embedding`) is the matrix the MLM head reuses for its output.
+    Our own layer rather than keras-hub's: importing keras-hub costs ~150 MB of memory (measured),
+    a tenth of the workshop's budget, for these few lines.
+    """
+
+    def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size, self.sequence_length, self.embedding_dim = (
+            int(vocabulary_size), int(sequence_length), int(embedding_dim))
+        self.token_embedding = keras.layers.Embedding(vocabulary_size, embedding_dim,
+                                                      embeddings_initializer=_initializer(), name="token_embedding")
+        self.position_embedding = PositionEmbedding(sequence_length, name="position_embedding")
+
+    def build(self, input_shape):
+        self.token_embedding.build(input_shape)
+        self.position_embedding.build((*input_shape, self.embedding_dim))
+
+    def call(self, token_ids):
+        words = self.token_embedding(token_ids)
+        return words + self.position_embedding(words)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.embedding_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
+                "sequence_length": self.sequence_length, "embedding_dim": self.embedding_dim}
 
 
 @keras.saving.register_keras_serializable(package="bertmlm")
@@ -139,10 +195,7 @@ def build_encoder(cfg, vocabulary_size: int | None = None, name: str = "bert_enc
     s = encoder_settings(cfg)
     vocabulary_size = vocabulary_size or cfg.vocab_size
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    embedding = keras_hub.layers.TokenAndPositionEmbedding(
-        vocabulary_size=vocabulary_size, sequence_length=s["max_length"], embedding_dim=s["embed_dim"],
-        embeddings_initializer=_initializer(), name=EMBEDDING_LAYER,
-    )
+    embedding = TokenAndPositionEmbedding(vocabulary_size, s["max_length"], s["embed_dim"], name=EMBEDDING_LAYER)
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
     x = embedding(token_ids)
     if not s["pre_layer_norm"]:  # BERT normalizes the embeddings; pre-LN blocks normalize inside
@@ -157,7 +210,7 @@ def build_encoder(cfg, vocabulary_size: int | None = None, name: str = "bert_enc
 
 
 def token_embedding_of(encoder: keras.Model):
-    """The encoder's word-embedding layer (a keras-hub ReversibleEmbedding), shared with the head."""
+    """The encoder's word-embedding layer (a `keras.layers.Embedding`), shared with the MLM head."""
     return encoder.get_layer(EMBEDDING_LAYER).token_embedding
 
 
@@ -172,7 +225,7 @@ class MaskedLMHead(keras.layers.Layer):
     and add a bias `[V]`. Only real predictions are scored: no padding slots, no unmasked tokens.
 
     Args:
-        token_embedding: the encoder's `ReversibleEmbedding`; its matrix is the output projection.
+        token_embedding: the encoder's word `Embedding`; its matrix is the output projection.
         layer_norm_epsilon: LayerNorm's epsilon.
 
     Like keras-hub's `MaskedLMHead`, but fed packed positions. Reference: Devlin et al. (2019).

@@ -67,15 +67,18 @@ def test_refusals_name_the_problem(exported, tmp_path):
     with pytest.raises(ArtifactError, match="vocabulary mismatch: .* already holds another vocabulary"):
         instructor.import_checkpoint(file, other)
     assert (other.artifacts_dir / "vocabulary.json").read_bytes() == before  # nothing overwritten
-    future = tmp_path / "future.bertmlm"
-    with zipfile.ZipFile(file) as old, zipfile.ZipFile(future, "w") as new:
-        for item in old.infolist():
-            payload = old.read(item.filename)
-            if item.filename == "manifest.json":
-                payload = json.dumps({**manifest, "format_version": 2}).encode()
-            new.writestr(item, payload)
-    with pytest.raises(ArtifactError, match="format version 2; this library reads version 1"):
-        instructor.import_checkpoint(future, config.load("smoke", artifacts=tmp_path / "d", max_length=16, **SHAPE))
+    for version in (instructor.FORMAT_VERSION - 1, instructor.FORMAT_VERSION + 1):  # older (keras-hub layers), newer
+        other_version = tmp_path / f"version{version}.bertmlm"
+        with zipfile.ZipFile(file) as old, zipfile.ZipFile(other_version, "w") as new:
+            for item in old.infolist():
+                payload = old.read(item.filename)
+                if item.filename == "manifest.json":
+                    payload = json.dumps({**manifest, "format_version": version}).encode()
+                new.writestr(item, payload)
+        with pytest.raises(ArtifactError, match=f"format version {version}; this library reads version "
+                                                f"{instructor.FORMAT_VERSION}: export it again"):
+            instructor.import_checkpoint(other_version, config.load("smoke", artifacts=tmp_path / f"d{version}",
+                                                                    max_length=16, **SHAPE))
     (tmp_path / "junk.bertmlm").write_bytes(b"not a zip")
     with pytest.raises(ArtifactError, match="not a bertmlm checkpoint or is damaged"):
         instructor.read_manifest(tmp_path / "junk.bertmlm")

@@ -334,3 +334,9 @@ def load(preset: str | None = None, artifacts: str | os.PathLike | None = None, 
     folder = artifacts or os.environ.get(ARTIFACTS_ENV) or cache_root() / "artifacts" / name
     changes = _known(overrides)
     return _checked(dataclasses.replace(PRESETS[name], artifacts=str(Path(folder).expanduser()), **changes))
+
+
+def from_dict(saved: dict) -> Config:
+    """The Config a saved `to_dict()` describes (a checkpoint's, a report's, a stage request's), checked again."""
+    return load(saved.get("preset", DEFAULT_PRESET), artifacts=saved.get("artifacts") or ".",
+                **{k: v for k, v in saved.items() if k not in ("preset", "artifacts")})

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import save_model_atomically
+from .artifacts import load_model, save_model_atomically
 from .backend import load_tensorflow
-from .errors import ArtifactError, checked_texts
+from .errors import checked_texts
 from .vectorize import Vectorizer
 
 load_tensorflow()
@@ -77,13 +77,4 @@ def save(model: keras.Model, path: str | os.PathLike) -> Path:
 
 def load(path: str | os.PathLike) -> keras.Model:
     """Load a saved end-to-end model with `safe_mode=True`; a missing or damaged file gets a clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"no end-to-end model at {path}: run `bertmlm finetune` (or notebook 07) first.")
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as exc:  # a truncated zip, a foreign format, an unknown layer
-        raise ArtifactError(
-            f"the model {path} cannot be read ({type(exc).__name__}: {str(exc)[:160]}): it is damaged or from "
-            "another version; delete it and run fine-tuning again."
-        ) from exc
+    return load_model(path, "end-to-end model", "run `bertmlm finetune` (or notebook 06)")

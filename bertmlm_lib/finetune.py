@@ -275,6 +275,7 @@ MODEL_FILE = "sentiment.keras"
 
 def load_pretrained_encoder(cfg: Config, vectorizer) -> keras.Model:
     """The encoder pretrained in this artifacts folder, refused if it was made with another vocabulary."""
+    from .artifacts import load_model
     from .errors import ArtifactError
     from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, read_checkpoint_meta
 
@@ -282,7 +283,7 @@ def load_pretrained_encoder(cfg: Config, vectorizer) -> keras.Model:
     if read_checkpoint_meta(folder).get("vocabulary_fingerprint") != vectorizer.fingerprint:
         raise ArtifactError(f"the encoder in {folder} was pretrained with another vocabulary: "
                             "pretrain again in this artifacts folder.")
-    return keras.saving.load_model(folder / ENCODER_FILE, safe_mode=True)
+    return load_model(folder / ENCODER_FILE, "pretrained encoder", "run `bertmlm pretrain` (or notebook 05)")
 
 
 def pretrained_encoder(cfg: Config, vectorizer, data_path=None, progress: bool = True) -> keras.Model:

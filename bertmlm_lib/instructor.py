@@ -64,7 +64,7 @@ def export_checkpoint(artifacts: str | Path, out: str | Path, command: str | Non
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as pack:
         weights_only = model_module.build_pretraining_model(
-            _config_of(meta["config"]), vocabulary_size=vectorizer.vocabulary_size)  # no optimizer state
+            from_dict(meta["config"]), vocabulary_size=vectorizer.vocabulary_size)  # no optimizer state
         weights_only.set_weights(model.get_weights())
         weights_only.save(Path(scratch) / MODEL_FILE)
         pack.writestr("manifest.json", json.dumps(manifest, indent=1))
@@ -111,13 +111,6 @@ def import_checkpoint(path: str | Path, cfg: Config) -> dict:
                             "import it with the preset it was made for, or pretrain with yours.")
     with exclusive(cfg.artifacts_dir, "importing a checkpoint"):
         return _unpack(Path(path), manifest, cfg)
-
-
-def _config_of(saved: dict) -> Config:
-    from .config import load
-
-    return load(saved.get("preset", "workshop"), artifacts=saved.get("artifacts") or ".",
-                **{k: v for k, v in saved.items() if k not in ("preset", "artifacts")})
 
 
 def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:

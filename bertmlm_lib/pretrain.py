@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ensure_folder, exclusive, read_json, remove_abandoned, save_model_atomically, write_json
+from .artifacts import ensure_folder, exclusive, load_model, read_json, remove_abandoned, save_model_atomically, write_json
 from .backend import load_tensorflow
 from .config import Config
 from .distribute import per_replica, strategy_for
@@ -183,16 +183,8 @@ def check_compatible(meta: dict, cfg: Config, vectorizer: Vectorizer, folder: Pa
 
 def load_checkpoint(folder: Path) -> keras.Model:
     """Load a saved pretraining model with its optimizer state; a damaged file gets a clear error."""
-    path = folder / CHECKPOINT_FILE
-    if not path.is_file():
-        raise ArtifactError(f"no pretraining checkpoint at {path}: run `bertmlm pretrain` (or notebook 05) first.")
-    try:
-        return keras.saving.load_model(path, compile=True, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a truncated zip or a foreign format
-        raise ArtifactError(
-            f"the checkpoint {path} cannot be read ({type(exc).__name__}: {str(exc)[:160]}): it is damaged or from "
-            "another version; delete it and pretrain again."
-        ) from exc
+    return load_model(folder / CHECKPOINT_FILE, "pretraining checkpoint", "run `bertmlm pretrain` (or notebook 05)",
+                      compile=True)
 
 
 def load_pretrained(artifacts: Path):

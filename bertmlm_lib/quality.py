@@ -157,11 +157,11 @@ def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000
     encoder of that run's shape, and TF-IDF + logistic regression on the same labels. Each arm picks
     its learning rate on validation (from train); test is scored once.
     """
-    import keras
-
     from . import data, label_efficiency
     from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
     from .finetune import accuracy, encode_reviews
+    from .artifacts import load_model
+    from .config import from_dict
     from .model import build_encoder
     from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, last_heldout, read_checkpoint_meta
     from .vectorize import Vectorizer
@@ -178,11 +178,10 @@ def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000
         folder = Path(folder)
         vectorizer = Vectorizer.load(folder)
         meta = read_checkpoint_meta(folder / PRETRAIN_FOLDER)
-        cfg = load_config(base.preset, artifacts=folder, **{k: v for k, v in meta["config"].items()
-                                                              if k not in ("preset", "artifacts")})
+        cfg = from_dict({**meta["config"], "preset": base.preset, "artifacts": str(folder)})
         scratch = name.startswith("scratch")
         make = ((lambda: build_encoder(cfg, vectorizer.vocabulary_size)) if scratch else
-                (lambda: keras.saving.load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, safe_mode=True)))
+                (lambda: load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, "pretrained encoder", "run `bertmlm pretrain`")))
         started = time.monotonic()
         arm = label_efficiency.fit_arm("scratch" if scratch else "pretrained", make, encode_reviews(vectorizer, train.texts, cfg),
                                        train.labels, encode_reviews(vectorizer, validation.texts, cfg), validation.labels,

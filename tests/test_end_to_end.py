@@ -76,7 +76,7 @@ def test_a_keras_file_from_another_format_version_is_a_clear_error(model, tmp_pa
                 meta["keras_version"] = "9.0.0"
                 payload = json.dumps(meta).encode()
             new.writestr(item, payload)
-    with pytest.raises(ArtifactError, match=r"cannot be read .*from another version; delete it and run fine-tuning again"):
+    with pytest.raises(ArtifactError, match=r"cannot be read .*from another version; delete it and run `bertmlm finetune`"):
         end_to_end.load(future)
     assert np.allclose(end_to_end.predict(end_to_end.load(path), TEXTS), end_to_end.predict(model, TEXTS))
 

@@ -75,6 +75,23 @@ def read_json(path: str | os.PathLike, what: str, fix: str):
         raise ArtifactError(f"the {what} at {path} is damaged ({exc}): {fix}") from exc
 
 
+def load_model(path: str | os.PathLike, what: str, make_it: str, compile: bool = False):
+    """Load a saved Keras model (`safe_mode=True`). Missing or unreadable -> ArtifactError naming the file,
+    `what` it is and the command that makes it (`make_it`, e.g. "run `bertmlm pretrain`")."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"no {what} at {path}: {make_it} first.")
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a truncated zip, a foreign format, an unknown layer
+        raise ArtifactError(
+            f"the {what} {path} cannot be read ({type(exc).__name__}: {str(exc)[:160]}): it is damaged or from "
+            f"another version; delete it and {make_it} again."
+        ) from exc
+
+
 def pid_alive(pid: int) -> bool:
     """True if a process with this id exists (used to tell abandoned temporary files from live ones)."""
     try:
@@ -108,6 +125,19 @@ def remove_abandoned(folder: Path, pattern: str, pid_group: int = 1) -> int:
 
 LOCK_FILE = ".bertmlm.lock"
 _HELD: dict[Path, int] = {}  # locks this process holds -> depth, so a stage inside a stage does not block itself
+# Set by a lock holder for the child process it starts (`bertmlm run` runs each stage in one): "pid:lock path".
+HELD_LOCK_ENV = "BERTMLM_HELD_LOCK"
+
+
+def held_lock_environment(folder: str | os.PathLike) -> dict:
+    """Environment entries that let a child of this process work in `folder`, whose lock this process holds."""
+    return {HELD_LOCK_ENV: f"{os.getpid()}:{(ensure_folder(folder) / LOCK_FILE).resolve()}"}
+
+
+def _held_by_parent(key: Path) -> bool:
+    """Whether our parent process holds this lock and passed it down (see `held_lock_environment`)."""
+    pid, _, path = os.environ.get(HELD_LOCK_ENV, "").partition(":")
+    return path == str(key) and pid == str(os.getppid())
 
 
 class exclusive:
@@ -126,8 +156,8 @@ class exclusive:
 
     def __enter__(self):
         key = self.path.resolve()
-        if _HELD.get(key):
-            _HELD[key] += 1
+        if _HELD.get(key) or _held_by_parent(key):
+            _HELD[key] = _HELD.get(key, 0) + 1
             return self
         try:
             import fcntl

@@ -68,6 +68,25 @@ def release_free_memory() -> None:
         libc.malloc_trim(0)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    On Linux we read VmHWM, which starts afresh at exec; `ru_maxrss` would carry over the peak of
+    the process that forked us (e.g. `bertmlm run` scheduling its stages).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux KiB, macOS bytes
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
 def load_tensorflow():
     """Return the `tensorflow` module, importing it (and keras) silently the first time."""
     if "tensorflow" in sys.modules and getattr(load_tensorflow, "_ready", False):

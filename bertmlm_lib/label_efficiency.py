@@ -77,11 +77,13 @@ def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, size
     """The label-efficiency rows: `{"labels", "pretrained", "scratch", "tfidf", ...rates}` per size."""
     import keras
 
+    from .artifacts import load_model
+    from .backend import release_free_memory
     from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
     from .finetune import accuracy, encode_reviews
     from .model import build_encoder
 
-    encoders = {"pretrained": lambda: keras.saving.load_model(encoder_path, safe_mode=True),
+    encoders = {"pretrained": lambda: load_model(encoder_path, "pretrained encoder", "run `bertmlm pretrain`"),
                 "scratch": lambda: build_encoder(cfg, vectorizer.vocabulary_size)}
     validation = validation_subset(validation, cfg)
     val_ids, test_ids = encode_reviews(vectorizer, validation.texts, cfg), encode_reviews(vectorizer, test.texts, cfg)
@@ -94,6 +96,9 @@ def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, size
             arm = fit_arm(name, make, ids, subset.labels, val_ids, validation.labels, cfg, epochs)
             row[name] = accuracy(arm.classifier, test_ids, test.labels)
             row[f"{name}_rate"], row[f"{name}_val_accuracy"] = arm.rate, arm.val_accuracy
+            del arm  # eight classifiers per size: let each one's memory go before the next is built
+            keras.backend.clear_session()
+            release_free_memory()
         baseline = tfidf_logistic_regression(subset.texts, subset.labels, validation.texts, validation.labels,
                                              seed=cfg.seed)
         row["tfidf"] = baseline_accuracy(baseline, test.texts, test.labels)

@@ -43,8 +43,9 @@ def markdown(report: dict) -> str:
                      for row in report["label_efficiency"])
     probe = report["fill_mask_probe"][0] if report["fill_mask_probe"] else {"text": "", "top": []}
     skipped = f" (reused: {', '.join(report['skipped'])})" if report["skipped"] else ""
-    after = report.get("peak_rss_mb_after") or {}
-    peaks = f" (peak so far after {', '.join(f'{k} {v:,.0f}' for k, v in after.items())})" if after else ""
+    of_stage = report.get("peak_rss_mb_of_stage") or {}
+    peaks = (f" (each stage in its own process, peak MB: {', '.join(f'{k} {v:,.0f}' for k, v in of_stage.items())}; "
+             f"plus {report.get('peak_rss_mb_scheduler', 0):,.0f} MB for `bertmlm run` itself)") if of_stage else ""
     return f"""# bertmlm run: preset `{report['preset']}`
 
 Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memory {report['peak_rss_mb']:,.0f} MB{peaks}.

@@ -25,7 +25,11 @@ def test_report_has_every_field_and_plot(first_run):
     cfg, _, report = first_run
     assert set(report["timings_s"]) == {"data", "vectorize", "pretrain", "finetune", "evaluate", "total"}
     assert report["timings_s"]["total"] == pytest.approx(sum(v for k, v in report["timings_s"].items() if k != "total"), abs=0.2)
-    assert report["peak_rss_mb"] > 100 and report["skipped"] == []
+    assert report["skipped"] == []
+    stage_peaks = report["peak_rss_mb_of_stage"]  # each stage ran in its own process, which imported TensorFlow
+    assert set(stage_peaks) == {"data + vectorize", "pretrain", "finetune", "evaluate"}
+    assert all(peak > 300 for peak in stage_peaks.values())
+    assert report["peak_rss_mb"] == pytest.approx(max(stage_peaks.values()) + report["peak_rss_mb_scheduler"], abs=0.2)
     assert 0 <= report["mlm"]["masked_accuracy"] <= 1 and report["mlm"]["perplexity"] > 1
     assert {"test_accuracy", "val_accuracy", "auc"} <= set(report["classifier"]) and report["classifier"]["test_reviews"] == 12
     assert 0 <= report["baselines"]["tfidf_lr"] <= 1
@@ -65,3 +69,31 @@ def test_runs_lists_the_report(first_run, capsys):
     (cfg.artifacts_dir.parent / "broken" / "report.json").write_text("{not json")
     assert any(row.get("damaged") for row in runs.collect([cfg.artifacts_dir.parent]))
     assert "no runs yet" in runs.table([])
+
+
+def test_a_user_error_inside_a_stage_process_comes_back_as_the_same_error(first_run, tmp_path):
+    import shutil
+
+    from bertmlm_lib.errors import ArtifactError
+
+    cfg, archive, _ = first_run
+    copy = tmp_path / "copy"
+    shutil.copytree(cfg.artifacts_dir, copy)
+    (copy / "pretrain" / "encoder.keras").write_bytes(b"damaged on purpose")
+    with pytest.raises(ArtifactError, match="encoder.keras"):  # fine-tuning reruns (a changed setting) and reads it
+        pipeline.run(cfg.replace(artifacts=str(copy), finetune_epochs=3), archive, progress=False)
+    assert not list(copy.glob(".stage-*"))  # the request and answer files are cleaned up
+
+
+def test_the_scheduling_process_never_imports_tensorflow(first_run, tmp_path):
+    """What keeps `bertmlm run` small: the process that schedules the stages reads no model."""
+    import subprocess
+    import sys
+
+    cfg, archive, _ = first_run
+    script = ("import sys; from bertmlm_lib import config, data, pipeline; "
+              f"cfg = config.load('smoke', artifacts={str(tmp_path / 'keys')!r}); "
+              f"pipeline.stage_keys(cfg, data.prepare_dataset({str(archive)!r}, progress=False)); "
+              "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-800:]

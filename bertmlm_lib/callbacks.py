@@ -93,29 +93,34 @@ class StopAt(keras.callbacks.Callback):
 class FitScheduleToBudget(keras.callbacks.Callback):
     """Keep the learning-rate schedule's end at the end of the time budget.
 
-    Every `every` steps it measures steps per training second and moves the schedule's
+    Every `every` steps it estimates steps per training second and moves the schedule's
     `total_steps` to where the budget will run out, so the rate reaches zero as time runs out
-    instead of stopping half-way down its slope.
+    instead of stopping half-way down its slope. The estimate follows the recent speed (half the
+    last `every` steps, half the estimate before), so a machine that slows down part-way (another
+    program starts, the CPU throttles) still ends near zero: an average since the start would keep
+    promising steps that will not come.
     """
 
     def __init__(self, schedule, clock: TrainingClock, minutes: float, planned_steps: int, every: int = 25):
         super().__init__()
         self.schedule, self.clock, self.budget = schedule, clock, 60 * minutes
         self.planned_steps, self.every = planned_steps, every
-        self.first_step = None
+        self.mark, self.speed = None, None
 
     def on_train_begin(self, logs=None):
-        self.first_step = None  # a new phase (e.g. longer reviews) has its own speed: measure again
+        self.mark, self.speed = None, None  # a new phase (e.g. longer reviews) has its own speed: measure again
 
     def on_train_batch_end(self, batch, logs=None):
-        step = step_of(self.model)
-        if self.first_step is None:  # the first step includes tracing: measure from after it
-            self.first_step, self.first_seconds = step, self.clock.seconds()
+        step, now = step_of(self.model), self.clock.seconds()
+        if self.mark is None:  # the first step includes tracing: measure from after it
+            self.mark = (step, now)
             return
-        if step % self.every == 0 and step > self.first_step:
-            rate = (step - self.first_step) / max(self.clock.seconds() - self.first_seconds, 1e-6)
-            remaining = max(self.budget - self.clock.seconds(), 0.0)
-            self.schedule.set_total_steps(min(self.planned_steps, step + int(rate * remaining)))
+        if step % self.every == 0 and step > self.mark[0]:
+            recent = (step - self.mark[0]) / max(now - self.mark[1], 1e-6)
+            self.speed = recent if self.speed is None else 0.5 * (recent + self.speed)
+            self.mark = (step, now)
+            remaining = max(self.budget - now, 0.0)
+            self.schedule.set_total_steps(min(self.planned_steps, step + int(self.speed * remaining)))
 
 
 class HeldoutEvaluator(keras.callbacks.Callback):

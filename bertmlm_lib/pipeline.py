@@ -98,11 +98,12 @@ class _Stages:
 def run(cfg: Config, data_path=None, resume: bool = False, progress: bool = True) -> dict:
     """Run (or reuse) every stage for `cfg`, then write and return the report.
 
-    Each stage runs in a fresh Python process, one after the other, while this process only
-    schedules them (it never imports TensorFlow). TensorFlow keeps most of the memory a stage used
-    until its process ends, so in one process the stages' peaks piled up (2.27 GB measured for the
-    workshop preset); in fresh processes the run needs only its largest stage. The cost is a few
-    seconds per stage to start Python and TensorFlow and read the reviews again.
+    Each stage runs in a fresh Python process (evaluation in two: test + TF-IDF, then the
+    label-efficiency curve), one after the other, while this process only schedules them (it never
+    imports TensorFlow). A process keeps most of the memory it once used until it ends, so in one
+    process the stages' peaks piled up (2.27 GB measured for the workshop preset); in fresh
+    processes the run needs only its largest part. The cost is ~5 s per process to start Python and
+    TensorFlow and read the reviews again.
     """
     with exclusive(cfg.artifacts_dir, "bertmlm run"):
         return _run(cfg, data_path, resume, progress)
@@ -126,8 +127,12 @@ def _run(cfg, data_path, resume, progress) -> dict:
             timings[stage], summaries[stage] = done["seconds"], done["summary"]
             skipped.append(stage)
             continue
-        outcome = _in_fresh_process(stage, cfg, data_path, resume, progress)
-        timings[stage], summaries[stage], peaks[stage] = outcome["seconds"], outcome["summary"], outcome["peak_rss_mb"]
+        timings[stage], summaries[stage] = 0.0, {}
+        for part in STAGE_PARTS[stage]:
+            outcome = _in_fresh_process(part, cfg, data_path, resume, progress)
+            timings[stage] += outcome["seconds"]
+            summaries[stage].update(outcome["summary"])
+            peaks[part.replace("_", " ")] = outcome["peak_rss_mb"]
         stages.record(stage, keys[stage], timings[stage], summaries[stage])
     timings = {k: round(v, 1) for k, v in timings.items()}
     timings["total"] = round(sum(timings.values()), 1)
@@ -220,12 +225,13 @@ def _stage_main(request_path: str) -> int:
     return 0
 
 
-def _inputs(cfg, data_path, progress: bool = False):
-    """What every stage reads: the reviews and the vocabulary (already built by the prepare stage)."""
+def _inputs(cfg, data_path, unlabelled: bool):
+    """What a stage reads: the reviews (the 50,000 unlabelled ones only if it pretrains: ~80 MB less
+    otherwise) and the vocabulary, which the prepare stage built."""
     from . import data, vectorize
 
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
-    return imdb, vectorize.load_or_build(cfg, data_path, progress=progress, imdb=imdb)
+    imdb = data.load_imdb(data_path, cfg=cfg, progress=False, unsup_reviews=None if unlabelled else 0)
+    return imdb, vectorize.load_or_build(cfg, data_path, progress=False, imdb=imdb)
 
 
 def _prepare(cfg, data_path, resume, progress) -> dict:
@@ -249,7 +255,7 @@ def _outputs_exist(stage: str, folder: Path) -> bool:
 def _pretrain(cfg, data_path, resume, progress) -> dict:
     from . import pretrain
 
-    imdb, vectorizer = _inputs(cfg, data_path)
+    imdb, vectorizer = _inputs(cfg, data_path, unlabelled=True)
     corpus = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
     del imdb  # the ids are all pretraining needs: ~100k review texts less in memory
     _, result = pretrain.pretrain(cfg, corpus, vectorizer, resume=resume, progress=progress,
@@ -265,22 +271,21 @@ def _pretrain(cfg, data_path, resume, progress) -> dict:
 def _finetune(cfg, data_path, resume, progress) -> dict:
     from .finetune import _finetune_stage
 
-    imdb, vectorizer = _inputs(cfg, data_path)
+    imdb, vectorizer = _inputs(cfg, data_path, unlabelled=False)
     summary = _finetune_stage(cfg, None, progress, from_scratch=False, imdb=imdb, vectorizer=vectorizer)
     return {"classifier": {"val_accuracy": summary["val_accuracy"]}, "history": summary["history"],
             "unfrozen_at_epoch": summary["unfrozen_at_epoch"]}
 
 
 def _evaluate(cfg, data_path, resume, progress) -> dict:
-    """Test accuracy, AUC and confusion of the saved end-to-end model; the TF-IDF baseline with all labels;
-    the label-efficiency curve. Model choices were all made on validation before this."""
-    from . import data, end_to_end, evaluate, label_efficiency
+    """Test accuracy, AUC and confusion of the saved end-to-end model, and the TF-IDF baseline with all
+    labels. Model choices were all made on validation before this."""
+    from . import data, end_to_end, evaluate
     from .backend import release_free_memory
     from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
     from .finetune import FINETUNE_FOLDER, MODEL_FILE
-    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER
 
-    imdb, vectorizer = _inputs(cfg, data_path)
+    imdb, _ = _inputs(cfg, data_path, unlabelled=False)
     folder = cfg.artifacts_dir / FINETUNE_FOLDER
     model = end_to_end.load(folder / MODEL_FILE)
     test = imdb.test
@@ -291,19 +296,29 @@ def _evaluate(cfg, data_path, resume, progress) -> dict:
     release_free_memory()
     train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
     baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=cfg.seed)
-    tfidf = baseline_accuracy(baseline, test.texts, test.labels)
-    baseline = {"C": baseline["C"]}  # the fitted features and regression are not needed any more
-    release_free_memory()
-    subset = label_efficiency.test_subset(test, cfg)
-    curve = label_efficiency.measure(train, validation, subset, vectorizer, cfg,
-                                     cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes)
     return {"classifier": {"test_accuracy": scores["accuracy"], "auc": scores["auc"], "confusion": scores["confusion"],
                            "test_reviews": scores["reviews"]},
-            "baselines": {"tfidf_lr": tfidf, "tfidf_lr_C": baseline["C"]},
-            "label_efficiency": curve, "label_efficiency_test_reviews": len(subset)}
+            "baselines": {"tfidf_lr": baseline_accuracy(baseline, test.texts, test.labels), "tfidf_lr_C": baseline["C"]}}
 
 
-STAGE_WORK = {"prepare": _prepare, "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate}
+def _label_efficiency(cfg, data_path, resume, progress) -> dict:
+    """The label-efficiency curve (part of the evaluate stage, in its own process: its eight fine-tunings
+    are the run's largest memory, and they start from a clean slate this way)."""
+    from . import data, label_efficiency
+    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER
+
+    imdb, vectorizer = _inputs(cfg, data_path, unlabelled=False)
+    train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
+    subset = label_efficiency.test_subset(imdb.test, cfg)
+    curve = label_efficiency.measure(train, validation, subset, vectorizer, cfg,
+                                     cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes)
+    return {"label_efficiency": curve, "label_efficiency_test_reviews": len(subset)}
+
+
+STAGE_WORK = {"prepare": _prepare, "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate,
+              "label_efficiency": _label_efficiency}
+# The processes each stage runs in, one after the other.
+STAGE_PARTS = {"pretrain": ("pretrain",), "finetune": ("finetune",), "evaluate": ("evaluate", "label_efficiency")}
 
 if __name__ == "__main__":
     sys.exit(_stage_main(sys.argv[1]))

@@ -224,3 +224,35 @@ def test_preview_shows_label_rating_and_cuts_long_text(tiny_archive):
     assert len(blocks) == 2
     assert blocks[0].startswith(("[pos, ", "[neg, ")) and "/10]" in blocks[0]
     assert all(len(block.splitlines()[1]) <= 20 for block in blocks)
+
+
+def _same(a, b):
+    return (a.texts == b.texts and a.files == b.files and np.array_equal(a.labels, b.labels)
+            and np.array_equal(a.ratings, b.ratings) and np.array_equal(a.had_bad_bytes, b.had_bad_bytes))
+
+
+def test_a_split_read_whole_is_packed_and_read_back_identically(tiny_archive):
+    root = data.prepare_dataset(tiny_archive, progress=False)
+    packed = root.parent / "reviews-unsup.json"
+    subset = data.read_split(root, "unsup", n=3, seed=5)  # a subset does not pack the split
+    assert not packed.exists()
+    from_files = data.read_split(root, "unsup", seed=5)
+    assert packed.is_file()
+    os.rename(root / "train" / "unsup", root / "train" / "moved")  # from now on only the packed copy can answer
+    assert _same(data.read_split(root, "unsup", seed=5), from_files)  # order, labels, bad-byte flags: all kept
+    assert _same(data.read_split(root, "unsup", n=3, seed=5), subset)
+    assert data.read_split(root, "unsup", seed=5).undecodable == 1
+
+
+def test_a_damaged_packed_copy_is_read_from_the_files_again(tiny_archive):
+    root = data.prepare_dataset(tiny_archive, progress=False)
+    first = data.read_split(root, "test", seed=2)
+    (root.parent / "reviews-test.json").write_text('{"texts": ["cut short')
+    assert _same(data.read_split(root, "test", seed=2), first)
+    assert (root.parent / "reviews-test.json").is_file()  # packed again, whole
+
+
+def test_a_folder_the_user_gave_is_never_packed(tiny_folder):
+    root = data.find_imdb_root(tiny_folder)
+    data.read_split(root, "train")
+    assert not list(tiny_folder.rglob("reviews-*.json"))

@@ -27,7 +27,7 @@ def test_report_has_every_field_and_plot(first_run):
     assert report["timings_s"]["total"] == pytest.approx(sum(v for k, v in report["timings_s"].items() if k != "total"), abs=0.2)
     assert report["skipped"] == []
     stage_peaks = report["peak_rss_mb_of_stage"]  # each stage ran in its own process, which imported TensorFlow
-    assert set(stage_peaks) == {"data + vectorize", "pretrain", "finetune", "evaluate"}
+    assert set(stage_peaks) == {"data + vectorize", "pretrain", "finetune", "evaluate", "label efficiency"}
     assert all(peak > 300 for peak in stage_peaks.values())
     assert report["peak_rss_mb"] == pytest.approx(max(stage_peaks.values()) + report["peak_rss_mb_scheduler"], abs=0.2)
     assert 0 <= report["mlm"]["masked_accuracy"] <= 1 and report["mlm"]["perplexity"] > 1

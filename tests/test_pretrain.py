@@ -260,3 +260,41 @@ def test_fill_mask_with_many_masks_and_a_long_text(setup):
     assert long["note"] == "only the first 16 of 25 words are read; 9 [mask] after them ignored"
     assert "note: only the first 16" in format_table([long])
     assert "note: only the first 16" in render_predictions([long])
+
+
+class _SteppingModel:
+    """Just what FitScheduleToBudget reads from a model: the optimizer's step count."""
+
+    def __init__(self):
+        import keras
+
+        self.optimizer = type("Optimizer", (), {})()
+        self.optimizer.iterations = keras.Variable(0, dtype="int64", trainable=False)
+
+
+@pytest.mark.parametrize("slow_from", [None, 0.5, 0.8])
+def test_the_schedule_ends_at_the_budget_when_the_machine_slows_down(slow_from):
+    """A 60-second budget at 10 steps/s, dropping to 4 steps/s at `slow_from` of it (another program
+    started): the schedule's end must follow, so the rate is near zero when time runs out."""
+    from bertmlm_lib.callbacks import FitScheduleToBudget
+
+    class Clock:  # a simulated training clock: seconds advance per step, no real waiting
+        now = 0.0
+
+        def seconds(self):
+            return self.now
+
+    clock, model = Clock(), _SteppingModel()
+    schedule = pretrain.WarmupLinearDecay(1e-3, total_steps=10_000, warmup_share=0.02)
+    fit = FitScheduleToBudget(schedule, clock, minutes=1.0, planned_steps=10_000)
+    fit.set_model(model)
+    fit.on_train_begin()
+    step = 0
+    while clock.now < 60:
+        clock.now += 0.25 if slow_from is not None and clock.now >= slow_from * 60 else 0.1
+        step += 1
+        model.optimizer.iterations.assign(step)
+        fit.on_train_batch_end(step)
+    total = schedule.get_config()["total_steps"]
+    assert abs(total - step) <= 0.05 * step, (total, step)  # the averaged-since-start speed missed by 10-40%
+    assert float(schedule(step)) < 0.1 * 1e-3

@@ -424,13 +424,20 @@ def read_split(root: Path, split: str, n: int | None = None, seed: int = 0,
     return chosen
 
 
+def extraction_folder(root: str | os.PathLike) -> Path | None:
+    """The cache folder an archive was extracted to (`aclImdb-<sha256 prefix>`, finished) if `root` is
+    the aclImdb root inside one; None for a folder the user gave."""
+    folder = Path(root).resolve().parent
+    if folder.name.startswith("aclImdb-") and (folder / _COMPLETE_MARKER).is_file():
+        return folder
+    return None
+
+
 def _packed_path(root: Path, split: str) -> Path | None:
     """Where a split's packed copy lives: only beside a finished extraction of an archive (whose folder,
     named by the archive's hash, never changes), never inside a folder the user gave."""
-    folder = Path(root).parent
-    if folder.name.startswith("aclImdb-") and (folder / _COMPLETE_MARKER).is_file():
-        return folder / f"reviews-{split}.json"
-    return None
+    folder = extraction_folder(root)
+    return None if folder is None else folder / f"reviews-{split}.json"
 
 
 def _write_packed(root: Path, split: Split) -> None:

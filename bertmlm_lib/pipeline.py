@@ -39,8 +39,10 @@ STAGE_FIELDS = {
 def data_identity(data_root: Path) -> str:
     """What identifies the reviews read: the archive's hash (in the name of the folder it was
     extracted to, whichever cache that is), or the path of a folder given directly."""
-    root = Path(data_root).resolve()
-    return root.parent.name if root.parent.name.startswith("aclImdb-") else str(root)
+    from .data import extraction_folder
+
+    folder = extraction_folder(data_root)
+    return folder.name if folder is not None else str(Path(data_root).resolve())
 
 
 def stage_keys(cfg: Config, data_root: Path) -> dict:
@@ -115,7 +117,10 @@ def _run(cfg, data_path, resume, progress) -> dict:
     started = time.monotonic()
     folder = ensure_folder(cfg.artifacts_dir)
     stages, timings, skipped, summaries, peaks = _Stages(folder), {}, [], {}, {}
-    keys = stage_keys(cfg, data.prepare_dataset(data_path, progress=progress))  # extracts once, if needed
+    # Find (and extract once, if needed) the reviews here; the stages get the checked folder, so they
+    # do not hash the archive again.
+    data_path = data.prepare_dataset(data_path, progress=progress)
+    keys = stage_keys(cfg, data_path)
 
     prepared = _in_fresh_process("prepare", cfg, data_path, resume, progress)
     timings["vectorize"] = prepared["summary"]["vectorize_seconds"]
@@ -225,22 +230,24 @@ def _stage_main(request_path: str) -> int:
     return 0
 
 
-def _inputs(cfg, data_path, unlabelled: bool):
+def _inputs(cfg, data_path, unlabelled: bool, progress: bool = False, timings: dict | None = None):
     """What a stage reads: the reviews (the 50,000 unlabelled ones only if it pretrains: ~80 MB less
-    otherwise) and the vocabulary, which the prepare stage built."""
+    otherwise) and the vocabulary, built here if the artifacts do not hold it yet. `timings`, if
+    given, gets the vocabulary's seconds."""
     from . import data, vectorize
 
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=False, unsup_reviews=None if unlabelled else 0)
-    return imdb, vectorize.load_or_build(cfg, data_path, progress=False, imdb=imdb)
+    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress, unsup_reviews=None if unlabelled else 0)
+    clock = time.monotonic()
+    vectorizer = vectorize.load_or_build(cfg, data_path, progress=progress, imdb=imdb)
+    if timings is not None:
+        timings["vectorize_seconds"] = time.monotonic() - clock
+    return imdb, vectorizer
 
 
 def _prepare(cfg, data_path, resume, progress) -> dict:
-    from . import data, vectorize
-
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
-    clock = time.monotonic()
-    vectorize.load_or_build(cfg, data_path, progress=progress, imdb=imdb)
-    return {"vectorize_seconds": time.monotonic() - clock}
+    timings = {}
+    _inputs(cfg, data_path, unlabelled=True, progress=progress, timings=timings)
+    return timings
 
 
 def _outputs_exist(stage: str, folder: Path) -> bool:

@@ -256,3 +256,17 @@ def test_a_folder_the_user_gave_is_never_packed(tiny_folder):
     root = data.find_imdb_root(tiny_folder)
     data.read_split(root, "train")
     assert not list(tiny_folder.rglob("reviews-*.json"))
+
+
+def test_only_a_finished_extraction_counts_as_one(tiny_archive, tiny_folder, tmp_path):
+    """`extraction_folder` decides where packed copies may go and what identifies the data: the cache
+    folder of a finished extraction, never a user's folder, even one named like it."""
+    root = data.prepare_dataset(tiny_archive, progress=False)
+    key = hashlib.sha256(tiny_archive.read_bytes()).hexdigest()[:16]
+    assert data.extraction_folder(root) == root.parent and root.parent.name == f"aclImdb-{key}"
+    assert data.extraction_folder(data.find_imdb_root(tiny_folder)) is None
+    look_alike = tmp_path / "aclImdb-0123456789abcdef"
+    tiny_folder.rename(look_alike)
+    assert data.extraction_folder(data.find_imdb_root(look_alike)) is None
+    (root.parent / data._COMPLETE_MARKER).unlink()  # half-extracted
+    assert data.extraction_folder(root) is None

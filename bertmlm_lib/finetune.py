@@ -15,6 +15,7 @@ Validation comes from the held-out part of train; test is never looked at here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -305,17 +306,30 @@ def pretrained_encoder(cfg: Config, vectorizer, data_path=None, progress: bool =
     return model.encoder
 
 
-def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False) -> dict:
+def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False,
+                   train_reviews: int | None = None) -> dict:
     """The whole stage: data, vocabulary and pretrained encoder from the artifacts, two-phase fine-tuning,
     then the end-to-end model on raw strings saved as `finetune/sentiment.keras`. Returns a summary.
+    `train_reviews` keeps a label-balanced share of the labelled reviews (a lesson's slot); None: all.
     A second run on the same artifacts folder at the same time is refused (`ArtifactError`)."""
     from .artifacts import exclusive
 
     with exclusive(cfg.artifacts_dir, "fine-tuning"):
-        return _finetune_stage(cfg, data_path, progress, from_scratch)
+        return _finetune_stage(cfg, data_path, progress, from_scratch, train_reviews=train_reviews)
 
 
-def _finetune_stage(cfg, data_path, progress, from_scratch, imdb=None, vectorizer=None) -> dict:
+def lesson_model(cfg: Config, vectorizer, data_path=None) -> Path:
+    """The end-to-end model lesson 06 saved, for the lessons after it; if it is missing, made now the
+    way lesson 06 makes it (the pretrained encoder, else the instructor's; the lesson's share of labels)."""
+    path = cfg.artifacts_dir / FINETUNE_FOLDER / MODEL_FILE
+    if not path.is_file():
+        pretrained_encoder(cfg, vectorizer, data_path, progress=False)  # makes sure an encoder exists
+        run_finetuning(cfg, data_path, progress=False, train_reviews=cfg.lesson_train_reviews)
+    return path
+
+
+def _finetune_stage(cfg, data_path, progress, from_scratch, imdb=None, vectorizer=None,
+                    train_reviews: int | None = None) -> dict:
     import time
 
     from . import data
@@ -328,6 +342,8 @@ def _finetune_stage(cfg, data_path, progress, from_scratch, imdb=None, vectorize
     vectorizer = vectorizer or Vectorizer.load(folder)
     imdb = imdb or data.load_imdb(data_path, cfg=cfg, progress=progress)
     train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
+    if train_reviews:
+        train = data.balanced_subset(train, train_reviews, cfg.seed)
     with strategy_for(cfg).scope():  # one device by default; all of them under --strategy mirrored
         encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
                    else load_pretrained_encoder(cfg, vectorizer))

@@ -137,5 +137,6 @@ assert passes[0] != passes[1], "each pass draws new masks"
 # *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
 #
 # 1. Predict, then check with the explorer: at a 40% mask rate, how many of a review's words are
-#    chosen (the summary line counts them)? What do you expect it does to a model's masked accuracy?
+#    chosen (the summary line counts them)? With that many words hidden, how much context is left
+#    around each one the model must guess?
 # 2. Set the `[mask]` share to 100%. Which situation at fine-tuning time does the model then never see?

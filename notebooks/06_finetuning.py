@@ -86,8 +86,9 @@ classifier.summary()
 # 2. **Encoder unfrozen**, at a lower learning rate that warms up and then decays to zero: the
 #    whole model adapts to sentiment.
 #
-# Each phase stops when validation accuracy stops improving and keeps its best weights. Test
-# reviews play no part: they wait for lesson 07.
+# Each phase keeps the weights of its best epoch on validation, and with more than one epoch per
+# phase (phase 2 in the `full` preset) it stops once validation accuracy stops improving. The workshop preset
+# runs one round of each, to fit the class slot. Test reviews play no part: they wait for lesson 07.
 
 # %%
 result = finetune.finetune(classifier, encoder, train_ids, train.labels, validation_ids, validation.labels, cfg)
@@ -134,8 +135,8 @@ for row in curve:
 # Measured once on a 2-core CPU and shipped with the library (`bertmlm_lib/measured/downstream.json`,
 # made by `quality.downstream_check`): the same classifier trained on 1,000 labelled reviews (each
 # encoder picking its learning rate on 1,000 validation reviews), reading the first `max_length`
-# tokens only, scored on 5,000 test reviews, from encoders pretrained for 0 (random), 5 (the workshop
-# recipe), 15 (a first recipe that learned slowly) and 60 minutes (the `full` preset, which is also
+# tokens only, scored on 5,000 test reviews, from encoders pretrained for 0 (random), 5 (an earlier
+# 5-minute workshop recipe), 15 (a first recipe that learned slowly) and 60 minutes (the `full` preset, which is also
 # the instructor's checkpoint). TF-IDF is the
 # dashed line. Read it honestly: at 5 minutes the encoder is still *worse* than a random one for
 # this task; after an hour it is clearly better (though not yet better than TF-IDF). Pretraining
@@ -168,4 +169,7 @@ assert all(0 <= row[arm] <= 1 for row in curve for arm in ("pretrained", "scratc
 # *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
 #
 # 1. Predict, then check: does `pooling="max"` do better or worse than the mean here? Why might it?
-# 2. Skip phase 1 (`frozen_epochs=0`) for the pretrained encoder. What happens to the first epochs?
+#    The cell above changed `encoder` in place, so start again from the pretrained one:
+#    `finetune.classifier_for(finetune.pretrained_encoder(cfg, vectorizer), cfg, pooling="max")`.
+# 2. Skip phase 1 (`frozen_epochs=0` in `finetune.finetune`), again from a fresh pretrained encoder.
+#    What happens to the first epochs?

@@ -49,10 +49,7 @@ from bertmlm_lib.widgets.sentiment import attention_widget, sentiment_widget
 cfg = bertmlm_lib.start_lesson()
 imdb = data.load_imdb(cfg=cfg, progress=False)
 vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
-model_path = cfg.artifacts_dir / finetune.FINETUNE_FOLDER / finetune.MODEL_FILE
-if not model_path.is_file():
-    finetune.pretrained_encoder(cfg, vectorizer)  # makes sure lesson 05's encoder exists
-    finetune.run_finetuning(cfg, progress=False)
+model_path = finetune.lesson_model(cfg, vectorizer)  # lesson 06's model; made now if you skipped it
 model = end_to_end.load(model_path)
 print(f"preset {cfg.preset!r}: end-to-end model from {model_path}")
 
@@ -61,7 +58,7 @@ print(f"preset {cfg.preset!r}: end-to-end model from {model_path}")
 #
 # `build_end_to_end_model` puts the `TextVectorization` layer of lesson 02 in front of the
 # classifier of lesson 06: `[B]` strings -> `[B, L]` ids -> `[B, 1]` probability of "positive".
-# `finetune.run_finetuning` built and saved exactly that; here it is, reloaded from its one file.
+# Lesson 06 (`finetune.save_end_to_end`) built and saved exactly that; here it is, reloaded from its one file.
 # The reference tutorial's "end-to-end" model only overrode `evaluate`, so it could not be saved
 # and used without the notebook's Python code around it.
 

@@ -106,8 +106,9 @@ for rate, mask_share in ((0.40, 0.8), (0.15, 1.0)):
 
 # %% [markdown]
 # ## 04 model
-# **1.** Doubling `embed_dim` doubles the embedding tables and roughly quadruples the attention and
-# feed-forward weight matrices (they are `dim x dim`), so the total grows between 2x and 4x.
+# **1.** Doubling `embed_dim` quadruples the `dim x dim` matrices (attention's queries, keys, values
+# and output) and doubles those with one side fixed (the embedding tables, `vocabulary x dim`, and
+# the feed-forward layers, `dim x ff_dim`), so the total grows between 2x and 4x.
 #
 # **2.** Without a padding mask, real words would attend to padding: the vectors of the real tokens
 # would change with the amount of padding, and the `padding_leak` assert would fail.
@@ -122,7 +123,9 @@ assert 2 <= wide["total"] / small["total"] <= 4
 # %% [markdown]
 # ## 05 pretraining
 # **1.** A resumed run starts at the step where the checkpoint stopped, with the optimizer's state,
-# and trains one more pass; the held-out accuracy usually keeps rising while the model is this young.
+# and trains until the raised budget runs out or the extra pass ends, whichever comes first (here
+# half a minute more than all runs so far, to keep CI short); the held-out accuracy usually keeps
+# rising while the model is this young.
 
 # %%
 encoder = finetune.pretrained_encoder(cfg, vectorizer, progress=False)  # lesson 05's model, made if missing
@@ -183,13 +186,11 @@ assert outcomes["mean, no frozen phase"].history[0]["phase"] == "encoder unfroze
 #
 # **2.** Compare accuracy by review length: very short reviews give little evidence, and reviews
 # longer than the classifier reads (`cfg.classifier_length` tokens) are cut, so the model never reads
-# their endings, where the verdict often is.
+# their endings, where the verdict often is. The table below answers it for your model: compare the
+# first and the last rows with the middle ones.
 
 # %%
-model_path = cfg.artifacts_dir / finetune.FINETUNE_FOLDER / finetune.MODEL_FILE
-if not model_path.exists():
-    finetune.run_finetuning(cfg, progress=False)
-sentiment = end_to_end.load(model_path)
+sentiment = end_to_end.load(finetune.lesson_model(cfg, vectorizer))
 tricky = "not bad at all, i was never bored and nothing about it was terrible"
 probability, influences = word_influence(lambda texts: end_to_end.predict(sentiment, texts), tricky,
                                          vectorize.standardize_text, cfg.classifier_length)

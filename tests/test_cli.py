@@ -150,6 +150,26 @@ def test_finetune_cli_saves_an_end_to_end_model(finetuned):
     assert 0 <= summary["val_accuracy"] <= 1 and summary["validation_reviews"] >= 2
 
 
+def test_a_lesson_after_06_makes_the_missing_model_the_lesson_way(pretrained, tmp_path):
+    """Lessons 07 and 08 call `finetune.lesson_model`: with no model saved it fine-tunes on the lesson's share
+    of labels (not all of them, which would break the class slot), and a saved model is used as it is."""
+    import shutil
+
+    from bertmlm_lib import config, finetune
+    from bertmlm_lib.vectorize import Vectorizer
+
+    artifacts, _ = pretrained
+    copy = tmp_path / "lesson"
+    shutil.copytree(artifacts, copy, ignore=shutil.ignore_patterns("finetune"))
+    cfg = config.load("smoke", artifacts=str(copy), lesson_train_reviews=4)
+    archive = artifacts.parent / "aclImdb_v1.tar.gz"
+    path = finetune.lesson_model(cfg, Vectorizer.load(copy), archive)
+    summary = json.loads((path.parent / "finetune.json").read_text())
+    assert path.is_file() and summary["train_reviews"] == 4 and summary["validation_reviews"] >= 2
+    stamp = path.stat().st_mtime_ns
+    assert finetune.lesson_model(cfg, Vectorizer.load(copy), archive) == path and path.stat().st_mtime_ns == stamp
+
+
 def test_evaluate_cli_scores_test(finetuned):
     artifacts, _, env = finetuned
     done = subprocess.run([sys.executable, "-m", "bertmlm_lib.cli", "evaluate", "--preset", "smoke", "--data",

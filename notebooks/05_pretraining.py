@@ -65,8 +65,8 @@ print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, 
 #   when the time budget runs out. Gradients are *clipped*: an unusually large update is scaled down
 #   instead of throwing the model off.
 # * **Short reviews first**: for the first part of the budget (70% in the workshop preset, 50% in
-#   `full`) the
-#   model reads only the first 64 tokens of each review, then whole reviews (up to `max_length`).
+#   `full`) the model reads only the first 64 tokens of each review, then whole reviews (up to
+#   `max_length`).
 #   Short inputs make the first, hardest step quicker to take: learning to look at the
 #   neighbouring words at all (see "Which recipe learns the most per minute" below).
 # * **Held-out reviews** (never trained on) are scored with fixed masks, so the numbers are

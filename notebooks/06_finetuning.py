@@ -87,8 +87,8 @@ classifier.summary()
 #    whole model adapts to sentiment.
 #
 # Each phase keeps the weights of its best epoch on validation, and with more than one epoch per
-# phase (phase 2 in the `full` preset) it stops once validation accuracy stops improving. The workshop preset
-# runs one round of each, to fit the class slot. Test reviews play no part: they wait for lesson 07.
+# phase (phase 2 in the `full` preset) it stops once validation accuracy stops improving. The
+# workshop preset runs one round of each, to fit the class slot. Test reviews play no part: they wait for lesson 07.
 
 # %%
 result = finetune.finetune(classifier, encoder, train_ids, train.labels, validation_ids, validation.labels, cfg)
@@ -136,9 +136,8 @@ for row in curve:
 # made by `quality.downstream_check`): the same classifier trained on 1,000 labelled reviews (each
 # encoder picking its learning rate on 1,000 validation reviews), reading the first `max_length`
 # tokens only, scored on 5,000 test reviews, from encoders pretrained for 0 (random), 5 (an earlier
-# 5-minute workshop recipe), 15 (a first recipe that learned slowly) and 60 minutes (the `full` preset, which is also
-# the instructor's checkpoint). TF-IDF is the
-# dashed line. Read it honestly: at 5 minutes the encoder is still *worse* than a random one for
+# 5-minute workshop recipe), 15 (a first recipe that learned slowly) and 60 minutes (the `full`
+# preset, which is also the instructor's checkpoint). TF-IDF is the dashed line. Read it honestly: at 5 minutes the encoder is still *worse* than a random one for
 # this task; after an hour it is clearly better (though not yet better than TF-IDF). Pretraining
 # pays off only once the model has really learned the language.
 

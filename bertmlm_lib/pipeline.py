@@ -230,24 +230,23 @@ def _stage_main(request_path: str) -> int:
     return 0
 
 
-def _inputs(cfg, data_path, unlabelled: bool, progress: bool = False, timings: dict | None = None):
+def _inputs(cfg, data_path, unlabelled: bool):
     """What a stage reads: the reviews (the 50,000 unlabelled ones only if it pretrains: ~80 MB less
-    otherwise) and the vocabulary, built here if the artifacts do not hold it yet. `timings`, if
-    given, gets the vocabulary's seconds."""
+    otherwise) and the vocabulary, which the prepare stage built."""
     from . import data, vectorize
 
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress, unsup_reviews=None if unlabelled else 0)
-    clock = time.monotonic()
-    vectorizer = vectorize.load_or_build(cfg, data_path, progress=progress, imdb=imdb)
-    if timings is not None:
-        timings["vectorize_seconds"] = time.monotonic() - clock
-    return imdb, vectorizer
+    imdb = data.load_imdb(data_path, cfg=cfg, progress=False, unsup_reviews=None if unlabelled else 0)
+    return imdb, vectorize.load_or_build(cfg, data_path, progress=False, imdb=imdb)
 
 
 def _prepare(cfg, data_path, resume, progress) -> dict:
-    timings = {}
-    _inputs(cfg, data_path, unlabelled=True, progress=progress, timings=timings)
-    return timings
+    """Read every review once (packing each split into one file, the first time) and build the vocabulary, timed."""
+    from . import data, vectorize
+
+    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
+    clock = time.monotonic()
+    vectorize.load_or_build(cfg, data_path, progress=progress, imdb=imdb)
+    return {"vectorize_seconds": time.monotonic() - clock}
 
 
 def _outputs_exist(stage: str, folder: Path) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import model as model_module
 from .artifacts import atomic_write_bytes, ensure_folder, exclusive, read_json, save_model_atomically, write_json
-from .config import Config, from_dict
+from .config import SAVED_BEFORE_SETTING, Config, from_dict
 from .errors import ArtifactError
 
 FORMAT = "bertmlm-pretrained"
@@ -28,7 +28,8 @@ MODEL_FILE = "mlm.keras"
 FORMAT_VERSION = 2  # 2: our own embedding layer (1 used keras-hub's; refused, export again)
 SHIPPED = Path(__file__).resolve().parent / "measured" / "instructor.bertmlm"
 # Must be equal between the checkpoint and the preset that imports it (max_length may be shorter).
-MUST_MATCH = ("vocab_size", "embed_dim", "num_heads", "ff_dim", "num_layers", "activation", "pre_layer_norm")
+MUST_MATCH = ("vocab_size", "embed_dim", "num_heads", "ff_dim", "num_layers", "activation", "pre_layer_norm",
+              "position_encoding")
 
 
 def _commit() -> str | None:
@@ -95,6 +96,7 @@ def read_manifest(path: str | Path) -> dict:
 def fits(manifest: dict, cfg: Config) -> list[str]:
     """Why the checkpoint does not fit the preset (empty when it does)."""
     saved = manifest["config"]
+    saved = {**SAVED_BEFORE_SETTING, **saved}
     problems = [f"{name} {saved.get(name)!r} vs {getattr(cfg, name)!r}" for name in MUST_MATCH
                 if saved.get(name) != getattr(cfg, name)]
     if saved.get("max_length", 0) < cfg.max_length:

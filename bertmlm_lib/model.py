@@ -3,13 +3,20 @@
 Two parts, so fine-tuning can reuse the first one:
 
 - the **encoder** (`build_encoder`), its own `keras.Model`: word ids `[B, L]` -> one vector per
-  token `[B, L, D]`. Token + learned position embeddings (`TokenAndPositionEmbedding`), then
+  token `[B, L, D]`. Token embeddings plus a position signal (`TokenAndPositionEmbedding`), then
   N `TransformerBlock`s (multi-head self-attention + feed-forward, each with a residual and
   LayerNorm) that receive a padding mask, so padded positions influence nothing;
 - the **MLM head** (`MaskedLMHead`), used by `BertMaskedLM`: it takes the vectors at the masked
   positions only, packed for the whole batch into one list `[N, D]`, applies Dense + GELU +
   LayerNorm, and scores every word of the vocabulary with the *same* matrix as the token embedding
   (tied weights, as in BERT), giving logits `[N, V]`.
+
+Attention by itself ignores word order, so the model must be told where each token is
+(`position_encoding`): a learned vector per position added to the word vector (BERT, the
+reference), a fixed sinusoid added the same way (Vaswani et al. 2017), or a signal inside
+attention itself: ALiBi, a penalty on attention scores that grows with distance (Press et al.
+2022), or rotary embeddings, which turn queries and keys by an angle that grows with position
+(RoPE, Su et al. 2021). The last two make a token's neighbours stand out from the first step.
 
 The reference keras-io tutorial scored all V words at all L positions, although only ~15% of the
 positions carry a label. Scoring only the N real predictions of a batch is where most of our speed
@@ -21,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import load_tensorflow
-from .config import Config
+from .config import POSITION_ENCODINGS, SAVED_BEFORE_SETTING, Config
 from .masking import max_predictions_for
 
 load_tensorflow()
@@ -31,7 +38,10 @@ from keras import ops  # noqa: E402
 
 EMBEDDING_LAYER = "embeddings"
 ENCODER_SETTINGS = ("max_length", "embed_dim", "num_heads", "ff_dim", "num_layers", "dropout", "activation",
-                    "pre_layer_norm")
+                    "pre_layer_norm", "position_encoding")
+# How the model knows where a token is (`POSITION_ENCODINGS`): "learned" and "sinusoidal" add a vector
+# to each word vector; "alibi" and "rope" act inside attention (see `SelfAttention`).
+ADDED_POSITIONS = ("learned", "sinusoidal")
 
 
 def _initializer():
@@ -73,37 +83,171 @@ class PositionEmbedding(keras.layers.Layer):
         return {**super().get_config(), "sequence_length": self.sequence_length}
 
 
+def sinusoid_table(length: int, width: int) -> np.ndarray:
+    """Vaswani et al.'s fixed position vectors `[length, width]`: sines and cosines of falling frequency.
+
+    >>> sinusoid_table(4, 6).shape
+    (4, 6)
+    """
+    half = width // 2
+    frequencies = 1.0 / (10_000 ** (np.arange(half) / max(half, 1)))
+    angles = np.arange(length)[:, None] * frequencies[None, :]
+    table = np.zeros((length, width), np.float32)
+    table[:, 0:2 * half:2], table[:, 1:2 * half:2] = np.sin(angles), np.cos(angles)
+    return table
+
+
 @keras.saving.register_keras_serializable(package="bertmlm")
 class TokenAndPositionEmbedding(keras.layers.Layer):
-    """Word vector + position vector per token: ids `[B, L]` -> `[B, L, D]` (L <= sequence_length).
+    """Word vector (+ position vector) per token: ids `[B, L]` -> `[B, L, D]` (L <= sequence_length).
 
-    `token_embedding` (a `keras.layers.Embedding`) is the matrix the MLM head reuses for its output.
-    Our own layer rather than keras-hub's: importing keras-hub costs ~150 MB of memory (measured),
-    a tenth of the workshop's budget, for these few lines.
+    `position_encoding` says what is added: "learned" (one trained vector per position, BERT's),
+    "sinusoidal" (fixed sines and cosines, nothing to learn), or nothing for "alibi" and "rope",
+    which put the position into attention instead. `token_embedding` (a `keras.layers.Embedding`)
+    is the matrix the MLM head reuses for its output. Our own layer rather than keras-hub's:
+    importing keras-hub costs ~150 MB of memory (measured), a tenth of the workshop's budget.
+
+    Args:
+        vocabulary_size: number of word ids.
+        sequence_length: the longest input it is built for.
+        embedding_dim: D.
+        position_encoding: one of `POSITION_ENCODINGS`.
     """
 
-    def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, **kwargs):
+    def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int,
+                 position_encoding: str = "learned", **kwargs):
         super().__init__(**kwargs)
+        if position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(f"`position_encoding` should be one of {POSITION_ENCODINGS}. "
+                             f"Received: position_encoding={position_encoding!r}")
         self.vocabulary_size, self.sequence_length, self.embedding_dim = (
             int(vocabulary_size), int(sequence_length), int(embedding_dim))
+        self.position_encoding = position_encoding
         self.token_embedding = keras.layers.Embedding(vocabulary_size, embedding_dim,
                                                       embeddings_initializer=_initializer(), name="token_embedding")
-        self.position_embedding = PositionEmbedding(sequence_length, name="position_embedding")
+        self.position_embedding = (PositionEmbedding(sequence_length, name="position_embedding")
+                                   if position_encoding == "learned" else None)
+        self.sinusoids = (sinusoid_table(sequence_length, embedding_dim) if position_encoding == "sinusoidal"
+                          else None)
 
     def build(self, input_shape):
         self.token_embedding.build(input_shape)
-        self.position_embedding.build((*input_shape, self.embedding_dim))
+        if self.position_embedding is not None:
+            self.position_embedding.build((*input_shape, self.embedding_dim))
 
     def call(self, token_ids):
         words = self.token_embedding(token_ids)
-        return words + self.position_embedding(words)
+        if self.position_embedding is not None:
+            return words + self.position_embedding(words)
+        if self.sinusoids is not None:
+            return words + ops.convert_to_tensor(self.sinusoids)[: ops.shape(words)[1]]
+        return words
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.embedding_dim)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
-                "sequence_length": self.sequence_length, "embedding_dim": self.embedding_dim}
+                "sequence_length": self.sequence_length, "embedding_dim": self.embedding_dim,
+                "position_encoding": self.position_encoding}
+
+
+def alibi_slopes(num_heads: int) -> np.ndarray:
+    """ALiBi's per-head slopes: a geometric series from 2^(-8/H) down to 2^(-8) (Press et al. 2022).
+
+    Steep heads look almost only at their neighbours, gentle ones far away.
+
+    >>> alibi_slopes(4).tolist()
+    [0.25, 0.0625, 0.015625, 0.00390625]
+    """
+    return (2.0 ** (-8.0 * np.arange(1, num_heads + 1) / num_heads)).astype(np.float32)
+
+
+def alibi_bias(num_heads: int, length: int) -> np.ndarray:
+    """The attention-score penalty `[heads, L, L]`: -slope x |i - j|, the same in both directions (an encoder)."""
+    distance = np.abs(np.arange(length)[:, None] - np.arange(length)[None, :]).astype(np.float32)
+    return -alibi_slopes(num_heads)[:, None, None] * distance[None]
+
+
+def rotate_by_position(x):
+    """RoPE (Su et al. 2021): turn each pair of features of `x` `[B, L, heads, d]` by position x frequency.
+
+    After the turn, the dot product of a query at i and a key at j depends on i - j only.
+    """
+    length, width = ops.shape(x)[1], x.shape[-1]
+    half = width // 2
+    frequencies = 1.0 / (10_000.0 ** (np.arange(half, dtype="float32") / half))
+    angles = ops.expand_dims(ops.cast(ops.arange(length), "float32"), 1) * frequencies[None, :]  # [L, d/2]
+    cos, sin = ops.cos(angles)[None, :, None, :], ops.sin(angles)[None, :, None, :]
+    first, second = x[..., :half], x[..., half:]
+    return ops.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="bertmlm")
+class SelfAttention(keras.layers.Layer):
+    """Multi-head self-attention that can carry the position signal inside it: ALiBi or RoPE.
+
+    Input `[B, L, D]` and a padding mask `[B, L]` (True = real token); output `[B, L, D]`. Each head
+    projects the tokens to queries, keys and values `[B, L, H, D/H]`; scores are q.k / sqrt(D/H),
+    plus, with "alibi", a penalty growing with the distance between the two tokens; with "rope",
+    queries and keys are first turned by their position. Padding keys get no weight. Keras's
+    `MultiHeadAttention` (used for the added position schemes) has no place to add a bias to the
+    scores or to turn q and k, hence this layer.
+
+    Args:
+        num_heads: H.
+        key_dim: width of each head's queries and keys (D / H here).
+        position_encoding: "alibi", "rope" or "none".
+
+    >>> attention = SelfAttention(num_heads=2, key_dim=4, position_encoding="alibi")
+    >>> attention(np.zeros((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), bool)).shape
+    (1, 5, 8)
+
+    References: Press et al., "Train short, test long" (ALiBi, 2022); Su et al., "RoFormer" (2021).
+    """
+
+    def __init__(self, num_heads: int, key_dim: int, position_encoding: str = "none", **kwargs):
+        super().__init__(**kwargs)
+        if position_encoding not in ("none", "alibi", "rope"):
+            raise ValueError("`position_encoding` should be 'none', 'alibi' or 'rope'. "
+                             f"Received: position_encoding={position_encoding!r}")
+        self.num_heads, self.key_dim, self.position_encoding = int(num_heads), int(key_dim), position_encoding
+        self.slopes = alibi_slopes(self.num_heads)
+
+    def build(self, x_shape, padding_mask_shape=None):
+        input_shape = x_shape
+        width = input_shape[-1]
+        projection = dict(kernel_initializer=_initializer(), bias_axes="hk")
+        self.query, self.key, self.value = (
+            keras.layers.EinsumDense("bld,dhk->blhk", output_shape=(None, self.num_heads, self.key_dim),
+                                     name=name, **projection) for name in ("query", "key", "value"))
+        self.output_dense = keras.layers.EinsumDense("blhk,hkd->bld", output_shape=(None, width), bias_axes="d",
+                                                     kernel_initializer=_initializer(), name="attention_output")
+        for layer in (self.query, self.key, self.value):
+            layer.build(input_shape)
+        self.output_dense.build((*input_shape[:-1], self.num_heads, self.key_dim))
+
+    def call(self, x, padding_mask=None, return_attention_scores=False):
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        if self.position_encoding == "rope":
+            q, k = rotate_by_position(q), rotate_by_position(k)
+        scores = ops.einsum("bqhk,bthk->bhqt", q, k) / float(np.sqrt(self.key_dim))  # [B, H, L, L]
+        if self.position_encoding == "alibi":
+            positions = ops.cast(ops.arange(ops.shape(x)[1]), "float32")
+            distance = ops.abs(ops.expand_dims(positions, 1) - ops.expand_dims(positions, 0))
+            scores = scores - ops.convert_to_tensor(self.slopes)[:, None, None] * distance[None]
+        if padding_mask is not None:
+            scores = ops.where(ops.expand_dims(ops.expand_dims(padding_mask, 1), 1), scores, -1e9)
+        weights = ops.softmax(scores, axis=-1)
+        out = self.output_dense(ops.einsum("bhqt,bthk->bqhk", weights, v))
+        return (out, weights) if return_attention_scores else out
+
+    def compute_output_shape(self, x_shape, padding_mask_shape=None):
+        return x_shape
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
+                "position_encoding": self.position_encoding}
 
 
 @keras.saving.register_keras_serializable(package="bertmlm")
@@ -122,6 +266,8 @@ class TransformerBlock(keras.layers.Layer):
         dropout: dropout rate on both sub-layers' outputs.
         activation: "relu" or "gelu", of the feed-forward hidden layer.
         pre_layer_norm: normalize before each sub-layer instead of after.
+        position_encoding: the encoder's scheme; "alibi" and "rope" live in this block's attention
+            (`SelfAttention`), the others in the embeddings (attention is Keras's `MultiHeadAttention`).
 
     >>> block = TransformerBlock(embed_dim=8, num_heads=2, ff_dim=16)
     >>> block(np.zeros((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), bool)).shape
@@ -131,16 +277,21 @@ class TransformerBlock(keras.layers.Layer):
     """
 
     def __init__(self, embed_dim: int, num_heads: int, ff_dim: int, dropout: float = 0.1,
-                 activation: str = "relu", pre_layer_norm: bool = False, **kwargs):
+                 activation: str = "relu", pre_layer_norm: bool = False, position_encoding: str = "learned",
+                 **kwargs):
         super().__init__(**kwargs)
         if embed_dim % num_heads:
             raise ValueError(f"`embed_dim` should be divisible by `num_heads`. Received: embed_dim={embed_dim}, "
                              f"num_heads={num_heads}")
         self.embed_dim, self.num_heads, self.ff_dim = embed_dim, num_heads, ff_dim
         self.dropout, self.activation, self.pre_layer_norm = dropout, activation, pre_layer_norm
+        self.position_encoding = position_encoding
         init = _initializer()
-        self.attention = keras.layers.MultiHeadAttention(num_heads, embed_dim // num_heads, kernel_initializer=init,
-                                                         name="attention")
+        if position_encoding in ADDED_POSITIONS:
+            self.attention = keras.layers.MultiHeadAttention(num_heads, embed_dim // num_heads,
+                                                             kernel_initializer=init, name="attention")
+        else:
+            self.attention = SelfAttention(num_heads, embed_dim // num_heads, position_encoding, name="attention")
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
         self.attention_dropout = keras.layers.Dropout(dropout)
         self.hidden = keras.layers.Dense(ff_dim, activation=activation, kernel_initializer=init, name="ff_hidden")
@@ -149,17 +300,24 @@ class TransformerBlock(keras.layers.Layer):
         self.ff_dropout = keras.layers.Dropout(dropout)
 
     def build(self, input_shape):
-        self.attention.build(input_shape, input_shape)
+        if isinstance(self.attention, SelfAttention):
+            self.attention.build(input_shape)
+        else:
+            self.attention.build(input_shape, input_shape)
         self.attention_norm.build(input_shape)
         self.hidden.build(input_shape)
         self.output_dense.build(tuple(input_shape[:-1]) + (self.ff_dim,))
         self.ff_norm.build(input_shape)
 
-    def call(self, x, padding_mask=None, training=None):
+    def _attend(self, y, padding_mask, return_attention_scores=False):
+        if isinstance(self.attention, SelfAttention):
+            return self.attention(y, padding_mask=padding_mask, return_attention_scores=return_attention_scores)
         attention_mask = None if padding_mask is None else ops.expand_dims(padding_mask, 1)  # [B, 1, L]
+        return self.attention(y, y, attention_mask=attention_mask, return_attention_scores=return_attention_scores)
+
+    def call(self, x, padding_mask=None, training=None):
         y = self.attention_norm(x) if self.pre_layer_norm else x
-        y = self.attention_dropout(self.attention(y, y, attention_mask=attention_mask, training=training),
-                                   training=training)
+        y = self.attention_dropout(self._attend(y, padding_mask), training=training)
         x = x + y if self.pre_layer_norm else self.attention_norm(x + y)
         y = self.ff_norm(x) if self.pre_layer_norm else x
         y = self.ff_dropout(self.output_dense(self.hidden(y)), training=training)
@@ -167,9 +325,8 @@ class TransformerBlock(keras.layers.Layer):
 
     def attention_weights(self, x, padding_mask=None):
         """The attention weights of this block for input `x`: `[B, heads, L, L]` (rows sum to 1)."""
-        attention_mask = None if padding_mask is None else ops.expand_dims(padding_mask, 1)
         y = self.attention_norm(x) if self.pre_layer_norm else x
-        _, weights = self.attention(y, y, attention_mask=attention_mask, return_attention_scores=True)
+        _, weights = self._attend(y, padding_mask, return_attention_scores=True)
         return weights
 
     def compute_output_shape(self, input_shape):
@@ -178,13 +335,13 @@ class TransformerBlock(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "embed_dim": self.embed_dim, "num_heads": self.num_heads,
                 "ff_dim": self.ff_dim, "dropout": self.dropout, "activation": self.activation,
-                "pre_layer_norm": self.pre_layer_norm}
+                "pre_layer_norm": self.pre_layer_norm, "position_encoding": self.position_encoding}
 
 
 def encoder_settings(cfg) -> dict:
     """The config values that define the encoder's shape (a Config or a dict of them)."""
     source = cfg if isinstance(cfg, dict) else {name: getattr(cfg, name) for name in ENCODER_SETTINGS}
-    return {name: source[name] for name in ENCODER_SETTINGS}
+    return {name: source[name] if name in source else SAVED_BEFORE_SETTING[name] for name in ENCODER_SETTINGS}
 
 
 def build_encoder(cfg, vocabulary_size: int | None = None, name: str = "bert_encoder") -> keras.Model:
@@ -195,7 +352,8 @@ def build_encoder(cfg, vocabulary_size: int | None = None, name: str = "bert_enc
     s = encoder_settings(cfg)
     vocabulary_size = vocabulary_size or cfg.vocab_size
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    embedding = TokenAndPositionEmbedding(vocabulary_size, s["max_length"], s["embed_dim"], name=EMBEDDING_LAYER)
+    embedding = TokenAndPositionEmbedding(vocabulary_size, s["max_length"], s["embed_dim"], s["position_encoding"],
+                                          name=EMBEDDING_LAYER)
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
     x = embedding(token_ids)
     if not s["pre_layer_norm"]:  # BERT normalizes the embeddings; pre-LN blocks normalize inside
@@ -203,7 +361,8 @@ def build_encoder(cfg, vocabulary_size: int | None = None, name: str = "bert_enc
     x = keras.layers.Dropout(s["dropout"], name="embeddings_dropout")(x)
     for i in range(s["num_layers"]):
         x = TransformerBlock(s["embed_dim"], s["num_heads"], s["ff_dim"], s["dropout"], s["activation"],
-                             s["pre_layer_norm"], name=f"encoder_block_{i}")(x, padding_mask=padding_mask)
+                             s["pre_layer_norm"], s["position_encoding"], name=f"encoder_block_{i}")(
+                                 x, padding_mask=padding_mask)
     if s["pre_layer_norm"]:
         x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
     return keras.Model(token_ids, x, name=name)

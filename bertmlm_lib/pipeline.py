@@ -27,7 +27,7 @@ STAGE_FIELDS = {
     "data": ("train_reviews", "test_reviews", "unsup_reviews", "seed"),
     "vectorize": ("vocab_size", "max_length"),
     "pretrain": ("mask_rate", "mask_token_share", "random_token_share", "embed_dim", "num_heads", "ff_dim",
-                 "num_layers", "dropout", "activation", "pre_layer_norm", "batch_size", "learning_rate", "schedule",
+                 "num_layers", "dropout", "activation", "pre_layer_norm", "position_encoding", "batch_size", "learning_rate", "schedule",
                  "warmup_share", "weight_decay", "clipnorm", "pretrain_epochs", "pretrain_minutes", "short_length",
                  "short_share", "heldout_reviews"),
     "finetune": ("validation_fraction", "finetune_epochs", "frozen_steps", "classifier_windows",
@@ -268,7 +268,8 @@ def _pretrain(cfg, data_path, resume, progress) -> dict:
                                   fill_mask_display=False)
     probe = result.fill_mask[-1]["results"] if result.fill_mask else []
     return {"mlm": {**result.heldout, "steps": result.steps, "training_seconds": result.seconds,
-                    "stopped_by": result.stopped_by, "phases": result.phases},
+                    "stopped_by": result.stopped_by, "phases": result.phases,
+                    "masked_accuracy_at_step": result.accuracy_at_steps},
             "fill_mask_probe": [{"text": r["text"], "top": [p["token"] for p in r["masks"][0]["predictions"]]}
                                 for r in probe],
             "history": result.history, "fill_mask_history": result.fill_mask}

@@ -96,7 +96,7 @@ def test_head_scores_the_vector_at_each_packed_position(mlm):
 
 def test_config_knobs_reach_the_model():
     cfg = config.load("smoke", vocab_size=100, max_length=16, embed_dim=24, num_heads=3, ff_dim=40,
-                      pre_layer_norm=True, activation="gelu", num_layers=2, dropout=0.2)
+                      pre_layer_norm=True, activation="gelu", num_layers=2, dropout=0.2, position_encoding="alibi")
     encoder = M.build_encoder(cfg)
     blocks = [layer for layer in encoder.layers if layer.name.startswith("encoder_block_")]
     assert len(blocks) == 2 and all(b.pre_layer_norm for b in blocks)
@@ -105,9 +105,84 @@ def test_config_knobs_reach_the_model():
     assert encoder.get_layer("final_norm") is not None
     embedding = M.token_embedding_of(encoder)
     assert (embedding.input_dim, embedding.output_dim) == (100, 24)
-    assert encoder.get_layer("embeddings").position_embedding.sequence_length == 16
+    assert encoder.get_layer("embeddings").sequence_length == 16
+    assert all(b.position_encoding == "alibi" and b.attention.position_encoding == "alibi" for b in blocks)
 
 
 def test_transformer_block_refuses_bad_head_count():
     with pytest.raises(ValueError, match="divisible by `num_heads`.*embed_dim=10, num_heads=3"):
         M.TransformerBlock(embed_dim=10, num_heads=3, ff_dim=8)
+
+
+@pytest.mark.parametrize("scheme", M.POSITION_ENCODINGS)
+def test_every_position_scheme_isolates_padding_and_reloads(scheme, tmp_path):
+    import keras
+
+    cfg = config.load("smoke", vocab_size=300, max_length=32, dropout=0.0, position_encoding=scheme)
+    mlm = M.build_pretraining_model(cfg)
+    block = mlm.encoder.get_layer("encoder_block_0")
+    assert block.position_encoding == scheme
+    assert isinstance(block.attention, M.SelfAttention) == (scheme in ("alibi", "rope"))
+    embedding = mlm.encoder.get_layer("embeddings")
+    assert (embedding.position_embedding is not None) == (scheme == "learned")
+    assert M.padding_leak(mlm.encoder, _ids(length=32)) < 1e-5
+    path = tmp_path / f"{scheme}.keras"
+    mlm.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    assert again.encoder.get_layer("encoder_block_0").position_encoding == scheme
+    inputs = {"token_ids": _ids(), "mask_positions": np.array([1, 2, 40], np.int32)}
+    assert np.allclose(np.asarray(mlm(inputs)), np.asarray(again(inputs)), atol=1e-6)
+
+
+@pytest.mark.parametrize("scheme", M.POSITION_ENCODINGS)
+def test_every_position_scheme_knows_word_order(scheme):
+    """Swapping two words changes the vectors (attention alone would only permute them)."""
+    cfg = config.load("smoke", vocab_size=300, max_length=32, dropout=0.0, position_encoding=scheme)
+    encoder = M.build_encoder(cfg)
+    ids = _ids(rows=1)
+    swapped = ids.copy()
+    swapped[0, [2, 7]] = ids[0, [7, 2]]
+    a, b = np.asarray(encoder(ids))[0], np.asarray(encoder(swapped))[0]
+    assert not np.allclose(a[[0, 1, 3]], b[[0, 1, 3]], atol=1e-5)  # the unmoved words see another order
+
+
+def test_alibi_penalises_distance_per_head():
+    bias = M.alibi_bias(4, 5)
+    assert bias.shape == (4, 5, 5) and np.allclose(np.diagonal(bias, axis1=1, axis2=2), 0)
+    assert np.allclose(bias, bias.transpose(0, 2, 1))  # both directions alike: an encoder reads both ways
+    assert np.allclose(bias[0, 0], -0.25 * np.arange(5)) and (bias[0] <= bias[3]).all()  # first head is steepest
+    # on equal scores, ALiBi attention puts most weight on the token itself and its neighbours
+    attention = M.SelfAttention(num_heads=4, key_dim=2, position_encoding="alibi")
+    x = np.zeros((1, 9, 8), "float32")
+    _, weights = attention(x, padding_mask=np.ones((1, 9), bool), return_attention_scores=True)
+    row = np.asarray(weights)[0, 0, 4]
+    assert row.argmax() == 4 and row[3] == pytest.approx(row[5]) and row[3] > row[0]
+
+
+def test_rotary_scores_depend_on_relative_position_only():
+    rng = np.random.default_rng(0)
+    q, k = rng.normal(size=(1, 1, 1, 8)).astype("float32"), rng.normal(size=(1, 1, 1, 8)).astype("float32")
+    at = lambda i: np.tile(q, (1, 12, 1, 1)), lambda i: np.tile(k, (1, 12, 1, 1))  # noqa: E731
+    qs, ks = np.asarray(M.rotate_by_position(at[0](0))), np.asarray(M.rotate_by_position(at[1](0)))
+    score = lambda i, j: float(qs[0, i, 0] @ ks[0, j, 0])  # noqa: E731
+    assert score(2, 5) == pytest.approx(score(6, 9), abs=1e-4) and score(2, 5) != pytest.approx(score(2, 6), abs=1e-3)
+    assert np.allclose(qs[0, 0], q[0, 0])  # position 0 is not turned
+
+
+def test_saved_settings_from_before_position_encoding_mean_learned():
+    from bertmlm_lib.config import from_dict
+
+    saved = config.load("workshop").to_dict()
+    del saved["position_encoding"]
+    assert from_dict(saved).position_encoding == "learned"
+    settings = M.encoder_settings({k: v for k, v in saved.items() if k in M.ENCODER_SETTINGS})
+    assert settings["position_encoding"] == "learned"
+
+
+def test_unknown_position_scheme_is_refused():
+    with pytest.raises(ValueError, match="position_encoding.*Received: position_encoding='absolute'"):
+        M.TokenAndPositionEmbedding(10, 8, 4, position_encoding="absolute")
+    from bertmlm_lib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="position_encoding='absolute' is invalid.*'alibi'"):
+        config.load("smoke", position_encoding="absolute")

@@ -123,18 +123,26 @@ class FitScheduleToBudget(keras.callbacks.Callback):
             self.schedule.set_total_steps(min(self.planned_steps, step + int(self.speed * remaining)))
 
 
+def _due(model, clock: TrainingClock, every: int, every_minutes: float | None, last_minutes: float) -> bool:
+    """Whether a periodic callback is due: every `every` steps, or `every_minutes` of training after the last time."""
+    if every_minutes:
+        return clock.seconds() / 60 >= last_minutes + every_minutes
+    return step_of(model) % every == 0
+
+
 class HeldoutEvaluator(keras.callbacks.Callback):
     """Score the held-out reviews (fixed masks) at the start, every `every` steps (or every
-    `every_minutes` of training), and at the end.
+    `every_minutes` of training), at each of `at_steps`, and at the end.
 
     Each row holds the step, training minutes, learning rate, the running training loss and
     accuracy, and the held-out loss, masked accuracy and perplexity (prefixed `val_`).
     """
 
     def __init__(self, heldout_ds, clock: TrainingClock, every: int, rows: list | None = None,
-                 every_minutes: float | None = None):
+                 every_minutes: float | None = None, at_steps=()):
         super().__init__()
         self.heldout_ds, self.clock, self.every, self.every_minutes = heldout_ds, clock, every, every_minutes
+        self.at_steps = set(at_steps)  # also evaluated exactly there, whatever the period
         self.rows = rows if rows is not None else []
         self.last_logs: dict = {}
 
@@ -160,11 +168,8 @@ class HeldoutEvaluator(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.last_logs = logs or {}
-        if self.every_minutes:
-            due = self.clock.seconds() / 60 >= (self.rows[-1]["minutes"] if self.rows else 0) + self.every_minutes
-        else:
-            due = step_of(self.model) % self.every == 0
-        if due:
+        if (step_of(self.model) in self.at_steps
+                or _due(self.model, self.clock, self.every, self.every_minutes, self.rows[-1]["minutes"] if self.rows else 0)):
             self._record()
 
     def on_train_end(self, logs=None):
@@ -222,7 +227,7 @@ class ProgressLine(keras.callbacks.Callback):
 
 
 class FillMaskCallback(keras.callbacks.Callback):
-    """Every `every` steps: top-k words for fixed probe sentences, shown in ONE in-place display.
+    """Every `every` steps (or `every_minutes` of training): top-k words for fixed probe sentences, shown in ONE in-place display.
 
     The display is a table of the top words per probe and a plot of the probability the model
     gives the expected word over training. Each update is also appended to `log_path` (JSON lines).
@@ -231,10 +236,11 @@ class FillMaskCallback(keras.callbacks.Callback):
 
     def __init__(self, vectorizer: Vectorizer, clock: TrainingClock | None = None, probes=PROBES,
                  answers=PROBE_ANSWERS, every: int = 200, top_k: int = 5, log_path: Path | None = None,
-                 display: bool = True):
+                 display: bool = True, every_minutes: float | None = None):
         super().__init__()
         self.vectorizer, self.clock, self.probes, self.answers = vectorizer, clock or TrainingClock(), list(probes), list(answers)
         self.every, self.top_k, self.log_path, self.display = every, top_k, log_path, display
+        self.every_minutes, self.last_minutes = every_minutes, 0.0
         self.history: list[dict] = []
         self._handle = None
 
@@ -249,7 +255,7 @@ class FillMaskCallback(keras.callbacks.Callback):
         self._record()
 
     def on_train_batch_end(self, batch, logs=None):
-        if step_of(self.model) % self.every == 0:
+        if _due(self.model, self.clock, self.every, self.every_minutes, self.last_minutes):
             self._record()
 
     def on_train_end(self, logs=None):
@@ -258,6 +264,7 @@ class FillMaskCallback(keras.callbacks.Callback):
     def _record(self):
         if self.history and self.history[-1]["step"] == step_of(self.model):
             return
+        self.last_minutes = self.clock.seconds() / 60
         with self.clock.pause():
             entry = self.snapshot()
             self.history.append(entry)

@@ -100,15 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(run=run_predict)
 
     bench = commands.add_parser("bench", help="training speed and memory: our MLM model vs the reference's way")
-    bench.add_argument("--steps", type=_positive_int, default=10, help="interleaved steps timed per model (default 10)")
+    bench.add_argument("--steps", type=_positive_int,
+                       help="interleaved steps timed per model (default 10); with --quality, optimizer steps per "
+                            "candidate (default 1,500)")
     bench.add_argument("--levers", action="store_true", help="also time intermediate variants (what each change gives)")
     bench.add_argument("--inference", action="store_true",
                        help="raw-string inference speed of the fine-tuned model in --artifacts (reviews/s, batch 256)")
     bench.add_argument("--artifacts", metavar="DIR", help="artifacts folder with a fine-tuned model (--inference)")
     bench.add_argument("--no-memory", action="store_true", help="skip the per-model peak memory runs")
     bench.add_argument("--quality", action="store_true",
-                       help="time to quality instead: pretrain each candidate recipe for --minutes, compare curves")
-    bench.add_argument("--minutes", type=_positive_float, default=3.0, help="training minutes per candidate (--quality)")
+                       help="time to quality instead: pretrain each candidate recipe for --steps, compare curves "
+                            "and plateau exit steps")
+    bench.add_argument("--minutes", type=_positive_float,
+                       help="training minutes per candidate instead of --steps (--quality)")
+    bench.add_argument("--seeds", type=_positive_int, default=1, help="seeds per candidate (--quality; default 1)")
+    bench.add_argument("--eval-every", type=_positive_int, default=100,
+                       help="steps between held-out evaluations (--quality; default 100)")
     bench.add_argument("--candidates", metavar="A,B", help="comma-separated candidate names (--quality; default all)")
     bench.add_argument("--out", metavar="DIR", help="where quality.json and quality.png go (--quality)")
     bench.add_argument("--preset", choices=config_module.preset_names(),
@@ -262,7 +269,7 @@ def run_pretrain(args) -> dict:
     summary = {
         "artifacts": str(cfg.artifacts_dir), "steps": result.steps, "seconds": result.seconds,
         "stopped_by": result.stopped_by, "heldout": result.heldout, "heldout_at_start": result.heldout_at_start,
-        "checkpoint": result.checkpoint,
+        "masked_accuracy_at_step": result.accuracy_at_steps, "checkpoint": result.checkpoint,
         "probe": result.fill_mask[-1]["results"][0] if result.fill_mask else None,
     }
     if args.json:
@@ -270,7 +277,9 @@ def run_pretrain(args) -> dict:
     else:
         h = summary["heldout"]
         print(f"pretrained {result.steps} steps in {result.seconds:.0f} s (stopped by {result.stopped_by}); held-out "
-              f"masked accuracy {h['masked_accuracy']:.1%}, perplexity {h['perplexity']:.1f}; checkpoint {result.checkpoint}")
+              f"masked accuracy {h['masked_accuracy']:.1%}, perplexity {h['perplexity']:.1f}"
+              + "".join(f"; {a:.1%} at step {int(s):,}" for s, a in result.accuracy_at_steps.items())
+              + f"; checkpoint {result.checkpoint}")
     return summary
 
 
@@ -364,7 +373,7 @@ def run_bench(args) -> dict:
         return run_inference_bench(args)
     from . import bench
 
-    report = bench.run(steps=args.steps, levers=args.levers, memory=not args.no_memory, data_path=args.data)
+    report = bench.run(steps=args.steps or 10, levers=args.levers, memory=not args.no_memory, data_path=args.data)
     print(json.dumps(report, indent=1) if args.json else bench.format_report(report))
     if args.json:  # the last line is always the one-line summary
         summary = {k: v for k, v in report.items() if isinstance(v, dict) and "samples_per_s" in v}
@@ -394,13 +403,13 @@ def run_quality(args) -> dict:
     if unknown:
         raise config_module.ConfigError(
             f"unknown candidate(s) {', '.join(unknown)}; choose from: {', '.join(quality.CANDIDATES)}.")
-    report = quality.run(args.minutes, names, data_path=args.data, out=args.out, base=config_module.load(args.preset))
+    base = config_module.load(args.preset, heldout_reviews=500)
+    report = quality.run(args.steps or 1500, names, seeds=args.seeds, data_path=args.data, out=args.out, base=base,
+                         eval_every=args.eval_every, minutes=args.minutes)
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        for name, entry in quality.ranking(report):
-            print(f"{name:28} {entry['heldout']['masked_accuracy']:6.1%} masked accuracy, {entry['steps']:5d} steps, "
-                  f"{entry['samples_per_training_second']:6.1f} samples/s, probe: {', '.join(entry['probe_top5'])}")
+        print(quality.format_ranking(report))
     return report
 
 

@@ -46,6 +46,9 @@ def markdown(report: dict) -> str:
     of_stage = report.get("peak_rss_mb_of_stage") or {}
     peaks = (f" (each stage in its own process, peak MB: {', '.join(f'{k} {v:,.0f}' for k, v in of_stage.items())}; "
              f"plus {report.get('peak_rss_mb_scheduler', 0):,.0f} MB for `bertmlm run` itself)") if of_stage else ""
+    at_steps = mlm.get("masked_accuracy_at_step") or {}
+    milestones = ("; at fixed steps, what a slower laptop would reach in the same budget: "
+                  + ", ".join(f"{a:.1%} at step {int(s):,}" for s, a in at_steps.items())) if at_steps else ""
     return f"""# bertmlm run: preset `{report['preset']}`
 
 Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memory {report['peak_rss_mb']:,.0f} MB{peaks}.
@@ -55,7 +58,7 @@ Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memor
 | seconds{skipped} | {t['data']} | {t['vectorize']} | {t['pretrain']} | {t['finetune']} | {t['evaluate']} | {t['total']} |
 
 **Pretraining**: held-out masked accuracy {mlm['masked_accuracy']:.1%}, perplexity {mlm['perplexity']:.1f}
-({mlm['steps']:,} steps). "{probe['text']}" -> {', '.join(probe['top'])}.
+({mlm['steps']:,} steps{milestones}). "{probe['text']}" -> {', '.join(probe['top'])}.
 
 **Classifier** (reads up to {report['config']['max_length'] * report['config'].get('classifier_windows', 1)} tokens;
 chosen on validation, scored once on {clf['test_reviews']:,} test reviews): test accuracy

@@ -75,3 +75,14 @@ def test_replace_keeps_checks():
     with pytest.raises(ConfigError):
         cfg.replace(batch_size=0)
     assert cfg.to_dict()["preset"] == "smoke"
+
+
+def test_workshop_preset_is_the_measured_winner_of_the_recipe_benchmark():
+    """The workshop preset trains exactly as the candidate the README and lesson 05 report as the winner."""
+    from bertmlm_lib import quality
+
+    cfg = config.load("workshop")
+    winner = quality.CANDIDATES[quality.WORKSHOP_RECIPE][1]
+    assert {k: getattr(cfg, k) for k in winner} == winner
+    assert config.load("full").position_encoding == cfg.position_encoding == "rope"
+    assert cfg.eval_every_seconds and 120 / cfg.eval_every_seconds >= 8  # a readable curve in the 2-minute lesson

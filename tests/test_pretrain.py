@@ -298,3 +298,47 @@ def test_the_schedule_ends_at_the_budget_when_the_machine_slows_down(slow_from):
     total = schedule.get_config()["total_steps"]
     assert abs(total - step) <= 0.05 * step, (total, step)  # the averaged-since-start speed missed by 10-40%
     assert float(schedule(step)) < 0.1 * 1e-3
+
+
+def test_a_step_budget_stops_at_that_step_with_short_reviews_first(tmp_path):
+    cfg = _cfg(tmp_path, short_length=6, short_share=0.5, pretrain_epochs=50)
+    texts = _texts()
+    vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
+    corpus = pretrain.prepare_corpus(texts, vectorizer, cfg)
+    _, result = pretrain.pretrain(cfg, corpus, vectorizer, steps=14, progress=False, fill_mask_display=False)
+    assert result.steps == 14 and result.stopped_by == "steps"
+    assert result.phases == [{"length": 6, "from_step": 0, "to_step": 7}, {"length": 16, "from_step": 7, "to_step": 14}]
+
+
+def test_evaluation_every_few_seconds_of_training(setup):
+    cfg, vectorizer, corpus = setup
+    timed = cfg.replace(pretrain_epochs=500, eval_every=10_000, eval_every_seconds=2.0)
+    _, result = pretrain.pretrain(timed, corpus, vectorizer, minutes=0.15, progress=False, fill_mask_display=False)
+    minutes = [row["minutes"] for row in result.history]
+    assert len(minutes) >= 4  # 9 s of training: a row at the start, every 2 s, at the end
+    assert all(b - a >= 2.0 / 60 - 1e-3 for a, b in zip(minutes[1:-2], minutes[2:-1]))
+    panel = [json.loads(line)["step"] for line in (cfg.artifacts_dir / "pretrain" / "fill_mask.jsonl").read_text().splitlines()]
+    assert len(panel) >= 4 and panel[0] == 0  # the fill-mask panel follows the same clock
+    with pytest.raises(config.ConfigError, match="eval_every_seconds"):
+        cfg.replace(eval_every_seconds=0)
+
+
+def test_heldout_is_masked_at_bert_rate_whatever_the_training_rate(setup):
+    cfg, vectorizer, corpus = setup
+    counts = {}
+    for rate in (0.15, 0.4):
+        train, heldout = pretrain.datasets(corpus, cfg.replace(mask_rate=rate), vectorizer.vocabulary_size)
+        counts[rate] = (sum(int(labels.shape[0]) for _, labels in train.take(4)),
+                        [labels.numpy().tolist() for _, labels in heldout])
+    assert counts[0.4][0] > 2 * counts[0.15][0]  # training masks more
+    assert counts[0.4][1] == counts[0.15][1]  # the held-out labels are the same words
+
+
+def test_heldout_is_also_measured_at_the_milestone_steps(setup, monkeypatch):
+    cfg, vectorizer, corpus = setup
+    monkeypatch.setattr(pretrain, "MILESTONE_STEPS", (5, 11))
+    _, result = pretrain.pretrain(cfg.replace(eval_every=100), corpus, vectorizer, progress=False,
+                                  fill_mask_display=False)
+    assert [row["step"] for row in result.history] == [0, 5, 11, 18]  # start, the two milestones, the end
+    assert set(result.accuracy_at_steps) == {"5", "11"}
+    assert result.accuracy_at_steps["11"] == result.history[2]["val_masked_accuracy"]

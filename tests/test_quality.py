@@ -11,30 +11,53 @@ from bertmlm_lib.model import build_pretraining_model
 
 def test_candidates_reach_the_model():
     base = config.load("smoke")
-    for name in ("seed", "seed_len128_vocab8k_2layers"):
+    for name in ("workshop_before", "alibi_mask40", "rope_128"):
         cfg = quality.candidate_config(name, base)
-        for key, value in quality.CANDIDATES[name].items():
+        for key, value in quality.CANDIDATES[name][1].items():
             assert getattr(cfg, key) == value, (name, key)
-    cfg = quality.candidate_config("seed_len128_vocab8k_2layers", base, vocab_size=50, max_length=16)
+    cfg = quality.candidate_config("alibi_preln", base, vocab_size=50, max_length=16)
     model = build_pretraining_model(cfg)
     blocks = [layer for layer in model.encoder.layers if layer.name.startswith("encoder_block_")]
-    assert len(blocks) == 2 and all(not b.pre_layer_norm and b.dropout == 0.1 for b in blocks)
+    assert len(blocks) == 1 and all(b.pre_layer_norm and b.position_encoding == "alibi" for b in blocks)
+    assert quality.label_of("alibi_128") == "ALiBi distance bias"
     with pytest.raises(ValueError, match="unknown candidate"):
         quality.candidate_config("nope", base)
 
 
-def test_quality_run_writes_curves_and_plot(tiny_archive, tmp_path):
-    base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4)
-    report = quality.run(0.05, ["seed", "seed_len128_vocab8k"], data_path=tiny_archive, base=base,
-                         out=tmp_path / "out", progress=False)
+def test_plateau_exit_and_accuracy_at_a_step():
+    curve = [{"step": s, "masked_accuracy": a} for s, a in ((0, 0.0), (100, 0.14), (200, 0.19), (300, 0.25))]
+    assert quality.plateau_exit_step(curve) == 300 and quality.plateau_exit_step(curve, 0.1) == 100
+    assert quality.plateau_exit_step(curve[:3]) is None
+    assert quality.accuracy_at(curve, 250) == 0.19 and quality.accuracy_at(curve, 400) is None
+
+
+def test_quality_run_counts_steps_with_seeds_and_resumes(tiny_archive, tmp_path):
+    base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4, vocab_size=60)
+    names = ["workshop_before", "alibi_128"]
+    report = quality.run(6, names, seeds=2, data_path=tiny_archive, base=base, out=tmp_path / "out",
+                         progress=False, eval_every=2)
     saved = json.loads((tmp_path / "out" / "quality.json").read_text())
     assert saved == json.loads(json.dumps(report))
     assert (tmp_path / "out" / "quality.png").stat().st_size > 1000
-    for name in ("seed", "seed_len128_vocab8k"):
+    assert report["protocol"]["steps"] == 6 and report["protocol"]["heldout_masking"]["mask_rate"] == 0.15
+    for name in names:
         entry = report["candidates"][name]
-        assert entry["steps"] >= 1 and len(entry["curve"]) >= 2
-        assert entry["curve"][0]["minutes"] == 0
-        assert 0.05 * 60 <= entry["training_seconds"] < 0.05 * 60 + 10
+        assert set(entry["seeds"]) == {str(base.seed), str(base.seed + 1)}
+        for run in entry["seeds"].values():
+            assert run["steps"] == 6
+            assert [p["step"] for p in run["curve"]] == [0, 2, 4, 6]
+            assert run["curve"][-1]["seconds"] > 0
+        assert entry["summary"]["seeds"] == 2 and entry["summary"]["final_accuracy"]["n"] == 2
+    # the two seeds differ (another initialisation and other masks), the held-out set does not
+    losses = [run["curve"][0]["loss"] for run in report["candidates"]["alibi_128"]["seeds"].values()]
+    assert losses[0] != losses[1]
+    # a third seed adds one run per candidate and keeps the two already measured
+    again = quality.run(6, names[:1], seeds=3, data_path=tiny_archive, base=base, out=tmp_path / "out",
+                        progress=False, eval_every=2)
+    assert len(again["candidates"]["workshop_before"]["seeds"]) == 3
+    assert again["candidates"]["alibi_128"]["seeds"] == report["candidates"]["alibi_128"]["seeds"]
+    lines = quality.format_ranking(again).splitlines()
+    assert len(lines) == 3 and "ALiBi distance bias" in quality.format_ranking(again)
 
 
 def test_downstream_check_compares_pretrained_and_scratch(tiny_archive, tmp_path):

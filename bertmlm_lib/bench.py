@@ -109,7 +109,7 @@ def variants(cfg, levers: bool) -> dict:
     """name -> (model factory, which batch inputs it takes)."""
     chosen = {
         "reference": (lambda: build_reference_model(cfg), "reference"),
-        "bertmlm": (lambda: build_our_model(cfg, jit_compile=True), "ours"),
+        "bertmlm": (lambda: build_our_model(cfg, jit_compile=cfg.jit_compile), "ours"),  # as shipped
     }
     if levers:
         chosen["all_prediction_slots"] = (lambda: build_our_model(cfg), "slots")

@@ -52,8 +52,8 @@ print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim ve
 # %% [markdown]
 # ## The encoder
 #
-# * **Token + position embeddings**: each word id becomes a learned vector, plus a learned vector for
-#   its position (attention itself ignores word order).
+# * **Token embeddings (+ position)**: each word id becomes a learned vector; a position signal tells
+#   the model where each word is (attention itself ignores word order; more on this below).
 # * **Encoder blocks**: self-attention lets every word look at every other real word and mix in what
 #   it finds; it does so several times in parallel (*attention heads*, each free to look for
 #   something else). A small feed-forward network then transforms each position. Each part adds its
@@ -88,6 +88,44 @@ print("token ids      ", token_ids.shape)
 print("encoder output ", tuple(vectors.shape))
 print("masks per row  ", masks_per_row, "-> packed", positions.tolist())
 print("head output    ", tuple(logits.shape), "-> one score per vocabulary word for each masked token")
+
+# %% [markdown]
+# ## How the model knows word order
+#
+# Attention compares every word with every other word, but the comparison itself does not know
+# which word came first: shuffle a review and each word meets the same others. So the model needs a
+# position signal, and there are two families (`cfg.position_encoding`, this preset uses
+# the one printed below):
+#
+# * **Added to the word vector.** BERT (and the reference tutorial) *learns* one vector per position
+#   (`"learned"`); the original transformer added fixed sines and cosines (`"sinusoidal"`).
+#   Either way the model has to *learn* that position 17 and position 18 are neighbours.
+# * **Inside attention.** **ALiBi** (Press et al., 2022; `"alibi"`) subtracts from each attention
+#   score a penalty proportional to the distance between the two words: `slope x |i - j|`, with a
+#   different slope per head. Steep heads look almost only at the next few words, gentle heads
+#   across the review. **Rotary embeddings** (RoPE, Su et al., 2021; `"rope"`) turn each query and
+#   key by an angle that grows with its position, so their dot product depends on how far apart the
+#   two words are. With either, "the words next to the mask" stand out from the very first step.
+#
+# That matters for pretraining: lesson 05 shows a model that, for its first thousands of steps,
+# guesses frequent words because it has not yet learned to look at the neighbours of the mask.
+# The picture below is ALiBi's penalty for the first and the last head of this model, over the
+# first 24 positions (darker: less attention allowed).
+
+# %%
+import matplotlib.pyplot as plt
+
+print("position signal of this preset:", cfg.position_encoding)
+bias = model.alibi_bias(cfg.num_heads, 24)
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), layout="constrained")
+for ax, head in zip(axes, (0, cfg.num_heads - 1)):
+    shown = ax.imshow(bias[head], cmap="magma")
+    ax.set_title(f"head {head + 1}: slope {model.alibi_slopes(cfg.num_heads)[head]:.3g}")
+    ax.set_xlabel("key position j")
+    ax.set_ylabel("query position i")
+fig.colorbar(shown, ax=axes, label="added to the attention score")
+fig.suptitle("ALiBi: each head pays for distance at its own rate")
+plt.show()
 
 # %% [markdown]
 # ## Padding changes nothing
@@ -132,6 +170,7 @@ for name in ("workshop", "full"):
 assert tuple(logits.shape) == (3, vectorizer.vocabulary_size)
 assert tuple(vectors.shape) == (2, cfg.max_length, cfg.embed_dim)
 assert difference < 1e-4, "padding does not leak into real positions"
+assert (bias[:, 5, 5] == 0).all() and (bias[0, 5, 9] < bias[0, 5, 6] < 0), "ALiBi: farther costs more"
 assert mlm.head.token_embedding is model.token_embedding_of(mlm.encoder)
 assert model.head_cost(cfg)["saving_factor"] > 5
 

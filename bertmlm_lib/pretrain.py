@@ -408,7 +408,7 @@ def plot_curves(history: list[dict], axes=None, phases: list | None = None):
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     steps = [row["step"] for row in history]
     for ax, key, label in zip(axes, ("loss", "masked_accuracy", "perplexity"),
                               ("loss (cross-entropy)", "masked-token accuracy", "perplexity")):
@@ -421,6 +421,7 @@ def plot_curves(history: list[dict], axes=None, phases: list | None = None):
             ax.set_yscale("log")
         for phase in (phases or [])[1:]:
             ax.axvline(phase["from_step"], color="grey", linestyle=":",
-                       label=f"reviews cut at {phase['length']} tokens from here")
-    axes[0].legend()
+                       label=f"from here reviews are read up to {phase['length']} tokens")
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
     return axes

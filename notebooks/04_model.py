@@ -109,22 +109,28 @@ print("head output    ", tuple(logits.shape), "-> one score per vocabulary word 
 #
 # That matters for pretraining: lesson 05 shows a model that, for its first thousands of steps,
 # guesses frequent words because it has not yet learned to look at the neighbours of the mask.
-# The picture below is ALiBi's penalty for the first and the last head of this model, over the
-# first 24 positions (darker: less attention allowed).
+# The pictures: ALiBi's penalty for the first and the last head over the first 24 positions
+# (darker: less attention allowed), and, for rotary embeddings, the score of one random query and
+# one random key placed 0 to 40 positions apart: it depends on the distance only, wherever the pair sits.
 
 # %%
 import matplotlib.pyplot as plt
 
 print("position signal of this preset:", cfg.position_encoding)
 bias = model.alibi_bias(cfg.num_heads, 24)
-fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
 for ax, head in zip(axes, (0, cfg.num_heads - 1)):
-    shown = ax.imshow(bias[head], cmap="magma")
-    ax.set_title(f"head {head + 1}: slope {model.alibi_slopes(cfg.num_heads)[head]:.3g}")
-    ax.set_xlabel("key position j")
-    ax.set_ylabel("query position i")
-fig.colorbar(shown, ax=axes, label="added to the attention score")
-fig.suptitle("ALiBi: each head pays for distance at its own rate")
+    shown = ax.imshow(bias[head], cmap="magma", vmin=bias.min(), vmax=0)  # one colour scale for both heads
+    ax.set(title=f"ALiBi head {head + 1}: slope {model.alibi_slopes(cfg.num_heads)[head]:.3g}",
+           xlabel="key position j", ylabel="query position i")
+fig.colorbar(shown, ax=axes[:2], label="added to the attention score")
+q, k = np.random.default_rng(0).normal(size=(2, 1, 1, 1, 16)).astype("float32")
+turned_q, turned_k = (np.asarray(model.rotate_by_position(np.tile(v, (1, 80, 1, 1))))[0, :, 0] for v in (q, k))
+for start in (0, 30):
+    scores = [turned_q[start] @ turned_k[start + d] for d in range(41)]
+    axes[2].plot(range(41), scores, linestyle="-" if start == 0 else ":", label=f"query at position {start}")
+axes[2].set(title="RoPE: score of one query and key, d apart", xlabel="distance d", ylabel="q . k")
+axes[2].legend()
 plt.show()
 
 # %% [markdown]
@@ -171,6 +177,7 @@ assert tuple(logits.shape) == (3, vectorizer.vocabulary_size)
 assert tuple(vectors.shape) == (2, cfg.max_length, cfg.embed_dim)
 assert difference < 1e-4, "padding does not leak into real positions"
 assert (bias[:, 5, 5] == 0).all() and (bias[0, 5, 9] < bias[0, 5, 6] < 0), "ALiBi: farther costs more"
+assert np.allclose([turned_q[0] @ turned_k[d] for d in range(41)], scores, atol=1e-3), "RoPE: only d matters"
 assert mlm.head.token_embedding is model.token_embedding_of(mlm.encoder)
 assert model.head_cost(cfg)["saving_factor"] > 5
 

@@ -137,7 +137,8 @@ for row in curve:
 # encoder picking its learning rate on 1,000 validation reviews), reading the first `max_length`
 # tokens only, scored on 5,000 test reviews, from encoders pretrained for 0 (random), 5 (an earlier
 # 5-minute workshop recipe), 15 (a first recipe that learned slowly) and 60 minutes (the `full`
-# preset, which is also the instructor's checkpoint). TF-IDF is the dashed line. Read it honestly: at 5 minutes the encoder is still *worse* than a random one for
+# preset with learned positions, the instructor's checkpoint until it was replaced by a 20-minute
+# model with rotary positions). TF-IDF is the dashed line. Read it honestly: at 5 minutes the encoder is still *worse* than a random one for
 # this task; after an hour it is clearly better (though not yet better than TF-IDF). Pretraining
 # pays off only once the model has really learned the language.
 

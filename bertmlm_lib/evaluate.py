@@ -1,13 +1,18 @@
 """Evaluation of a sentiment classifier on held-out reviews: the numbers and the pictures.
 
 Accuracy, ROC AUC, the confusion matrix, calibration (is "0.8" right 80% of the time?), accuracy
-by review length, and the reviews the model got most confidently wrong. Plain NumPy, so any
-model's probabilities can be scored.
+by review length, and the reviews the model got most confidently wrong. The metrics come from
+scikit-learn (`roc_auc_score`, `confusion_matrix`; calibration uses `calibration_curve`'s uniform
+bins, binned here because the lesson also shows each bin's edges and count); this module adds what
+the lesson needs around them: a plain explanation of each number, dicts that the reports and
+notebooks read, and the plots. It takes probabilities as plain arrays (no TensorFlow or Keras
+here), so any model's predictions can be scored.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import confusion_matrix, roc_auc_score
 
 
 def _arrays(labels, probabilities):
@@ -19,33 +24,49 @@ def _arrays(labels, probabilities):
 
 
 def roc_auc(labels, probabilities) -> float:
-    """Area under the ROC curve: the chance that a random positive review scores above a random negative one."""
+    """Area under the ROC curve: the chance that a random positive review scores above a random negative one.
+
+    It asks only whether the model *ranks* reviews in the right order, whatever threshold you later
+    pick: 0.5 is a coin flip, 1.0 puts every positive above every negative, and a tie counts as
+    half. With only one class present there are no pairs to compare, so the answer is NaN.
+
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.5, 0.5, 0.8])  # the tie counts as half a win
+    0.875
+    """
     labels, probabilities = _arrays(labels, probabilities)
-    positives, negatives = probabilities[labels == 1], probabilities[labels == 0]
-    if not len(positives) or not len(negatives):
-        return float("nan")
-    order = np.argsort(np.concatenate([negatives, positives]), kind="mergesort")
-    ranks = np.empty(len(order))
-    ranks[order] = np.arange(1, len(order) + 1)
-    scores = np.concatenate([negatives, positives])
-    for value in np.unique(scores):  # ties share their average rank
-        tied = scores == value
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    positive_ranks = ranks[len(negatives):].sum()
-    return float((positive_ranks - len(positives) * (len(positives) + 1) / 2) / (len(positives) * len(negatives)))
+    if not (labels == 1).any() or not (labels == 0).any():
+        return float("nan")  # checked here: scikit-learn warns (newer) or raises (older) instead
+    return float(roc_auc_score(labels, probabilities))
 
 
 def confusion(labels, probabilities, threshold: float = 0.5) -> dict:
-    """Counts of true/false positives/negatives at the threshold."""
+    """Counts of true/false positives/negatives at the threshold.
+
+    A review is predicted positive when its probability is at least `threshold`. The four counts
+    show *which* mistakes the model makes (praising bad films or panning good ones), which a
+    single accuracy number hides.
+    """
     labels, probabilities = _arrays(labels, probabilities)
-    predicted = probabilities >= threshold
-    return {"true_positive": int((predicted & (labels == 1)).sum()), "false_positive": int((predicted & (labels == 0)).sum()),
-            "true_negative": int((~predicted & (labels == 0)).sum()), "false_negative": int((~predicted & (labels == 1)).sum())}
+    if not labels.size:  # scikit-learn refuses empty input; no reviews means zero of everything
+        return {"true_positive": 0, "false_positive": 0, "true_negative": 0, "false_negative": 0}
+    predicted = (probabilities >= threshold).astype(int)
+    (tn, fp), (fn, tp) = confusion_matrix(labels, predicted, labels=[0, 1])
+    return {"true_positive": int(tp), "false_positive": int(fp), "true_negative": int(tn), "false_negative": int(fn)}
 
 
 def calibration(labels, probabilities, bins: int = 10) -> list[dict]:
-    """Per probability bin: the mean predicted probability and the share actually positive."""
+    """Per probability bin: the mean predicted probability and the share actually positive.
+
+    A calibrated model's "0.8" is right 80% of the time, so in each bin the two numbers agree; a
+    gap shows over- or under-confidence, which matters when the probability itself is used. The
+    bins are scikit-learn's `calibration_curve(..., strategy="uniform")` ones (`bins` equal slices
+    of [0, 1], empty ones left out), binned here so each row can carry its edges and count. One
+    difference: a value exactly on an edge goes in the bin above (0.5 sits in [0.5, 0.6) with the
+    reviews `confusion` calls positive), where scikit-learn puts it in the bin below; 1.0 goes in the
+    last bin, and anything outside [0, 1] in the nearer end bin.
+    """
     labels, probabilities = _arrays(labels, probabilities)
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)

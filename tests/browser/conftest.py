@@ -1,11 +1,13 @@
 """Fixtures for the browser tests: a real JupyterLab server and Debian's chromium driven by Playwright.
 
-The server runs on 127.0.0.1 on a free port (`port_retries=0`, so it never silently moves), with an
-empty token (loopback only), the smoke preset and the shared IMDB archive in its environment, and
-its own config, settings, workspace and runtime folders so nothing of the user's is read or
-written. The notebooks are copies of the committed `.ipynb` files in a temporary folder: a test
-never saves outputs into the repository. At the end, exactly the server process started here is
-stopped (JupyterLab shuts its kernels down with it).
+The server runs on 127.0.0.1 on a free port (`port_retries=0`, so it never silently moves), with a
+random token (the REST calls below send it; with an empty token the server refuses DELETE without an
+XSRF cookie), the smoke preset and the shared IMDB archive in its environment, and its own config,
+settings, workspace and runtime folders so nothing of the user's is read or written. The notebooks
+are copies of the committed `.ipynb` files in a temporary folder: a test never saves outputs into
+the repository. After each journey its kernels are shut down through the server's REST API, and the
+test fails if the server still lists one; at the end, exactly the server process started here is
+stopped (SIGTERM: it shuts down any kernel left, then exits).
 
 Without chromium the tests are skipped with the reason, unless `BERTMLM_REQUIRE_BROWSER=1`
 (set by `.ci/run`, which installs chromium), where a missing browser is a failure.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -31,6 +34,7 @@ CHROMIUM = os.environ.get("BERTMLM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = ROOT / "build" / "screenshots"
+TOKEN = secrets.token_hex(16)
 # JupyterLab's news and update checks would reach the internet: off, as a user setting.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
                 {"fetchNews": "false", "checkForUpdates": False}}
@@ -64,7 +68,8 @@ def _wait_for_status(url: str, process: subprocess.Popen, log: Path, timeout: fl
         if process.poll() is not None:
             raise RuntimeError(f"jupyter lab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as answer:
+            request = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {TOKEN}"})
+            with urllib.request.urlopen(request, timeout=2) as answer:
                 if answer.status == 200:
                     return
         except OSError:
@@ -92,7 +97,7 @@ def lab(tmp_path_factory):
     port = _free_port()
     log = home / "jupyter.log"
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
                f"--ServerApp.root_dir={served}", "--LabApp.expose_app_in_browser=True",
                "--LabApp.extension_manager=readonly"]  # no extension index queries (no internet here)
     if os.geteuid() == 0:  # containers and CI often run as root
@@ -102,7 +107,7 @@ def lab(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_status(url, process, log)
-        yield {"url": url, "served": served, "artifacts": Path(env["BERTMLM_ARTIFACTS"])}
+        yield {"url": url, "token": TOKEN, "served": served, "artifacts": Path(env["BERTMLM_ARTIFACTS"])}
     finally:
         process.send_signal(signal.SIGTERM)  # this process only; it stops its own kernels
         try:
@@ -110,6 +115,30 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _api(lab: dict, method: str, path: str):
+    """One call to the Jupyter server's REST API (`/api/<path>`) with its token; the JSON answer or None."""
+    request = urllib.request.Request(f"{lab['url']}/api/{path}", method=method,
+                                     headers={"Authorization": f"token {lab['token']}"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        body = answer.read()
+    return json.loads(body) if body else None
+
+
+@pytest.fixture(autouse=True)
+def journey_kernels(lab):
+    """Shut down the kernels a journey started when it ends (pass or fail), then check none is listed."""
+    before = {kernel["id"] for kernel in _api(lab, "GET", "kernels")}
+    yield
+    for session in _api(lab, "GET", "sessions"):  # deleting a session shuts its kernel down
+        if session["kernel"] and session["kernel"]["id"] not in before:
+            _api(lab, "DELETE", f"sessions/{session['id']}")
+    for kernel in _api(lab, "GET", "kernels"):  # a kernel without a session, if any
+        if kernel["id"] not in before:
+            _api(lab, "DELETE", f"kernels/{kernel['id']}")
+    left = [kernel for kernel in _api(lab, "GET", "kernels") if kernel["id"] not in before]
+    assert not left, f"kernels the journey started are still running: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,8 @@ class NotebookError(AssertionError):
 
 def open_notebook(page, lab: dict, name: str, timeout: float = 120) -> None:
     """Open `notebooks/<name>` in JupyterLab and wait until its kernel is idle."""
-    page.goto(f"{lab['url']}/lab/tree/notebooks/{name}?reset")  # ?reset: no tabs restored from earlier tests
+    # ?reset: no tabs restored from earlier tests; the token logs this fresh browser context in
+    page.goto(f"{lab['url']}/lab/tree/notebooks/{name}?reset&token={lab['token']}")
     page.wait_for_function(KERNEL_IDLE, timeout=timeout * 1000)
 
 

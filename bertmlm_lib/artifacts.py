@@ -1,13 +1,39 @@
-"""Saving and loading stage outputs: atomic writes, so a kill never leaves a half file behind."""
+"""Saving and loading stage outputs: atomic writes, so a kill never leaves a half file behind.
+
+It also names the files of an artifacts folder, in one place, for every module that reads or writes
+them (the scheduler of `bertmlm run` too, which must not import TensorFlow to check them):
+
+    vocabulary.json                     the vocabulary (`vectorize.VOCABULARY_FILE`)
+    pretrain/checkpoint.keras + .json   the pretraining model with its optimizer, and its metadata
+    pretrain/encoder.keras              the encoder alone, what fine-tuning starts from
+    pretrain/log.jsonl, fill_mask.jsonl one line per pretraining run; the fill-mask panel's history
+    finetune/sentiment.keras            the end-to-end model on raw strings
+    finetune/finetune.json, evaluate.json
+    report.json                         what `bertmlm run` found (and report.md, its plots)
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
 from .errors import ArtifactError
+
+PRETRAIN_FOLDER = "pretrain"
+CHECKPOINT_FILE = "checkpoint.keras"
+CHECKPOINT_META = "checkpoint.json"
+ENCODER_FILE = "encoder.keras"
+LOG_FILE = "log.jsonl"
+FILL_MASK_LOG = "fill_mask.jsonl"
+FINETUNE_FOLDER = "finetune"
+MODEL_FILE = "sentiment.keras"
+FINETUNE_SUMMARY = "finetune.json"
+EVALUATE_FILE = "evaluate.json"
+REPORT_FILE = "report.json"  # what `bertmlm run` reports
 
 
 def ensure_folder(folder: str | os.PathLike) -> Path:
@@ -105,9 +131,6 @@ def pid_alive(pid: int) -> bool:
 
 def remove_abandoned(folder: Path, pattern: str, pid_group: int = 1) -> int:
     """Delete entries of `folder` matching regex `pattern` whose embedded process id is gone; return how many."""
-    import re
-    import shutil
-
     removed = 0
     folder = Path(folder)
     if not folder.is_dir():

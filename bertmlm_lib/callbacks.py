@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .artifacts import ensure_folder
 from .backend import load_tensorflow
-from .fill_mask import FillMasker
+from .fill_mask import PROBE_ANSWERS, PROBES, FillMasker
 from .progress import Progress, _in_notebook
 from .vectorize import FIRST_WORD_ID, Vectorizer
 
@@ -27,13 +27,6 @@ def step_of(model) -> int:
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
-PROBES = (
-    "i have watched this [mask] and it was awesome",
-    "the acting was [mask] and the plot made no sense",
-    "one of the best [mask] i have ever seen",
-    "this film is a [mask] of time",
-)
-PROBE_ANSWERS = ("movie", "bad", "movies", "waste")
 
 
 class TrainingClock:
@@ -200,26 +193,36 @@ class CheckpointEvery(keras.callbacks.Callback):
 
 
 class ProgressLine(keras.callbacks.Callback):
-    """The one in-place progress display: steps, running loss and masked accuracy, time.
+    """The one in-place progress display: step, running loss and masked accuracy, and how far the run is.
 
-    It stays open across the phases of a run (several `fit` calls); `close()` ends it.
+    How far is measured by what will end the run: the training minutes of a time budget, or the
+    planned steps, whichever is nearer its end. It stays open across the phases of a run (several
+    `fit` calls); `close()` ends it.
     """
 
-    def __init__(self, total_steps: int, enabled: bool = True):
+    def __init__(self, total_steps: int, clock: TrainingClock | None = None, budget_minutes: float | None = None,
+                 enabled: bool = True):
         super().__init__()
-        self.total_steps, self.enabled = total_steps, enabled
+        self.total_steps, self.clock, self.budget_minutes, self.enabled = total_steps, clock, budget_minutes, enabled
         self.bar = None
 
     def on_train_begin(self, logs=None):
         if self.bar is None:
-            self.bar = Progress(self.total_steps, "pretraining steps", enabled=self.enabled, min_interval=1.0)
-            self.bar.done = step_of(self.model)
+            self.bar = Progress(self.total_steps, "pretraining", enabled=self.enabled, min_interval=1.0)
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        self.bar.description = (f"pretraining · loss {logs.get('loss', float('nan')):.3f} · masked accuracy "
-                                f"{logs.get('masked_accuracy', float('nan')):.1%} · steps")
-        self.bar.update(step_of(self.model) - self.bar.done)
+        logs, step = logs or {}, step_of(self.model)
+        by_steps = step / max(self.total_steps, 1)
+        by_time = self.clock.seconds() / (60 * self.budget_minutes) if self.clock and self.budget_minutes else 0.0
+        head = (f"pretraining · step {step:,} · loss {logs.get('loss', float('nan')):.3f} · masked accuracy "
+                f"{logs.get('masked_accuracy', float('nan')):.1%}")
+        if by_time >= by_steps:  # the time budget ends the run
+            self.bar.description = f"{head} · training minutes"
+            self.bar.total, done = self.budget_minutes, self.clock.seconds() / 60
+        else:
+            self.bar.description = f"{head} · steps"
+            self.bar.total, done = self.total_steps, step
+        self.bar.update(done - self.bar.done)
 
     def close(self):
         if self.bar:

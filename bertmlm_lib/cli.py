@@ -1,6 +1,7 @@
 """The `bertmlm` command: the notebooks' stages, headless.
 
-Every subcommand calls the same library functions the notebooks call. A mistake a user can make
+Every subcommand calls the same library functions the notebooks call, importing them when it runs, so
+`bertmlm --help` and `bertmlm data` start without loading TensorFlow. A mistake a user can make
 (a wrong path, a damaged archive, a missing artifact) prints one line, `error: ...`, naming the
 problem and the fix, and exits with status 2; `--debug` shows the traceback instead.
 """
@@ -12,6 +13,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from . import config as config_module
 from .errors import BertmlmError
@@ -180,7 +182,7 @@ _positive_int = _positive(int, "a whole number")
 
 def data_report(args) -> dict:
     """Counts, lengths and duplicates of the whole archive, plus how the preset will split it."""
-    from . import data
+    from . import archive, data
 
     cfg = config_module.load(args.preset)
     started = time.perf_counter()
@@ -199,7 +201,7 @@ def data_report(args) -> dict:
         },
         "preset": {"name": cfg.preset, "train_reviews": cfg.train_reviews, "test_reviews": cfg.test_reviews,
                    "unsup_reviews": cfg.unsup_reviews},
-        "cache": str(data.data_cache_dir()),
+        "cache": str(archive.data_cache_dir()),
         "load_seconds": round(loaded, 2),
     })
     return report
@@ -239,10 +241,10 @@ def run_data(args) -> dict:
 
 
 def run_vectorize(args) -> dict:
-    from . import vectorize
+    from . import stages
 
     cfg = config_module.load(args.preset, artifacts=args.artifacts)
-    summary = vectorize.build_and_save(cfg, args.data, progress=not args.quiet)
+    summary = stages.build_vocabulary(cfg, args.data, progress=not args.quiet)
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -261,10 +263,10 @@ def run_vectorize(args) -> dict:
 
 
 def run_pretrain(args) -> dict:
-    from . import pretrain
+    from . import stages
 
     cfg = _config(args, **({"pretrain_epochs": args.epochs} if args.epochs else {}))
-    _, result = pretrain.run_pretraining(cfg, args.data, resume=args.resume, minutes=args.minutes,
+    _, result = stages.run_pretraining(cfg, args.data, resume=args.resume, minutes=args.minutes,
                                          progress=not args.quiet, fill_mask_display=not (args.quiet or args.json))
     summary = {
         "artifacts": str(cfg.artifacts_dir), "steps": result.steps, "seconds": result.seconds,
@@ -293,10 +295,10 @@ def run_fill_mask(args) -> list:
 
 
 def run_finetune(args) -> dict:
-    from . import finetune
+    from . import stages
 
     cfg = _config(args)
-    summary = finetune.run_finetuning(cfg, args.data, progress=not args.quiet, from_scratch=args.from_scratch)
+    summary = stages.run_finetuning(cfg, args.data, progress=not args.quiet, from_scratch=args.from_scratch)
     if args.json:
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
     else:
@@ -306,18 +308,12 @@ def run_finetune(args) -> dict:
 
 
 def run_evaluate(args) -> dict:
-    from . import data, end_to_end, evaluate
-    from .artifacts import write_json
-    from .finetune import FINETUNE_FOLDER, MODEL_FILE
+    from . import end_to_end, stages
 
     cfg = config_module.load(args.preset, artifacts=args.artifacts)
-    model = end_to_end.load(cfg.artifacts_dir / FINETUNE_FOLDER / MODEL_FILE)
-    test = data.load_imdb(args.data, cfg=cfg, progress=not args.quiet).test
-    probabilities = end_to_end.predict(model, test.texts)
-    report = {**evaluate.summary(test.labels, probabilities),
-              "calibration": evaluate.calibration(test.labels, probabilities),
-              "by_length": evaluate.accuracy_by_length(test.labels, probabilities, data.review_lengths(test.texts))}
-    write_json(cfg.artifacts_dir / FINETUNE_FOLDER / "evaluate.json", report)
+    model = end_to_end.load(stages.finetuned_model_path(cfg))  # before reading the reviews: a missing model fails fast
+    test = stages.reviews(cfg, args.data, progress=not args.quiet, unlabelled=False).test
+    report = stages.evaluate_model(cfg, test, model)
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -327,8 +323,6 @@ def run_evaluate(args) -> dict:
 
 def _read_lines(path: str) -> list[str]:
     """Non-empty lines of a text file, read as UTF-8, else as Latin-1 (which never fails)."""
-    from pathlib import Path
-
     from .errors import TextError
 
     file = Path(path)
@@ -344,15 +338,13 @@ def _read_lines(path: str) -> list[str]:
 
 def run_predict(args) -> list:
     from . import end_to_end
+    from .artifacts import FINETUNE_FOLDER, MODEL_FILE
     from .errors import TextError
-    from .finetune import FINETUNE_FOLDER, MODEL_FILE
 
     texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
     if not texts:
         raise TextError("no text given: pass reviews as arguments or with --file.")
     artifacts = args.artifacts or config_module.load(args.preset).artifacts_dir
-    from pathlib import Path
-
     model = end_to_end.load(Path(artifacts) / FINETUNE_FOLDER / MODEL_FILE)
     probabilities = end_to_end.predict(model, texts)
     results = [{"text": t, "label": "pos" if p >= 0.5 else "neg", "prob_pos": round(float(p), 6)}
@@ -371,7 +363,7 @@ def run_bench(args) -> dict:
         return run_quality(args)
     if args.inference:
         return run_inference_bench(args)
-    from . import bench
+    from .experiments import bench
 
     report = bench.run(steps=args.steps or 10, levers=args.levers, memory=not args.no_memory, data_path=args.data)
     print(json.dumps(report, indent=1) if args.json else bench.format_report(report))
@@ -382,11 +374,10 @@ def run_bench(args) -> dict:
 
 
 def run_inference_bench(args) -> dict:
-    from . import data, end_to_end
-    from .finetune import FINETUNE_FOLDER, MODEL_FILE
+    from . import data, end_to_end, stages
 
     cfg = config_module.load(args.preset, artifacts=args.artifacts)
-    model = end_to_end.load(cfg.artifacts_dir / FINETUNE_FOLDER / MODEL_FILE)
+    model = end_to_end.load(stages.finetuned_model_path(cfg))
     texts = data.load_imdb(args.data, test_reviews=2560, train_reviews=2, unsup_reviews=2, progress=False).test.texts
     report = end_to_end.inference_speed(model, texts, batch_size=256)
     print(json.dumps(report, indent=1) if args.json else
@@ -396,14 +387,14 @@ def run_inference_bench(args) -> dict:
 
 
 def run_quality(args) -> dict:
-    from . import quality
+    from .experiments import quality
 
     names = [n.strip() for n in args.candidates.split(",")] if args.candidates else None
     unknown = [n for n in names or [] if n not in quality.CANDIDATES]
     if unknown:
         raise config_module.ConfigError(
             f"unknown candidate(s) {', '.join(unknown)}; choose from: {', '.join(quality.CANDIDATES)}.")
-    base = config_module.load(args.preset, heldout_reviews=500)
+    base = quality.base_config(args.preset)
     report = quality.run(args.steps or 1500, names, seeds=args.seeds, data_path=args.data, out=args.out, base=base,
                          eval_every=args.eval_every, minutes=args.minutes)
     if args.json:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .errors import ConfigError
 
@@ -25,10 +27,20 @@ PRESET_ENV = "BERTMLM_PRESET"
 ARTIFACTS_ENV = "BERTMLM_ARTIFACTS"
 CACHE_ENV = "BERTMLM_CACHE"
 DEFAULT_PRESET = "workshop"
-POSITION_ENCODINGS = ("learned", "sinusoidal", "alibi", "rope")
+# The choices of the settings that take one of a few names (checked by `_checked`, listed in its message).
+Activation = Literal["relu", "gelu"]
+PositionEncoding = Literal["learned", "sinusoidal", "alibi", "rope"]
+Schedule = Literal["linear", "constant"]
+Strategy = Literal["default", "mirrored"]
+POSITION_ENCODINGS = typing.get_args(PositionEncoding)
 # What a setting meant before it existed: a config or model saved then had this behaviour, whatever
 # the preset's default is now, so it reloads and resumes unchanged.
 SAVED_BEFORE_SETTING = {"position_encoding": "learned"}
+
+
+def with_saved_defaults(saved: dict) -> dict:
+    """A saved config (or part of one) with the settings it predates filled in as they behaved then."""
+    return {**SAVED_BEFORE_SETTING, **saved}
 
 
 @dataclass(frozen=True)
@@ -55,15 +67,15 @@ class Config:
     ff_dim: int = 128
     num_layers: int = 1
     dropout: float = 0.1
-    activation: str = "relu"  # of the feed-forward layers (the reference used relu; BERT uses gelu)
+    activation: Activation = "relu"  # of the feed-forward layers (the reference used relu; BERT uses gelu)
     pre_layer_norm: bool = False  # LayerNorm before each sub-layer (more stable) or after (BERT's)
     # How the model knows word order (see `model.py`): "learned" (BERT's), "sinusoidal", or, inside
     # attention, "alibi" or "rope".
-    position_encoding: str = "learned"
+    position_encoding: PositionEncoding = "learned"
     # Pretraining: AdamW, linear warmup then linear decay to zero, gradient clipping.
     batch_size: int = 32
     learning_rate: float = 1e-3
-    schedule: str = "linear"  # "linear": warmup, then linear decay to 0 (fitted to a time budget); or "constant"
+    schedule: Schedule = "linear"  # "linear": warmup, then linear decay to 0 (fitted to a time budget); or "constant"
     warmup_share: float = 0.06  # of all pretraining steps
     weight_decay: float = 0.01
     clipnorm: float = 1.0
@@ -98,7 +110,7 @@ class Config:
     classifier_windows: int = 1
     # "default": one device (the GPU if there is one, else the CPU); "mirrored": every local GPU, or
     # every logical CPU device, through tf.distribute.MirroredStrategy (the batch is split between them).
-    strategy: str = "default"
+    strategy: Strategy = "default"
     # The label-efficiency curve of `bertmlm run`: labelled-review counts, and the label-balanced
     # slice of test it is scored on (None: the preset's whole test set).
     label_sizes: tuple = (500, 1000, 2000, 5000)
@@ -135,6 +147,40 @@ class Config:
         return _checked(dataclasses.replace(self, **_known(changes)))
 
 
+# Every setting belongs to exactly one group (a test checks it). The groups say what a setting changes,
+# and everything that must compare or hash settings derives its list from them: the vocabulary's
+# record of what it was built from, a checkpoint's architecture, what an instructor checkpoint must
+# match, and the stage keys of `bertmlm run`. A new setting joins one group here and nowhere else.
+FIELD_GROUPS = {
+    "data": ("train_reviews", "test_reviews", "unsup_reviews", "seed"),
+    "vocabulary": ("vocab_size", "max_length"),
+    "masking": ("mask_rate", "mask_token_share", "random_token_share"),
+    "model": ("embed_dim", "num_heads", "ff_dim", "num_layers", "activation", "pre_layer_norm", "position_encoding"),
+    "pretraining": ("dropout", "batch_size", "learning_rate", "schedule", "warmup_share", "weight_decay", "clipnorm",
+                    "pretrain_epochs", "pretrain_minutes", "short_length", "short_share", "heldout_reviews"),
+    "finetuning": ("validation_fraction", "finetune_epochs", "frozen_steps", "classifier_windows",
+                   "finetune_learning_rate"),
+    "evaluation": ("label_sizes", "label_test_reviews", "label_validation_reviews"),
+    # how and where a run goes, not what it computes
+    "running": ("preset", "artifacts", "strategy", "jit_compile", "checkpoint_minutes", "eval_every",
+                "eval_every_seconds", "lesson_pretrain_minutes", "lesson_train_reviews"),
+}
+
+
+def fields_of(*groups: str) -> tuple[str, ...]:
+    """The settings of some groups, in order.
+
+    >>> fields_of("vocabulary")
+    ('vocab_size', 'max_length')
+    """
+    return tuple(name for group in groups for name in FIELD_GROUPS[group])
+
+
+# The settings whose type is a `Literal`, with their allowed values.
+CHOICES = {name: typing.get_args(kind) for name, kind in typing.get_type_hints(Config).items()
+           if typing.get_origin(kind) is Literal}
+
+
 PRESETS: dict[str, Config] = {
     # CI and first contact: seconds per notebook. Sizes are tiny but every code path runs. 2,000
     # labelled reviews and 3 epochs are the least at which the classifier reliably tells a clearly
@@ -162,11 +208,11 @@ PRESETS: dict[str, Config] = {
         label_test_reviews=None,
     ),
     # A class on 2-core laptops: the whole corpus, and the recipe that learned the most in a few
-    # minutes of a 2-core CPU in `bertmlm bench --quality` (bertmlm_lib/measured/): the reference's
+    # minutes of a 2-core CPU in `bertmlm bench --quality` (bertmlm_lib/experiments/measured/): the reference's
     # one-layer model with a vocabulary of 8,000 words (the output layer is most of each step: 2.4x
     # more steps per minute than 30,000), at a constant rate of 2e-3, reading only the first 64 tokens
     # of each review for the first 70% of its 4 minutes and 128 after, with **rotary positions**.
-    # Measured, 1,200 steps, same held-out set (see `quality.py` and README): with learned positions
+    # Measured, 1,200 steps, same held-out set (see `experiments/quality.py` and README): with learned positions
     # the model stays on the ~14% frequent-word plateau for all 1,200 steps (13.6%); with RoPE and 64
     # tokens first it leaves it (20%) after 813 +- 23 steps (3 seeds) and reaches 24.7% in 239 s;
     # RoPE at 128 throughout: exit 700, 24.9% but in 357 s; ALiBi 20.0%, fixed sinusoids 6.7%. 40%
@@ -271,6 +317,23 @@ def _known(changes: dict) -> dict:
     return changes
 
 
+def masking_problem(mask_rate: float, mask_token_share: float, random_token_share: float) -> tuple[str, str] | None:
+    """(setting, rule) for the first masking share out of range, else None: the one rule that both
+    the config and the masking functions apply.
+
+    >>> masking_problem(1.0, 0.8, 0.1)
+    ('mask_rate', 'between 0 and 1 (exclusive)')
+    """
+    if not 0 < mask_rate < 1:
+        return "mask_rate", "between 0 and 1 (exclusive)"
+    for name, share in (("mask_token_share", mask_token_share), ("random_token_share", random_token_share)):
+        if not 0 <= share <= 1:
+            return name, "between 0 and 1"
+    if mask_token_share + random_token_share > 1 + 1e-9:
+        return "random_token_share", f"at most 1 - mask_token_share = {1 - mask_token_share:g}"
+    return None
+
+
 def _checked(cfg: Config) -> Config:
     """Check that every value makes sense, with a message that names the setting."""
 
@@ -290,13 +353,11 @@ def _checked(cfg: Config) -> Config:
         fail("vocab_size", "a whole number >= 4 (three ids are reserved: padding, [UNK], [mask])")
     if not 0 < cfg.validation_fraction < 1:
         fail("validation_fraction", "between 0 and 1 (exclusive)")
-    if not 0 < cfg.mask_rate < 1:
-        fail("mask_rate", "between 0 and 1 (exclusive)")
-    for name in ("mask_token_share", "random_token_share", "dropout"):
-        if not 0 <= getattr(cfg, name) <= 1:
-            fail(name, "between 0 and 1")
-    if cfg.mask_token_share + cfg.random_token_share > 1:
-        fail("random_token_share", f"at most 1 - mask_token_share = {1 - cfg.mask_token_share:g}")
+    problem = masking_problem(cfg.mask_rate, cfg.mask_token_share, cfg.random_token_share)
+    if problem:
+        fail(*problem)
+    if not 0 <= cfg.dropout <= 1:
+        fail("dropout", "between 0 and 1")
     if cfg.embed_dim % cfg.num_heads:
         fail("num_heads", f"a divisor of embed_dim={cfg.embed_dim}")
     for name in ("learning_rate", "finetune_learning_rate", "clipnorm", "checkpoint_minutes"):
@@ -315,14 +376,9 @@ def _checked(cfg: Config) -> Config:
     if cfg.label_validation_reviews is not None and (not isinstance(cfg.label_validation_reviews, int)
                                                      or cfg.label_validation_reviews < 2):
         fail("label_validation_reviews", "None (the whole validation split) or a whole number >= 2")
-    if cfg.strategy not in ("default", "mirrored"):
-        fail("strategy", "'default' or 'mirrored'")
-    if cfg.activation not in ("relu", "gelu"):
-        fail("activation", "'relu' or 'gelu'")
-    if cfg.position_encoding not in POSITION_ENCODINGS:
-        fail("position_encoding", " or ".join(repr(p) for p in POSITION_ENCODINGS))
-    if cfg.schedule not in ("linear", "constant"):
-        fail("schedule", "'linear' or 'constant'")
+    for name, choices in CHOICES.items():
+        if getattr(cfg, name) not in choices:
+            fail(name, " or ".join(repr(choice) for choice in choices))
     if cfg.short_length is not None and (not isinstance(cfg.short_length, int) or isinstance(cfg.short_length, bool)
                                          or not 1 <= cfg.short_length < cfg.max_length):
         fail("short_length", f"None (off) or a whole number from 1 to max_length - 1 = {cfg.max_length - 1}")
@@ -367,6 +423,6 @@ def load(preset: str | None = None, artifacts: str | os.PathLike | None = None, 
 
 def from_dict(saved: dict) -> Config:
     """The Config a saved `to_dict()` describes (a checkpoint's, a report's, a stage request's), checked again."""
-    saved = {**SAVED_BEFORE_SETTING, **saved}
+    saved = with_saved_defaults(saved)
     return load(saved.get("preset", DEFAULT_PRESET), artifacts=saved.get("artifacts") or ".",
                 **{k: v for k, v in saved.items() if k not in ("preset", "artifacts")})

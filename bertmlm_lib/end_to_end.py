@@ -10,6 +10,7 @@ probabilities. Saved as one `.keras` file, it reloads with `safe_mode=True` in a
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +24,17 @@ load_tensorflow()
 
 import keras  # noqa: E402
 
-# Importing these registers the custom layers and the standardization function with Keras, so a
-# saved model reloads in a process that has imported nothing else of ours.
-from . import finetune as _registers_classifier_layers  # noqa: E402,F401
+# Importing these registers the custom layers with Keras (the vectorizer registers the standardization
+# function, the schedule the learning rate a saved optimizer names), so a saved model reloads in a
+# process that has imported nothing else of ours.
 from . import model as _registers_encoder_layers  # noqa: E402,F401
+from . import schedules as _registers_schedule  # noqa: E402,F401
+from .classifier import reading_length  # noqa: E402
 
 
 def build_end_to_end_model(vectorizer: Vectorizer, classifier: keras.Model, name: str = "end_to_end") -> keras.Model:
     """Raw strings `[B]` -> P(positive) `[B, 1]`: the vectorizer's layer (as many tokens as the
     classifier reads), then the classifier."""
-    from .finetune import reading_length
-
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = vectorizer.text_layer(reading_length(classifier))(text)
     ids = keras.layers.Identity(name="token_ids")(keras.ops.cast(ids, "int32"))
@@ -57,8 +58,6 @@ def predict(model: keras.Model, texts, batch_size: int = 32) -> np.ndarray:
 def inference_speed(model: keras.Model, texts, batch_size: int = 256, repeats: int = 3) -> dict:
     """Reviews per second from raw strings to probabilities: the median of `repeats` timed passes,
     after one untimed pass (which traces the graph)."""
-    import time
-
     predict(model, texts[:batch_size], batch_size=batch_size)
     seconds = []
     for _ in range(repeats):

@@ -16,9 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import load_pretrained
 from .errors import TextError, checked_texts
 from .model import flat_positions
 from .vectorize import FIRST_WORD_ID, MASK_ID, MASK_TOKEN, Vectorizer, standardize_text
+
+
+# Sentences the training panel, the reports and lesson 05 ask about, with the word a reader expects.
+PROBES = (
+    "i have watched this [mask] and it was awesome",
+    "the acting was [mask] and the plot made no sense",
+    "one of the best [mask] i have ever seen",
+    "this film is a [mask] of time",
+)
+PROBE_ANSWERS = ("movie", "bad", "movies", "waste")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -37,8 +48,6 @@ class FillMasker:
     @classmethod
     def from_artifacts(cls, folder: str | os.PathLike) -> "FillMasker":
         """Load the pretrained model and its vocabulary from an artifacts folder, checking they match."""
-        from .pretrain import load_pretrained
-
         model, vectorizer, _ = load_pretrained(Path(folder))
         return cls(model, vectorizer)
 

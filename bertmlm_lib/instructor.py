@@ -18,18 +18,38 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import keras
+import numpy as np
+
 from . import model as model_module
-from .artifacts import atomic_write_bytes, ensure_folder, exclusive, read_json, save_model_atomically, write_json
-from .config import SAVED_BEFORE_SETTING, Config, from_dict
+from .artifacts import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_META,
+    ENCODER_FILE,
+    atomic_write_bytes,
+    ensure_folder,
+    exclusive,
+    read_json,
+    save_model_atomically,
+    write_json,
+)
+from .checkpoints import (
+    architecture,
+    checkpoint_folder,
+    last_heldout,
+    load_pretrained,
+    save_encoder,
+)
+from .config import Config, fields_of, from_dict, with_saved_defaults
 from .errors import ArtifactError
+from .vectorize import VOCABULARY_FILE, Vectorizer
 
 FORMAT = "bertmlm-pretrained"
 MODEL_FILE = "mlm.keras"
 FORMAT_VERSION = 2  # 2: our own embedding layer (1 used keras-hub's; refused, export again)
-SHIPPED = Path(__file__).resolve().parent / "measured" / "instructor.bertmlm"
+SHIPPED = Path(__file__).resolve().parent / "experiments" / "measured" / "instructor.bertmlm"
 # Must be equal between the checkpoint and the preset that imports it (max_length may be shorter).
-MUST_MATCH = ("vocab_size", "embed_dim", "num_heads", "ff_dim", "num_layers", "activation", "pre_layer_norm",
-              "position_encoding")
+MUST_MATCH = ("vocab_size", *fields_of("model"))
 
 
 def _commit() -> str | None:
@@ -43,18 +63,8 @@ def _commit() -> str | None:
 
 def export_checkpoint(artifacts: str | Path, out: str | Path, command: str | None = None) -> dict:
     """Write the instructor checkpoint of `artifacts` to `out`; return its manifest."""
-    from .pretrain import PRETRAIN_FOLDER, last_heldout, load_checkpoint, read_checkpoint_meta
-    from .vectorize import VOCABULARY_FILE, Vectorizer
-
-    artifacts = Path(artifacts)
-    if not artifacts.is_dir():
-        raise ArtifactError(f"the artifacts folder {artifacts} does not exist: pass the folder `bertmlm pretrain` wrote to.")
-    vectorizer = Vectorizer.load(artifacts)
-    folder = artifacts / PRETRAIN_FOLDER
-    meta = read_checkpoint_meta(folder)
-    if meta.get("vocabulary_fingerprint") != vectorizer.fingerprint:
-        raise ArtifactError(f"the encoder in {folder} was trained with another vocabulary than {artifacts / VOCABULARY_FILE}.")
-    model = load_checkpoint(folder)
+    model, vectorizer, meta = load_pretrained(artifacts)
+    folder = checkpoint_folder(artifacts)
     heldout = last_heldout(folder)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "config": meta["config"],
@@ -95,8 +105,7 @@ def read_manifest(path: str | Path) -> dict:
 
 def fits(manifest: dict, cfg: Config) -> list[str]:
     """Why the checkpoint does not fit the preset (empty when it does)."""
-    saved = manifest["config"]
-    saved = {**SAVED_BEFORE_SETTING, **saved}
+    saved = with_saved_defaults(manifest["config"])
     problems = [f"{name} {saved.get(name)!r} vs {getattr(cfg, name)!r}" for name in MUST_MATCH
                 if saved.get(name) != getattr(cfg, name)]
     if saved.get("max_length", 0) < cfg.max_length:
@@ -116,12 +125,6 @@ def import_checkpoint(path: str | Path, cfg: Config) -> dict:
 
 
 def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:
-    import keras
-    import numpy as np
-
-    from .pretrain import CHECKPOINT_FILE, CHECKPOINT_META, ENCODER_FILE, PRETRAIN_FOLDER, _architecture, save_encoder
-    from .vectorize import VOCABULARY_FILE, Vectorizer
-
     folder = ensure_folder(cfg.artifacts_dir)
     with zipfile.ZipFile(path) as pack, tempfile.TemporaryDirectory() as scratch:
         pack.extractall(scratch, members=[VOCABULARY_FILE, MODEL_FILE])  # fixed names, no paths from the file
@@ -136,7 +139,7 @@ def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:
                 raise ArtifactError(
                     f"vocabulary mismatch: {folder} already holds another vocabulary (hash {own.fingerprint[:12]}, the "
                     f"checkpoint's is {imported.fingerprint[:12]}); import into an empty artifacts folder.")
-        if any((folder / PRETRAIN_FOLDER / name).is_file() for name in (ENCODER_FILE, CHECKPOINT_FILE)):
+        if any((checkpoint_folder(folder) / name).is_file() for name in (ENCODER_FILE, CHECKPOINT_FILE)):
             raise ArtifactError(f"{folder} already holds a pretrained model; import into another artifacts folder "
                                 "(or delete its pretrain/ folder first).")
         source = keras.saving.load_model(Path(scratch) / MODEL_FILE, safe_mode=True)
@@ -149,12 +152,12 @@ def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:
         weights.append(value)
     model.set_weights(weights)
     imported.save(folder, cfg)
-    out = ensure_folder(folder / PRETRAIN_FOLDER)
+    out = ensure_folder(checkpoint_folder(folder))
     save_model_atomically(model, out / CHECKPOINT_FILE)  # no optimizer: `resume` starts a fresh one
     save_encoder(model, out)
     write_json(out / CHECKPOINT_META, {
         "format_version": 1, "imported_from": str(path), "provenance": manifest["provenance"],
-        "architecture": _architecture(cfg), "config": cfg.to_dict(), "vocabulary_fingerprint": imported.fingerprint,
+        "architecture": architecture(cfg), "config": cfg.to_dict(), "vocabulary_fingerprint": imported.fingerprint,
         "step": manifest["provenance"].get("steps"), "seconds": 60 * (manifest["provenance"].get("minutes") or 0),
     })
     return manifest

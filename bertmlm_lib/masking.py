@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from .backend import load_tensorflow
+from .config import masking_problem
 from .vectorize import FIRST_WORD_ID, MASK_ID
 
 # What happened to a token, as stored in `actions`.
@@ -39,14 +40,11 @@ def max_predictions_for(max_length: int, mask_rate: float) -> int:
 
 
 def _check_rates(mask_rate, mask_token_share, random_token_share):
-    if not 0 < mask_rate <= 1:
-        raise ValueError(f"mask_rate must be in (0, 1], got {mask_rate}.")
-    if not (0 <= mask_token_share <= 1 and 0 <= random_token_share <= 1
-            and mask_token_share + random_token_share <= 1 + 1e-9):
-        raise ValueError(
-            "mask_token_share and random_token_share must be in [0, 1] and add up to at most 1, "
-            f"got {mask_token_share} and {random_token_share}."
-        )
+    """The config's rule (`config.masking_problem`), raised as a ValueError naming the value."""
+    problem = masking_problem(mask_rate, mask_token_share, random_token_share)
+    if problem:
+        values = dict(mask_rate=mask_rate, mask_token_share=mask_token_share, random_token_share=random_token_share)
+        raise ValueError(f"{problem[0]} must be {problem[1]}, got {values[problem[0]]}.")
 
 
 def mask_tokens(token_ids, seed, vocabulary_size: int, mask_rate: float = 0.15,

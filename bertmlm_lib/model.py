@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import load_tensorflow
-from .config import POSITION_ENCODINGS, SAVED_BEFORE_SETTING, Config
+from .config import POSITION_ENCODINGS, Config, fields_of, with_saved_defaults
 from .masking import max_predictions_for
 
 load_tensorflow()
@@ -37,8 +37,8 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 EMBEDDING_LAYER = "embeddings"
-ENCODER_SETTINGS = ("max_length", "embed_dim", "num_heads", "ff_dim", "num_layers", "dropout", "activation",
-                    "pre_layer_norm", "position_encoding")
+# What builds the encoder: the config's "model" settings, its length and its dropout.
+ENCODER_SETTINGS = ("max_length", *fields_of("model"), "dropout")
 # How the model knows where a token is (`POSITION_ENCODINGS`): "learned" and "sinusoidal" add a vector
 # to each word vector; "alibi" and "rope" act inside attention (see `SelfAttention`).
 ADDED_POSITIONS = ("learned", "sinusoidal")
@@ -163,10 +163,17 @@ def alibi_slopes(num_heads: int) -> np.ndarray:
     return (2.0 ** (-8.0 * np.arange(1, num_heads + 1) / num_heads)).astype(np.float32)
 
 
-def alibi_bias(num_heads: int, length: int) -> np.ndarray:
-    """The attention-score penalty `[heads, L, L]`: -slope x |i - j|, the same in both directions (an encoder)."""
-    distance = np.abs(np.arange(length)[:, None] - np.arange(length)[None, :]).astype(np.float32)
-    return -alibi_slopes(num_heads)[:, None, None] * distance[None]
+def alibi_bias(num_heads: int, length):
+    """The attention-score penalty `[heads, L, L]`: -slope x |i - j|, the same in both directions (an encoder).
+
+    `length` may be a tensor's dynamic length: `SelfAttention` adds this to its scores.
+
+    >>> (np.asarray(alibi_bias(2, 3))[0] + 0.0).tolist()  # head 1 of 2: slope 1/16
+    [[0.0, -0.0625, -0.125], [-0.0625, 0.0, -0.0625], [-0.125, -0.0625, 0.0]]
+    """
+    positions = ops.cast(ops.arange(length), "float32")
+    distance = ops.abs(ops.expand_dims(positions, 1) - ops.expand_dims(positions, 0))
+    return -ops.convert_to_tensor(alibi_slopes(num_heads))[:, None, None] * distance[None]
 
 
 def rotate_by_position(x):
@@ -200,7 +207,7 @@ class SelfAttention(keras.layers.Layer):
         position_encoding: "alibi", "rope" or "none".
 
     >>> attention = SelfAttention(num_heads=2, key_dim=4, position_encoding="alibi")
-    >>> attention(np.zeros((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), bool)).shape
+    >>> tuple(attention(np.zeros((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), bool)).shape)
     (1, 5, 8)
 
     References: Press et al., "Train short, test long" (ALiBi, 2022); Su et al., "RoFormer" (2021).
@@ -212,11 +219,9 @@ class SelfAttention(keras.layers.Layer):
             raise ValueError("`position_encoding` should be 'none', 'alibi' or 'rope'. "
                              f"Received: position_encoding={position_encoding!r}")
         self.num_heads, self.key_dim, self.position_encoding = int(num_heads), int(key_dim), position_encoding
-        self.slopes = alibi_slopes(self.num_heads)
 
-    def build(self, x_shape, padding_mask_shape=None):
-        input_shape = x_shape
-        width = input_shape[-1]
+    def build(self, x_shape, padding_mask_shape=None):  # Keras names build's arguments after call's
+        width = x_shape[-1]
         projection = dict(kernel_initializer=_initializer(), bias_axes="hk")
         self.query, self.key, self.value = (
             keras.layers.EinsumDense("bld,dhk->blhk", output_shape=(None, self.num_heads, self.key_dim),
@@ -224,8 +229,8 @@ class SelfAttention(keras.layers.Layer):
         self.output_dense = keras.layers.EinsumDense("blhk,hkd->bld", output_shape=(None, width), bias_axes="d",
                                                      kernel_initializer=_initializer(), name="attention_output")
         for layer in (self.query, self.key, self.value):
-            layer.build(input_shape)
-        self.output_dense.build((*input_shape[:-1], self.num_heads, self.key_dim))
+            layer.build(x_shape)
+        self.output_dense.build((*x_shape[:-1], self.num_heads, self.key_dim))
 
     def call(self, x, padding_mask=None, return_attention_scores=False):
         q, k, v = self.query(x), self.key(x), self.value(x)
@@ -233,9 +238,7 @@ class SelfAttention(keras.layers.Layer):
             q, k = rotate_by_position(q), rotate_by_position(k)
         scores = ops.einsum("bqhk,bthk->bhqt", q, k) / float(np.sqrt(self.key_dim))  # [B, H, L, L]
         if self.position_encoding == "alibi":
-            positions = ops.cast(ops.arange(ops.shape(x)[1]), "float32")
-            distance = ops.abs(ops.expand_dims(positions, 1) - ops.expand_dims(positions, 0))
-            scores = scores - ops.convert_to_tensor(self.slopes)[:, None, None] * distance[None]
+            scores = scores + alibi_bias(self.num_heads, ops.shape(x)[1])
         if padding_mask is not None:
             scores = ops.where(ops.expand_dims(ops.expand_dims(padding_mask, 1), 1), scores, -1e9)
         weights = ops.softmax(scores, axis=-1)
@@ -270,7 +273,7 @@ class TransformerBlock(keras.layers.Layer):
             (`SelfAttention`), the others in the embeddings (attention is Keras's `MultiHeadAttention`).
 
     >>> block = TransformerBlock(embed_dim=8, num_heads=2, ff_dim=16)
-    >>> block(np.zeros((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), bool)).shape
+    >>> tuple(block(np.zeros((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), bool)).shape)
     (1, 5, 8)
 
     Reference: Vaswani et al., "Attention is all you need" (2017); Devlin et al., "BERT" (2019).
@@ -341,7 +344,8 @@ class TransformerBlock(keras.layers.Layer):
 def encoder_settings(cfg) -> dict:
     """The config values that define the encoder's shape (a Config or a dict of them)."""
     source = cfg if isinstance(cfg, dict) else {name: getattr(cfg, name) for name in ENCODER_SETTINGS}
-    return {name: source[name] if name in source else SAVED_BEFORE_SETTING[name] for name in ENCODER_SETTINGS}
+    source = with_saved_defaults(source)
+    return {name: source[name] for name in ENCODER_SETTINGS}
 
 
 def build_encoder(cfg, vocabulary_size: int | None = None, name: str = "bert_encoder") -> keras.Model:
@@ -431,7 +435,7 @@ class BertMaskedLM(keras.Model):
 
     >>> from bertmlm_lib import config
     >>> m = BertMaskedLM(encoder_settings(config.load("smoke")), vocabulary_size=100)
-    >>> m({"token_ids": np.ones((2, 8), "int32"), "mask_positions": np.array([1, 9], "int32")}).shape
+    >>> tuple(m({"token_ids": np.ones((2, 8), "int32"), "mask_positions": np.array([1, 9], "int32")}).shape)
     (2, 100)
     """
 

@@ -11,36 +11,46 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .artifacts import ensure_folder, exclusive, read_json, write_json
+from . import errors
+from .archive import extraction_folder, prepare_dataset
+from .artifacts import (
+    CHECKPOINT_FILE,
+    ENCODER_FILE,
+    EVALUATE_FILE,
+    FINETUNE_FOLDER,
+    MODEL_FILE,
+    PRETRAIN_FOLDER,
+    REPORT_FILE,
+    ensure_folder,
+    exclusive,
+    held_lock_environment,
+    read_json,
+    write_json,
+)
 from .backend import peak_rss_mb
-from .config import Config
+from .config import Config, fields_of, from_dict
 
 STAGES_FILE = "stages.json"
-REPORT_FILE = "report.json"
-# The settings each stage depends on (beyond the stages before it).
+# The settings each stage depends on (beyond the stages before it), from the config's groups.
 STAGE_FIELDS = {
-    "data": ("train_reviews", "test_reviews", "unsup_reviews", "seed"),
-    "vectorize": ("vocab_size", "max_length"),
-    "pretrain": ("mask_rate", "mask_token_share", "random_token_share", "embed_dim", "num_heads", "ff_dim",
-                 "num_layers", "dropout", "activation", "pre_layer_norm", "position_encoding", "batch_size", "learning_rate", "schedule",
-                 "warmup_share", "weight_decay", "clipnorm", "pretrain_epochs", "pretrain_minutes", "short_length",
-                 "short_share", "heldout_reviews"),
-    "finetune": ("validation_fraction", "finetune_epochs", "frozen_steps", "classifier_windows",
-                 "finetune_learning_rate"),
-    "evaluate": ("label_sizes", "label_test_reviews", "label_validation_reviews"),
+    "data": fields_of("data"),
+    "vectorize": fields_of("vocabulary"),
+    "pretrain": fields_of("masking", "model", "pretraining"),
+    "finetune": fields_of("finetuning"),
+    "evaluate": fields_of("evaluation"),
 }
 
 
 def data_identity(data_root: Path) -> str:
     """What identifies the reviews read: the archive's hash (in the name of the folder it was
     extracted to, whichever cache that is), or the path of a folder given directly."""
-    from .data import extraction_folder
-
     folder = extraction_folder(data_root)
     return folder.name if folder is not None else str(Path(data_root).resolve())
 
@@ -67,8 +77,6 @@ def versions() -> dict:
 
 
 def machine() -> dict:
-    import os
-
     memory = None
     try:
         memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
@@ -112,17 +120,17 @@ def run(cfg: Config, data_path=None, resume: bool = False, progress: bool = True
 
 
 def _run(cfg, data_path, resume, progress) -> dict:
-    from . import data
-
     started = time.monotonic()
     folder = ensure_folder(cfg.artifacts_dir)
     stages, timings, skipped, summaries, peaks = _Stages(folder), {}, [], {}, {}
     # Find (and extract once, if needed) the reviews here; the stages get the checked folder, so they
     # do not hash the archive again.
-    data_path = data.prepare_dataset(data_path, progress=progress)
+    data_path = prepare_dataset(data_path, progress=progress)
     keys = stage_keys(cfg, data_path)
 
+    _say(progress, "data + vocabulary: started")
     prepared = _in_fresh_process("prepare", cfg, data_path, resume, progress)
+    _say(progress, f"data + vocabulary: done in {prepared['seconds']:.0f} s")
     timings["vectorize"] = prepared["summary"]["vectorize_seconds"]
     timings["data"] = prepared["seconds"] - timings["vectorize"]  # with starting Python and TensorFlow
     peaks["data + vectorize"] = prepared["peak_rss_mb"]
@@ -131,10 +139,13 @@ def _run(cfg, data_path, resume, progress) -> dict:
         if done and _outputs_exist(stage, folder):
             timings[stage], summaries[stage] = done["seconds"], done["summary"]
             skipped.append(stage)
+            _say(progress, f"{stage}: current, reused (took {done['seconds']:.0f} s when it ran)")
             continue
         timings[stage], summaries[stage] = 0.0, {}
         for part in STAGE_PARTS[stage]:
+            _say(progress, f"{part.replace('_', ' ')}: started")
             outcome = _in_fresh_process(part, cfg, data_path, resume, progress)
+            _say(progress, f"{part.replace('_', ' ')}: done in {outcome['seconds']:.0f} s")
             timings[stage] += outcome["seconds"]
             summaries[stage].update(outcome["summary"])
             peaks[part.replace("_", " ")] = outcome["peak_rss_mb"]
@@ -155,10 +166,14 @@ def _run(cfg, data_path, resume, progress) -> dict:
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     write_json(folder / REPORT_FILE, report)
-    from . import report as report_module
-
-    report_module.write(folder, report, summaries)
+    _in_fresh_process("report", cfg, data_path, resume, progress)  # its plots import the stages' modules
     return report
+
+
+def _say(progress: bool, text: str) -> None:
+    """One line per stage on stderr, so a log of `bertmlm run > run.log 2>&1` shows where the run is."""
+    if progress:
+        print(f"bertmlm run: {text}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -175,12 +190,6 @@ def _in_fresh_process(stage: str, cfg: Config, data_path, resume: bool, progress
     process holds. A user error in the child (a `BertmlmError`) is raised here again, same class and
     message; Ctrl-C reaches both processes, and this one waits for the child to save and stop.
     """
-    import os
-    import subprocess
-
-    from . import errors
-    from .artifacts import held_lock_environment
-
     folder = cfg.artifacts_dir
     request = folder / f".stage-{stage}-{os.getpid()}{REQUEST_SUFFIX}"
     answer = request.with_name(request.name.replace(REQUEST_SUFFIX, ".answer.json"))
@@ -214,14 +223,11 @@ def _in_fresh_process(stage: str, cfg: Config, data_path, resume: bool, progress
 
 def _stage_main(request_path: str) -> int:
     """The child's side: read the request, run the stage, write its summary and peak memory."""
-    from .config import from_dict
-    from .errors import BertmlmError
-
     request = read_json(Path(request_path), "stage request", "")
     cfg, answer = from_dict(request["config"]), Path(request["answer"])
     try:
         summary = STAGE_WORK[request["stage"]](cfg, request["data"], request["resume"], request["progress"])
-    except BertmlmError as exc:
+    except errors.BertmlmError as exc:
         write_json(answer, {"error": {"class": type(exc).__name__, "message": str(exc)}})
         return 2
     except KeyboardInterrupt:
@@ -230,42 +236,30 @@ def _stage_main(request_path: str) -> int:
     return 0
 
 
-def _inputs(cfg, data_path, unlabelled: bool):
-    """What a stage reads: the reviews (the 50,000 unlabelled ones only if it pretrains: ~80 MB less
-    otherwise) and the vocabulary, which the prepare stage built."""
-    from . import data, vectorize
-
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=False, unsup_reviews=None if unlabelled else 0)
-    return imdb, vectorize.load_or_build(cfg, data_path, progress=False, imdb=imdb)
-
-
 def _prepare(cfg, data_path, resume, progress) -> dict:
     """Read every review once (packing each split into one file, the first time) and build the vocabulary, timed."""
-    from . import data, vectorize
+    from . import stages
 
-    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
+    imdb = stages.reviews(cfg, data_path, progress)
     clock = time.monotonic()
-    vectorize.load_or_build(cfg, data_path, progress=progress, imdb=imdb)
+    stages.vocabulary(cfg, data_path, progress=progress, imdb=imdb)
     return {"vectorize_seconds": time.monotonic() - clock}
 
 
 def _outputs_exist(stage: str, folder: Path) -> bool:
-    from .finetune import FINETUNE_FOLDER, MODEL_FILE
-    from .pretrain import CHECKPOINT_FILE, ENCODER_FILE, PRETRAIN_FOLDER
-
-    needed = {"pretrain": [PRETRAIN_FOLDER + "/" + ENCODER_FILE, PRETRAIN_FOLDER + "/" + CHECKPOINT_FILE],
-              "finetune": [FINETUNE_FOLDER + "/" + MODEL_FILE], "evaluate": [FINETUNE_FOLDER + "/evaluate.json"]}
+    needed = {"pretrain": [f"{PRETRAIN_FOLDER}/{ENCODER_FILE}", f"{PRETRAIN_FOLDER}/{CHECKPOINT_FILE}"],
+              "finetune": [f"{FINETUNE_FOLDER}/{MODEL_FILE}"], "evaluate": [f"{FINETUNE_FOLDER}/{EVALUATE_FILE}"]}
     return all((folder / name).is_file() for name in needed[stage])
 
 
-def _pretrain(cfg, data_path, resume, progress) -> dict:
-    from . import pretrain
+# The stages' work, each in its child process. These import the library's models (and TensorFlow)
+# inside the function, so the scheduling process, which only imports this module, never does.
 
-    imdb, vectorizer = _inputs(cfg, data_path, unlabelled=True)
-    corpus = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
-    del imdb  # the ids are all pretraining needs: ~100k review texts less in memory
-    _, result = pretrain.pretrain(cfg, corpus, vectorizer, resume=resume, progress=progress,
-                                  fill_mask_display=False)
+
+def _pretrain(cfg, data_path, resume, progress) -> dict:
+    from . import stages
+
+    _, result = stages.run_pretraining(cfg, data_path, resume=resume, progress=progress, fill_mask_display=False)
     probe = result.fill_mask[-1]["results"] if result.fill_mask else []
     return {"mlm": {**result.heldout, "steps": result.steps, "training_seconds": result.seconds,
                     "stopped_by": result.stopped_by, "phases": result.phases,
@@ -276,54 +270,59 @@ def _pretrain(cfg, data_path, resume, progress) -> dict:
 
 
 def _finetune(cfg, data_path, resume, progress) -> dict:
-    from .finetune import _finetune_stage
+    from . import stages
 
-    imdb, vectorizer = _inputs(cfg, data_path, unlabelled=False)
-    summary = _finetune_stage(cfg, None, progress, from_scratch=False, imdb=imdb, vectorizer=vectorizer)
+    summary = stages.run_finetuning(cfg, data_path, progress=progress)
     return {"classifier": {"val_accuracy": summary["val_accuracy"]}, "history": summary["history"],
             "unfrozen_at_epoch": summary["unfrozen_at_epoch"]}
 
 
 def _evaluate(cfg, data_path, resume, progress) -> dict:
-    """Test accuracy, AUC and confusion of the saved end-to-end model, and the TF-IDF baseline with all
-    labels. Model choices were all made on validation before this."""
-    from . import data, end_to_end, evaluate
+    """Test accuracy, AUC and confusion of the saved end-to-end model (`stages.evaluate_model`), and the
+    TF-IDF baseline with all labels. Model choices were all made on validation before this."""
+    from . import stages
     from .backend import release_free_memory
     from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
-    from .finetune import FINETUNE_FOLDER, MODEL_FILE
 
-    imdb, _ = _inputs(cfg, data_path, unlabelled=False)
-    folder = cfg.artifacts_dir / FINETUNE_FOLDER
-    model = end_to_end.load(folder / MODEL_FILE)
-    test = imdb.test
-    probabilities = end_to_end.predict(model, test.texts)
-    scores = evaluate.summary(test.labels, probabilities)
-    write_json(folder / "evaluate.json", {**scores, "calibration": evaluate.calibration(test.labels, probabilities)})
-    del model, probabilities
+    imdb = stages.reviews(cfg, data_path, progress=False, unlabelled=False)
+    scores = stages.evaluate_model(cfg, imdb.test)
     release_free_memory()
-    train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
+    train, validation = stages.labelled_splits(cfg, imdb)
     baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=cfg.seed)
     return {"classifier": {"test_accuracy": scores["accuracy"], "auc": scores["auc"], "confusion": scores["confusion"],
                            "test_reviews": scores["reviews"]},
-            "baselines": {"tfidf_lr": baseline_accuracy(baseline, test.texts, test.labels), "tfidf_lr_C": baseline["C"]}}
+            "baselines": {"tfidf_lr": baseline_accuracy(baseline, imdb.test.texts, imdb.test.labels),
+                          "tfidf_lr_C": baseline["C"]}}
 
 
 def _label_efficiency(cfg, data_path, resume, progress) -> dict:
     """The label-efficiency curve (part of the evaluate stage, in its own process: its eight fine-tunings
     are the run's largest memory, and they start from a clean slate this way)."""
-    from . import data, label_efficiency
-    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER
+    from . import stages
+    from .experiments import label_efficiency
 
-    imdb, vectorizer = _inputs(cfg, data_path, unlabelled=False)
-    train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
+    imdb = stages.reviews(cfg, data_path, progress=False, unlabelled=False)
+    vectorizer = stages.vocabulary(cfg, data_path, progress=False, imdb=imdb)
+    train, validation = stages.labelled_splits(cfg, imdb)
     subset = label_efficiency.test_subset(imdb.test, cfg)
     curve = label_efficiency.measure(train, validation, subset, vectorizer, cfg,
-                                     cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes)
+                                     cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes,
+                                     progress=progress)
     return {"label_efficiency": curve, "label_efficiency_test_reviews": len(subset)}
 
 
+def _report(cfg, data_path, resume, progress) -> dict:
+    """Draw the report's plots and write `report.md` from `report.json` and the stages' records."""
+    from . import report
+
+    folder = cfg.artifacts_dir
+    summaries = {stage: entry["summary"] for stage, entry in _Stages(folder).done.items()}
+    report.write(folder, read_json(folder / REPORT_FILE, "run report", "run `bertmlm run` again."), summaries)
+    return {}
+
+
 STAGE_WORK = {"prepare": _prepare, "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate,
-              "label_efficiency": _label_efficiency}
+              "label_efficiency": _label_efficiency, "report": _report}
 # The processes each stage runs in, one after the other.
 STAGE_PARTS = {"pretrain": ("pretrain",), "finetune": ("finetune",), "evaluate": ("evaluate", "label_efficiency")}
 

@@ -7,9 +7,10 @@
 - Metrics on masked positions only: masked-token accuracy and perplexity.
 - Checkpoints (model + optimizer state + step) are written atomically at every pass over the
   corpus, every `cfg.checkpoint_minutes`, at the end, and on Ctrl-C; `resume=True` continues from
-  the last one. A time budget (`minutes`) ends training cleanly with a checkpoint.
+  the last one. A time budget (`minutes`) ends training cleanly with a checkpoint. (The files and
+  their checks live in `checkpoints.py`; `stages.run_pretraining` runs this stage from raw data.)
 - Display: one in-place progress line, plus the fill-mask panel of `FillMaskCallback`
-  (the callbacks live in `callbacks.py`).
+  (the callbacks live in `callbacks.py`, the fill-mask probes in `fill_mask.py`).
 """
 
 from __future__ import annotations
@@ -21,19 +22,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ensure_folder, exclusive, load_model, read_json, remove_abandoned, save_model_atomically, write_json
+from .artifacts import CHECKPOINT_FILE, FILL_MASK_LOG, LOG_FILE, ensure_folder, exclusive, remove_abandoned
 from .backend import load_tensorflow
-from .config import SAVED_BEFORE_SETTING, Config
+from .checkpoints import (
+    architecture,
+    check_compatible,
+    checkpoint_folder,
+    load_checkpoint,
+    read_checkpoint_meta,
+    save_checkpoint,
+    save_encoder,
+)
+from .config import Config
 from .distribute import per_replica, strategy_for
-from .errors import ArtifactError
 from .masking import max_predictions_for, mlm_dataset
 from .vectorize import FIRST_WORD_ID, Vectorizer
 
 load_tensorflow()
 
 import keras  # noqa: E402
-
-from .schedules import WarmupLinearDecay  # noqa: E402  (checkpoints name it; re-exported here)
 
 from . import model as model_module  # noqa: E402
 from .callbacks import (  # noqa: E402
@@ -47,17 +54,7 @@ from .callbacks import (  # noqa: E402
     TrainingClock,
     step_of,
 )
-
-PRETRAIN_FOLDER = "pretrain"
-CHECKPOINT_FILE = "checkpoint.keras"
-CHECKPOINT_META = "checkpoint.json"
-ENCODER_FILE = "encoder.keras"
-LOG_FILE = "log.jsonl"
-FILL_MASK_LOG = "fill_mask.jsonl"
-# Settings that change the model or its vocabulary: a checkpoint made with others cannot be resumed.
-ARCHITECTURE_FIELDS = ("vocab_size", "max_length", "embed_dim", "num_heads", "ff_dim", "num_layers",
-                       "activation", "pre_layer_norm", "position_encoding")
-
+from .schedules import WarmupLinearDecay  # noqa: E402
 
 def make_optimizer(cfg: Config, total_steps: int) -> keras.optimizers.Optimizer:
     """AdamW with warmup + linear decay (or a constant rate) and global-norm clipping; no decay on norms and biases."""
@@ -138,6 +135,16 @@ def short_dataset(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step:
                        max_predictions=max_predictions_for(cfg.short_length, cfg.mask_rate))
 
 
+@dataclass
+class Phase:
+    """One part of a run: reviews read up to `length` tokens from `stream`, until `ends_with` (a `StopAt`)
+    fires or the run ends."""
+
+    length: int
+    stream: object
+    ends_with: StopAt | None = None
+
+
 def short_phase(cfg: Config, planned_steps: int, budget_minutes: float | None) -> tuple[int, float | None]:
     """Where the short-review phase ends: (step, training minutes). (0, None) when there is none.
 
@@ -148,71 +155,6 @@ def short_phase(cfg: Config, planned_steps: int, budget_minutes: float | None) -
     if budget_minutes:
         return planned_steps, cfg.short_share * budget_minutes
     return round(cfg.short_share * planned_steps), None
-
-
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-# --------------------------------------------------------------------------------------------
-
-
-def checkpoint_folder(cfg_or_folder) -> Path:
-    base = cfg_or_folder.artifacts_dir if isinstance(cfg_or_folder, Config) else Path(cfg_or_folder)
-    return base / PRETRAIN_FOLDER
-
-
-def save_checkpoint(model: keras.Model, folder: Path, meta: dict) -> Path:
-    """Write the model (with optimizer state) and its metadata atomically: temp file, then rename."""
-    save_model_atomically(model, folder / CHECKPOINT_FILE)
-    write_json(folder / CHECKPOINT_META, meta)
-    return folder / CHECKPOINT_FILE
-
-
-def _architecture(cfg: Config) -> dict:
-    return {name: getattr(cfg, name) for name in ARCHITECTURE_FIELDS}
-
-
-def read_checkpoint_meta(folder: Path) -> dict:
-    return read_json(folder / CHECKPOINT_META, "pretraining checkpoint",
-                     "run `bertmlm pretrain` (or notebook 05) to make one.")
-
-
-def check_compatible(meta: dict, cfg: Config, vectorizer: Vectorizer, folder: Path) -> None:
-    """Refuse a checkpoint made with another vocabulary or model shape, saying which."""
-    if meta.get("vocabulary_fingerprint") != vectorizer.fingerprint:
-        raise ArtifactError(
-            f"the checkpoint in {folder} was trained with another vocabulary than {vectorizer.vocabulary_size:,}-word "
-            "vocabulary.json beside it: pretrain again without --resume, or use the artifacts folder it came from."
-        )
-    saved = {**SAVED_BEFORE_SETTING, **meta.get("architecture", {})}
-    differs = {k: (saved.get(k), v) for k, v in _architecture(cfg).items() if saved.get(k) != v}
-    if differs:
-        detail = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in differs.items())
-        raise ArtifactError(
-            f"the checkpoint in {folder} was made with another model config ({detail}): "
-            "use the same preset and settings, or pretrain again without --resume."
-        )
-
-
-def load_checkpoint(folder: Path) -> keras.Model:
-    """Load a saved pretraining model with its optimizer state; a damaged file gets a clear error."""
-    return load_model(folder / CHECKPOINT_FILE, "pretraining checkpoint", "run `bertmlm pretrain` (or notebook 05)",
-                      compile=True)
-
-
-def load_pretrained(artifacts: Path):
-    """(pretraining model, vectorizer, checkpoint metadata) from an artifacts folder, checked to match."""
-    artifacts = Path(artifacts)
-    if not artifacts.is_dir():
-        raise ArtifactError(f"the artifacts folder {artifacts} does not exist: pass the folder `bertmlm pretrain` wrote to.")
-    vectorizer = Vectorizer.load(artifacts)
-    folder = checkpoint_folder(artifacts)
-    meta = read_checkpoint_meta(folder)
-    if meta.get("vocabulary_fingerprint") != vectorizer.fingerprint:
-        raise ArtifactError(
-            f"the model in {folder} was trained with another vocabulary than {artifacts / 'vocabulary.json'}: "
-            "rebuild both with `bertmlm pretrain --artifacts DIR`, or pass the folder they came from."
-        )
-    return load_checkpoint(folder), vectorizer, meta
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,11 +225,12 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
     size = vectorizer.vocabulary_size
     train_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[0], cfg)
     heldout_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[1], cfg)
-    phases = [(train_ds, None)]  # (training stream, the callback that ends the phase early)
+    clock = TrainingClock(already=seconds_before)
+    phases = [Phase(cfg.max_length, train_ds)]
     short_end_step, short_end_minutes = short_phase(cfg, planned, budget)
     if (short_end_minutes is not None and seconds_before < 60 * short_end_minutes) or start_step < short_end_step:
-        phases.insert(0, (per_replica(strategy, lambda c: short_dataset(corpus, c, size, start_step), cfg), "short"))
-    clock = TrainingClock(already=seconds_before)
+        short_ds = per_replica(strategy, lambda c: short_dataset(corpus, c, size, start_step), cfg)
+        phases.insert(0, Phase(cfg.short_length, short_ds, ends_with=StopAt(short_end_step, clock, short_end_minutes)))
     every = eval_every or cfg.eval_every
     every_minutes = cfg.eval_every_seconds / 60 if cfg.eval_every_seconds and not eval_every else None
 
@@ -296,7 +239,7 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
             "format_version": 1, "step": step_of(model), "planned_steps": planned,
             "heldout_at_step_0": heldout_at_zero or (_heldout_of(evaluator.rows[0])
                                                      if start_step == 0 and evaluator.rows else None),
-            "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": _architecture(cfg),
+            "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": architecture(cfg),
             "config": cfg.to_dict(), "vocabulary_fingerprint": vectorizer.fingerprint,
         })
 
@@ -304,20 +247,18 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
     evaluator = HeldoutEvaluator(heldout_ds, clock, every, every_minutes=every_minutes, at_steps=MILESTONE_STEPS)
     fill = FillMaskCallback(vectorizer, clock, every=every, every_minutes=every_minutes, log_path=folder / FILL_MASK_LOG,
                             display=fill_mask_display)
-    progress_line = ProgressLine(planned, enabled=progress)
+    progress_line = ProgressLine(planned, clock, budget, enabled=progress)
     callbacks = [StartClock(clock), stopper, evaluator, fill, progress_line,
                  CheckpointEvery(save, cfg.checkpoint_minutes), *extra_callbacks]
     if budget and schedule_of(model) is not None:
         callbacks.insert(2, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
     ran = []
     try:
-        for stream, phase in phases:  # short reviews first (if configured), then full length
-            phase_end = [StopAt(short_end_step, clock, short_end_minutes)] if phase == "short" else []
-            ran.append({"length": cfg.short_length if phase == "short" else cfg.max_length,
-                        "from_step": step_of(model)})
-            model.fit(stream, epochs=math.ceil(planned / per_pass), steps_per_epoch=per_pass,
-                      initial_epoch=step_of(model) // per_pass, callbacks=callbacks + phase_end,
-                      verbose=0, shuffle=False)
+        for phase in phases:  # short reviews first (if configured), then full length
+            ran.append({"length": phase.length, "from_step": step_of(model)})
+            model.fit(phase.stream, epochs=math.ceil(planned / per_pass), steps_per_epoch=per_pass,
+                      initial_epoch=step_of(model) // per_pass,
+                      callbacks=callbacks + ([phase.ends_with] if phase.ends_with else []), verbose=0, shuffle=False)
             ran[-1]["to_step"] = step_of(model)
             if stopper.fired:
                 break
@@ -361,37 +302,11 @@ def build_model_for(cfg: Config, vectorizer: Vectorizer) -> keras.Model:
     return model_module.build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size)
 
 
-def save_encoder(model: keras.Model, folder: Path) -> Path:
-    """Save the encoder alone (what fine-tuning needs), atomically."""
-    return save_model_atomically(model.encoder, folder / ENCODER_FILE)
-
-
-def last_heldout(folder: Path) -> dict | None:
-    """The held-out scores at the end of the last run logged in a pretraining folder (None if none)."""
-    path = Path(folder) / LOG_FILE
-    lines = path.read_text(encoding="utf-8").strip().splitlines() if path.is_file() else []
-    return json.loads(lines[-1]).get("heldout") if lines else None
-
-
 def _append_log(path: Path, result: PretrainResult) -> None:
     with open(path, "a", encoding="utf-8") as log:
         log.write(json.dumps({"steps": result.steps, "seconds": result.seconds, "stopped_by": result.stopped_by,
                               "heldout": result.heldout, "heldout_at_start": result.heldout_at_start,
                               "phases": result.phases, "history": result.history}) + "\n")
-
-
-def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: float | None = None,
-                    progress: bool = True, fill_mask_display: bool = True):
-    """The whole stage from raw data: vocabulary (built if missing), corpus, training. Used by the CLI."""
-    from . import data
-    from .vectorize import load_or_build
-
-    with exclusive(cfg.artifacts_dir, "pretraining"):  # the vocabulary is written here too
-        imdb = data.load_imdb(data_path, cfg=cfg, progress=progress)
-        vectorizer = load_or_build(cfg, data_path, progress=progress, imdb=imdb)
-        corpus = prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
-        return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
-                        fill_mask_display=fill_mask_display)
 
 
 def frequent_word_accuracy(vectorizer: Vectorizer) -> float:

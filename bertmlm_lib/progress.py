@@ -2,13 +2,16 @@
 
 In Jupyter it is a single output updated in place (so saved notebooks hold one line, not
 hundreds); in a terminal it rewrites one line with a carriage return; when output goes to a
-file or CI log it prints only the final line.
+file or CI log it prints one line a minute (`LOG_EVERY_SECONDS`) and the final line, so a log
+shows the run is alive without filling up.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+
+LOG_EVERY_SECONDS = 60.0  # how often a display writes a line when its output is a file or a CI log
 
 
 def _in_notebook() -> bool:
@@ -27,7 +30,8 @@ def _human(n: float, unit: str) -> str:
             if n >= scale:
                 return f"{n / scale:.1f} {suffix}"
         return f"{int(n)} B"
-    return f"{int(n):,}{(' ' + unit) if unit else ''}"
+    number = f"{int(n):,}" if float(n).is_integer() else f"{n:,.1f}"
+    return f"{number}{(' ' + unit) if unit else ''}"
 
 
 class Progress:
@@ -38,11 +42,12 @@ class Progress:
     """
 
     def __init__(self, total: float | None, description: str, unit: str = "", enabled: bool = True,
-                 min_interval: float = 0.25):
+                 min_interval: float = 0.25, log_every: float = LOG_EVERY_SECONDS):
         self.total, self.description, self.unit = total, description, unit
         self.done = 0.0
         self.enabled = enabled
-        self.min_interval = min_interval
+        self.min_interval, self.log_every = min_interval, log_every
+        self._last_logged = time.monotonic()
         self._start = time.monotonic()
         self._last_draw = 0.0
         self._handle = None
@@ -53,7 +58,7 @@ class Progress:
             elif sys.stderr.isatty():
                 self._mode = "terminal"
             else:
-                self._mode = "final-only"
+                self._mode = "log"
 
     def text(self) -> str:
         """The status line as it would be shown now."""
@@ -83,8 +88,9 @@ class Progress:
         elif self._mode == "terminal":
             sys.stderr.write("\r" + self.text() + ("\n" if final else ""))
             sys.stderr.flush()
-        elif self._mode == "final-only" and final:
-            print(self.text(), file=sys.stderr)
+        elif self._mode == "log" and (final or time.monotonic() - self._last_logged >= self.log_every):
+            self._last_logged = time.monotonic()
+            print(self.text(), file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Draw the final state once."""

@@ -1,8 +1,21 @@
-"""The run report's pictures and its one-page summary (`report.md`), from `report.json` and the stage records."""
+"""The run report's pictures and its one-page summary (`report.md`), from `report.json` and the stage records.
+
+`bertmlm run` writes it in a child process (`pipeline._report`): its plots import the stages' modules.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+
+from . import evaluate, pretrain  # noqa: E402
+from .fill_mask import PROBE_ANSWERS  # noqa: E402
+from .experiments import label_efficiency  # noqa: E402
+from .widgets.fill_mask import plot_expected_word  # noqa: E402
 
 PLOTS = {"training_curves": "training_curves.png", "fill_mask": "fill_mask_over_time.png",
          "label_efficiency": "label_efficiency.png", "confusion": "confusion_matrix.png"}
@@ -10,15 +23,6 @@ PLOTS = {"training_curves": "training_curves.png", "fill_mask": "fill_mask_over_
 
 def write(folder: Path, report: dict, summaries: dict) -> Path:
     """Draw the four plots into `folder` and write `report.md` beside `report.json`."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from . import evaluate, label_efficiency, pretrain
-    from .callbacks import PROBE_ANSWERS
-    from .widgets.fill_mask import plot_expected_word
-
     pre = summaries["pretrain"]
     drawings = {
         "training_curves": lambda: pretrain.plot_curves(pre["history"], phases=pre["mlm"].get("phases"))[0].figure,

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ensure_folder, read_json, write_json
+from .artifacts import read_json, write_json
 from .backend import load_tensorflow
+from .config import fields_of
 from .errors import ArtifactError, ConfigError
 
 PAD_ID, UNK_ID, MASK_ID = 0, 1, 2
@@ -29,7 +30,7 @@ VOCABULARY_FILE = "vocabulary.json"
 FORMAT_VERSION = 1
 # Config settings that decide which vocabulary gets built (test_reviews too: copies of test
 # reviews are dropped from the corpus).
-VOCABULARY_FIELDS = ("vocab_size", "max_length", "train_reviews", "test_reviews", "unsup_reviews", "seed")
+VOCABULARY_FIELDS = fields_of("vocabulary", "data")
 STANDARDIZATION = "bertmlm-1: lowercase, html tags out, [mask] kept, non-letters/digits out"
 
 _PLACEHOLDER = "\x01"  # stands in for [mask] while punctuation is stripped
@@ -290,47 +291,3 @@ def plot_coverage(curve: list[dict], chosen: int | None = None, ax=None):
     ax.set_ylabel("words known (%)")
     ax.grid(True, which="both", alpha=0.3)
     return ax
-
-
-STAGE_SUMMARY = "vectorize.json"
-
-
-def build_and_save(cfg, data_path=None, progress: bool = True, imdb=None) -> dict:
-    """The whole stage: load the preset's corpus (unless given), build the vocabulary, save it, return a summary."""
-    import time
-
-    from . import data
-
-    folder = ensure_folder(cfg.artifacts_dir)
-    imdb = imdb or data.load_imdb(data_path, cfg=cfg, progress=progress)
-    corpus = imdb.pretraining_texts()
-    started = time.perf_counter()
-    counts = count_words(corpus)
-    vectorizer = build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
-    adapt_seconds = time.perf_counter() - started
-    path = vectorizer.save(folder, cfg=cfg)
-    summary = {
-        "vocabulary": str(path),
-        "vocabulary_size": vectorizer.vocabulary_size,
-        "max_length": cfg.max_length,
-        "fingerprint": vectorizer.fingerprint,
-        "corpus_reviews": len(corpus),
-        "adapt_seconds": round(adapt_seconds, 2),
-        "coverage": vectorizer.coverage(corpus, counts=counts),
-        "most_frequent": [word for word, _ in most_frequent(counts, 10)],
-    }
-    write_json(folder / STAGE_SUMMARY, {"config": cfg.to_dict(), **summary})
-    return summary
-
-
-def load_or_build(cfg, data_path=None, progress: bool = True, imdb=None) -> Vectorizer:
-    """The preset's vocabulary from the artifacts folder if it was built with the same settings, else built now."""
-    folder = cfg.artifacts_dir
-    try:
-        built_with = read_json(folder / VOCABULARY_FILE, "vocabulary", "").get("built_with") or {}
-        if all(built_with.get(name) == getattr(cfg, name) for name in VOCABULARY_FIELDS):
-            return Vectorizer.load(folder)
-    except (ArtifactError, AttributeError):
-        pass
-    build_and_save(cfg, data_path, progress=progress, imdb=imdb)
-    return Vectorizer.load(folder)

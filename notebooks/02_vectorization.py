@@ -39,10 +39,10 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import data, vectorize
+from bertmlm_lib import stages, vectorize
 
 cfg = bertmlm_lib.start_lesson()
-imdb = data.load_imdb(cfg=cfg)
+imdb = stages.reviews(cfg)
 corpus = imdb.pretraining_texts()
 print(f"preset {cfg.preset!r}: vocabulary of {cfg.vocab_size:,} ids, reviews cut at {cfg.max_length} words, "
       f"{len(corpus):,} reviews to learn words from")

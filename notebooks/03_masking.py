@@ -41,14 +41,14 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
 
 import bertmlm_lib
 from IPython.display import HTML, display
-from bertmlm_lib import data, masking, vectorize
+from bertmlm_lib import masking, stages, vectorize
 from bertmlm_lib.widgets.masking_explorer import masking_explorer, render_masking
 
 cfg = bertmlm_lib.start_lesson()
-imdb = data.load_imdb(cfg=cfg, progress=False)
-vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
+imdb = stages.reviews(cfg, progress=False)
+vectorizer = stages.vocabulary(cfg, imdb=imdb)
 rates = dict(mask_rate=cfg.mask_rate, mask_token_share=cfg.mask_token_share, random_token_share=cfg.random_token_share)
-validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)[1]
+validation = stages.labelled_splits(cfg, imdb)[1]
 ids = vectorizer.encode(validation.texts[:500])
 print(f"preset {cfg.preset!r}: {ids.shape[0]} reviews of {ids.shape[1]} ids, mask rate {cfg.mask_rate:.0%}")
 

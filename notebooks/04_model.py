@@ -41,10 +41,10 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
 
 import bertmlm_lib
 import numpy as np
-from bertmlm_lib import config, model, vectorize
+from bertmlm_lib import config, model, stages, vectorize
 
 cfg = bertmlm_lib.start_lesson()
-vectorizer = vectorize.load_or_build(cfg)
+vectorizer = stages.vocabulary(cfg)
 mlm = model.build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size)
 print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim vectors, {cfg.num_heads} heads, "
       f"{vectorizer.vocabulary_size:,} words")
@@ -117,7 +117,7 @@ print("head output    ", tuple(logits.shape), "-> one score per vocabulary word 
 import matplotlib.pyplot as plt
 
 print("position signal of this preset:", cfg.position_encoding)
-bias = model.alibi_bias(cfg.num_heads, 24)
+bias = np.asarray(model.alibi_bias(cfg.num_heads, 24))
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
 for ax, head in zip(axes, (0, cfg.num_heads - 1)):
     shown = ax.imshow(bias[head], cmap="magma", vmin=bias.min(), vmax=0)  # one colour scale for both heads

@@ -30,26 +30,30 @@
 # 3. ask it to fill in your own sentences.
 #
 # The functions used here live in `bertmlm_lib/pretrain.py` (the run), `callbacks.py` (clock,
-# evaluation, checkpoints, the live panel), `fill_mask.py` and `widgets/fill_mask.py`.
+# evaluation, checkpoints, the live panel), `fill_mask.py` and `widgets/fill_mask.py`; the set-up
+# cell gets the reviews and the vocabulary from `stages.py`, and the measured recipes come from
+# `experiments/quality.py`.
 
 # %% [markdown]
 # *Set-up (helper cell): Colab install, imports, config, vocabulary and the encoded corpus.*
 
 # %%
 import sys
+from pathlib import Path
 
 if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import data, pretrain, quality, vectorize
-from bertmlm_lib.fill_mask import FillMasker
+from bertmlm_lib import pretrain, stages, vectorize
+from bertmlm_lib.experiments import quality
+from bertmlm_lib.fill_mask import PROBES, FillMasker, format_table
 from bertmlm_lib.widgets.fill_mask import fill_mask_widget
 
 cfg = bertmlm_lib.start_lesson()
-imdb = data.load_imdb(cfg=cfg, progress=False)
-vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
+imdb = stages.reviews(cfg, progress=False)
+vectorizer = stages.vocabulary(cfg, imdb=imdb)
 corpus = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
 print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, {len(corpus.heldout_ids):,} held out; "
       f"{cfg.pretrain_epochs} pass(es)" + (f", at most {cfg.for_lesson().pretrain_minutes:g} minutes in this lesson"
@@ -161,21 +165,11 @@ fill_mask_widget(masker)
 # your preset's folder.
 
 # %%
-from bertmlm_lib import instructor
-from bertmlm_lib.callbacks import PROBES
-from bertmlm_lib.fill_mask import format_table
-
-teacher_cfg = cfg.replace(artifacts=f"{cfg.artifacts_dir}-instructor")
-if instructor.shipped_fits(teacher_cfg):
-    if not (teacher_cfg.artifacts_dir / "pretrain" / "checkpoint.keras").exists():
-        instructor.import_checkpoint(instructor.SHIPPED, teacher_cfg)
-    print("the instructor's model:", instructor.describe(instructor.SHIPPED))
-    print(format_table(FillMasker.from_artifacts(teacher_cfg.artifacts_dir)(list(PROBES), top_k=5)))
+teacher = stages.instructor_artifacts(cfg)  # None when the shipped model does not fit this preset
+if teacher is not None:
+    print(format_table(FillMasker.from_artifacts(teacher)(list(PROBES), top_k=5)))
     print("\nyours:")
     print(format_table(masker(list(PROBES), top_k=5)))
-else:
-    print(f"the shipped checkpoint does not fit the {cfg.preset!r} preset (it was made for vocabulary 8,000, "
-          "one layer and rotary positions): run this lesson in the workshop preset to compare.")
 
 # %% [markdown]
 # ## What this lesson claims, checked
@@ -183,7 +177,7 @@ else:
 # %%
 assert result.heldout["loss"] < result.heldout_at_start["loss"], "the model learned something"
 assert result.heldout["perplexity"] < result.heldout_at_start["perplexity"]
-assert (cfg.artifacts_dir / "pretrain" / "checkpoint.keras").is_file()
+assert Path(result.checkpoint).is_file(), "a checkpoint to resume from"
 probe = masker("i have watched this [mask] and it was awesome", top_k=5)[0]["masks"][0]["predictions"]
 assert len(probe) == 5 and all(0 <= p["prob"] <= 1 for p in probe)
 # the measured recipes: the workshop's left the plateau within 1,000 steps in every seed, learned positions never

@@ -25,7 +25,8 @@
 # 2. train it in two phases (encoder frozen, then unfrozen) and read the curves,
 # 3. compare honestly: the same classifier from a *random* encoder, and a classic TF-IDF baseline.
 #
-# Every function used here lives in `bertmlm_lib/finetune.py` and `bertmlm_lib/baselines.py`.
+# Every function used here lives in `bertmlm_lib/classifier.py` (the model), `finetune.py` (its training),
+# `baselines.py` and `experiments/label_efficiency.py`; the set-up cell uses `stages.py`.
 
 # %% [markdown]
 # *Set-up (helper cell): Colab install, imports, config, data, vocabulary and the pretrained encoder
@@ -39,15 +40,16 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import baselines, data, finetune, label_efficiency, quality, vectorize
+from bertmlm_lib import baselines, classifier, data, experiments, finetune, stages
+from bertmlm_lib.experiments import label_efficiency
 
 cfg = bertmlm_lib.start_lesson()
-imdb = data.load_imdb(cfg=cfg, progress=False)
-vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
-encoder = finetune.pretrained_encoder(cfg, vectorizer)
-train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
+imdb = stages.reviews(cfg, progress=False, unlabelled=False)
+vectorizer = stages.vocabulary(cfg, imdb=imdb)
+encoder = stages.pretrained_encoder(cfg, vectorizer)  # lesson 05's, else the instructor's (it says which)
+train, validation = stages.labelled_splits(cfg, imdb)
 train = data.balanced_subset(train, cfg.lesson_train_reviews, cfg.seed)  # a class slot: see below
-train_ids, validation_ids = (finetune.encode_reviews(vectorizer, split.texts, cfg) for split in (train, validation))
+train_ids, validation_ids = (classifier.encode_reviews(vectorizer, split.texts, cfg) for split in (train, validation))
 print(f"preset {cfg.preset!r}: {len(train):,} labelled reviews to learn from, {len(validation):,} to validate on")
 if cfg.lesson_train_reviews:
     print("(a lesson-sized share, so this notebook fits a class slot; `bertmlm run` fine-tunes on all of them)")
@@ -74,8 +76,8 @@ print(f"the encoder knows {cfg.max_length} positions; the classifier reads up to
       f"({cfg.classifier_windows} windows)")
 print(f"reviews longer than {cfg.max_length} tokens: {(lengths >= cfg.max_length).mean():.0%}; "
       f"cut at {cfg.classifier_length}: {(lengths >= cfg.classifier_length).mean():.0%}")
-classifier = finetune.classifier_for(encoder, cfg)
-classifier.summary()
+sentiment = classifier.classifier_for(encoder, cfg)
+sentiment.summary()
 
 # %% [markdown]
 # ## Two phases
@@ -91,10 +93,10 @@ classifier.summary()
 # workshop preset runs one round of each, to fit the class slot. Test reviews play no part: they wait for lesson 07.
 
 # %%
-result = finetune.finetune(classifier, encoder, train_ids, train.labels, validation_ids, validation.labels, cfg)
+result = finetune.finetune(sentiment, encoder, train_ids, train.labels, validation_ids, validation.labels, cfg)
 ax = finetune.plot_history(result.history, result.unfrozen_at_epoch)
 print(f"best validation accuracy: {result.val_accuracy:.3f}")
-saved = finetune.save_end_to_end(cfg, vectorizer, classifier, result, {"train_reviews": len(train), "from_scratch": False})
+saved = stages.save_finetuned(cfg, vectorizer, sentiment, result, {"train_reviews": len(train), "from_scratch": False})
 print("saved for lesson 07:", saved["model"])
 
 # %% [markdown]
@@ -132,8 +134,8 @@ for row in curve:
 # %% [markdown]
 # ## What more pretraining buys
 #
-# Measured once on a 2-core CPU and shipped with the library (`bertmlm_lib/measured/downstream.json`,
-# made by `quality.downstream_check`): the same classifier trained on 1,000 labelled reviews (each
+# Measured once on a 2-core CPU and shipped with the library (`bertmlm_lib/experiments/measured/downstream.json`,
+# made by `label_efficiency.downstream_check`): the same classifier trained on 1,000 labelled reviews (each
 # encoder picking its learning rate on 1,000 validation reviews), reading the first `max_length`
 # tokens only, scored on 5,000 test reviews, from encoders pretrained for 0 (random), 5 (an earlier
 # 5-minute workshop recipe), 15 (a first recipe that learned slowly) and 60 minutes (the `full`
@@ -143,7 +145,7 @@ for row in curve:
 # pays off only once the model has really learned the language.
 
 # %%
-downstream = quality.load_report(name="downstream.json")
+downstream = experiments.load_measured("downstream.json")
 points = [{"minutes": run["pretraining_minutes"], "test_accuracy": run["test_accuracy"], "name": name}
           for name, run in downstream["runs"].items()]
 ax = label_efficiency.plot_budget(points, tfidf=downstream["tfidf"], labels=downstream["labels"])

@@ -27,7 +27,7 @@
 # 4. play with it: type a review and see which words moved the prediction, and where attention looks.
 #
 # Every function used here lives in `bertmlm_lib/end_to_end.py`, `bertmlm_lib/evaluate.py` and
-# `bertmlm_lib/widgets/sentiment.py`.
+# `bertmlm_lib/widgets/sentiment.py`; the set-up cell uses `stages.py`.
 
 # %% [markdown]
 # *Set-up (helper cell): Colab install, imports, config; the classifier of lesson 06 (fine-tuned now if missing).*
@@ -43,13 +43,13 @@ import time
 
 import bertmlm_lib
 import numpy as np
-from bertmlm_lib import data, end_to_end, evaluate, finetune, vectorize
+from bertmlm_lib import data, end_to_end, evaluate, stages, vectorize
 from bertmlm_lib.widgets.sentiment import attention_widget, sentiment_widget
 
 cfg = bertmlm_lib.start_lesson()
-imdb = data.load_imdb(cfg=cfg, progress=False)
-vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
-model_path = finetune.lesson_model(cfg, vectorizer)  # lesson 06's model; made now if you skipped it
+imdb = stages.reviews(cfg, progress=False, unlabelled=False)
+vectorizer = stages.vocabulary(cfg, imdb=imdb)
+model_path = stages.lesson_model(cfg, vectorizer)  # lesson 06's model; made now if you skipped it
 model = end_to_end.load(model_path)
 print(f"preset {cfg.preset!r}: end-to-end model from {model_path}")
 

@@ -29,16 +29,15 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
-import numpy as np
-
 import bertmlm_lib
-from bertmlm_lib import config, data, end_to_end, evaluate, finetune, masking, model, pretrain, vectorize
-from bertmlm_lib.fill_mask import FillMasker
+from bertmlm_lib import (checkpoints, classifier, data, end_to_end, evaluate, finetune, masking, model, pretrain, stages,
+                         vectorize)
+from bertmlm_lib.fill_mask import PROBE_ANSWERS, PROBES, FillMasker
 from bertmlm_lib.widgets.sentiment import word_influence
 
 cfg = bertmlm_lib.start_lesson()
 imdb = data.load_imdb(cfg=cfg, progress=False)
-vectorizer = vectorize.load_or_build(cfg, imdb=imdb)
+vectorizer = stages.vocabulary(cfg, imdb=imdb)
 
 # %% [markdown]
 # ## 01 data
@@ -128,9 +127,9 @@ assert 2 <= wide["total"] / small["total"] <= 4
 # rising while the model is this young.
 
 # %%
-encoder = finetune.pretrained_encoder(cfg, vectorizer, progress=False)  # lesson 05's model, made if missing
+encoder = stages.pretrained_encoder(cfg, vectorizer, progress=False)  # lesson 05's model, made if missing
 corpus = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
-meta = pretrain.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
+meta = checkpoints.read_checkpoint_meta(checkpoints.checkpoint_folder(cfg))
 before = meta["step"]
 # one more pass, and under a time budget half a minute more than all its runs so far
 longer = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1,
@@ -146,7 +145,6 @@ assert resumed.history[0]["step"] == before and resumed.steps > before
 
 # %%
 masker = FillMasker.from_artifacts(cfg.artifacts_dir)
-from bertmlm_lib.callbacks import PROBE_ANSWERS, PROBES  # noqa: E402
 
 known = [(p, a) for p, a in zip(PROBES, PROBE_ANSWERS) if vectorizer.id_of(a) >= vectorize.FIRST_WORD_ID]
 for probe, answer in known:
@@ -166,13 +164,13 @@ assert known
 train, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
 train = data.balanced_subset(train, 1500, cfg.seed)  # 1,500 labels: three runs in about a minute
 validation = data.balanced_subset(validation, 1000, cfg.seed)  # enough to compare, and quicker
-train_ids, validation_ids = (finetune.encode_reviews(vectorizer, split.texts, cfg) for split in (train, validation))
+train_ids, validation_ids = (classifier.encode_reviews(vectorizer, split.texts, cfg) for split in (train, validation))
 outcomes = {}
 for name, pooling, frozen in (("mean, frozen first", "mean", None), ("max, frozen first", "max", None),
                               ("mean, no frozen phase", "mean", 0)):
-    encoder = finetune.load_pretrained_encoder(cfg, vectorizer)
-    classifier = finetune.classifier_for(encoder, cfg, pooling=pooling)
-    outcomes[name] = finetune.finetune(classifier, encoder, train_ids, train.labels, validation_ids,
+    encoder = checkpoints.load_encoder(cfg, vectorizer)
+    candidate = classifier.classifier_for(encoder, cfg, pooling=pooling)
+    outcomes[name] = finetune.finetune(candidate, encoder, train_ids, train.labels, validation_ids,
                                        validation.labels, cfg, frozen_epochs=frozen)
     print(f"{name:22} validation accuracy {outcomes[name].val_accuracy:.3f}, first epoch "
           f"{outcomes[name].history[0]['val_accuracy']:.3f}")
@@ -190,7 +188,7 @@ assert outcomes["mean, no frozen phase"].history[0]["phase"] == "encoder unfroze
 # first and the last rows with the middle ones.
 
 # %%
-sentiment = end_to_end.load(finetune.lesson_model(cfg, vectorizer))
+sentiment = end_to_end.load(stages.lesson_model(cfg, vectorizer))
 tricky = "not bad at all, i was never bored and nothing about it was terrible"
 probability, influences = word_influence(lambda texts: end_to_end.predict(sentiment, texts), tricky,
                                          vectorize.standardize_text, cfg.classifier_length)

@@ -47,6 +47,17 @@ def imdb_members(test_copy_in_unsup: bool = True) -> dict[str, bytes]:
     return files
 
 
+def python_lines(script: str) -> list[str]:
+    """Run `script` in a fresh Python process (nothing imported yet) and return its output lines; a failure
+    fails the test with the end of its traceback."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1500:]
+    return done.stdout.strip().splitlines()
+
+
 def write_tree(folder: Path, members: dict[str, bytes]) -> Path:
     for name, payload in members.items():
         path = folder / name

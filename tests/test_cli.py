@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from bertmlm_lib import cli
+from bertmlm_lib import checkpoints, cli, stages
 from bertmlm_lib.errors import DataError
 
 
@@ -151,11 +151,11 @@ def test_finetune_cli_saves_an_end_to_end_model(finetuned):
 
 
 def test_a_lesson_after_06_makes_the_missing_model_the_lesson_way(pretrained, tmp_path):
-    """Lessons 07 and 08 call `finetune.lesson_model`: with no model saved it fine-tunes on the lesson's share
+    """Lessons 07 and 08 call `stages.lesson_model`: with no model saved it fine-tunes on the lesson's share
     of labels (not all of them, which would break the class slot), and a saved model is used as it is."""
     import shutil
 
-    from bertmlm_lib import config, finetune
+    from bertmlm_lib import config
     from bertmlm_lib.vectorize import Vectorizer
 
     artifacts, _ = pretrained
@@ -163,11 +163,11 @@ def test_a_lesson_after_06_makes_the_missing_model_the_lesson_way(pretrained, tm
     shutil.copytree(artifacts, copy, ignore=shutil.ignore_patterns("finetune"))
     cfg = config.load("smoke", artifacts=str(copy), lesson_train_reviews=4)
     archive = artifacts.parent / "aclImdb_v1.tar.gz"
-    path = finetune.lesson_model(cfg, Vectorizer.load(copy), archive)
+    path = stages.lesson_model(cfg, Vectorizer.load(copy), archive)
     summary = json.loads((path.parent / "finetune.json").read_text())
     assert path.is_file() and summary["train_reviews"] == 4 and summary["validation_reviews"] >= 2
     stamp = path.stat().st_mtime_ns
-    assert finetune.lesson_model(cfg, Vectorizer.load(copy), archive) == path and path.stat().st_mtime_ns == stamp
+    assert stages.lesson_model(cfg, Vectorizer.load(copy), archive) == path and path.stat().st_mtime_ns == stamp
 
 
 def test_evaluate_cli_scores_test(finetuned):
@@ -254,8 +254,6 @@ def test_ctrl_c_during_pretraining_saves_a_checkpoint_and_exits_cleanly(tmp_path
 
     from conftest import imdb_members, write_archive
 
-    from bertmlm_lib import pretrain
-
     archive = write_archive(tmp_path / "aclImdb_v1.tar.gz", imdb_members())
     artifacts = tmp_path / "run"
     env = {**os.environ, "BERTMLM_CACHE": str(tmp_path / "cache")}
@@ -279,7 +277,7 @@ def test_ctrl_c_during_pretraining_saves_a_checkpoint_and_exits_cleanly(tmp_path
     assert lines == ["interrupted: stopped by Ctrl-C; finished outputs are kept."], lines
     saved = json.loads(meta.read_text())["step"]
     assert saved > seen  # training went on after the first checkpoint, and what it reached is saved
-    model = pretrain.load_checkpoint(artifacts / "pretrain")  # whole and loadable
+    model = checkpoints.load_checkpoint(artifacts / "pretrain")  # whole and loadable
     assert int(model.optimizer.iterations) == saved
 
 
@@ -314,11 +312,11 @@ def _bad_data(kind, tmp_path, tiny_archive):
     ("path traversal", "unsafe member"),
 ])
 def test_bad_data_gives_the_same_one_line_error_in_library_and_cli(kind, message, tmp_path, tiny_archive, capsys):
-    from bertmlm_lib import data
+    from bertmlm_lib import archive
 
     bad = _bad_data(kind, tmp_path, tiny_archive)
     with pytest.raises(DataError) as raised:
-        data.prepare_dataset(bad, progress=False)
+        archive.prepare_dataset(bad, progress=False)
     assert message in str(raised.value)
     assert cli.main(["data", "--data", str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

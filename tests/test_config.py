@@ -1,5 +1,6 @@
 import dataclasses
 
+import numpy as np
 import pytest
 
 from bertmlm_lib import config
@@ -79,10 +80,52 @@ def test_replace_keeps_checks():
 
 def test_workshop_preset_is_the_measured_winner_of_the_recipe_benchmark():
     """The workshop preset trains exactly as the candidate the README and lesson 05 report as the winner."""
-    from bertmlm_lib import quality
+    from bertmlm_lib.experiments import quality
 
     cfg = config.load("workshop")
     winner = quality.CANDIDATES[quality.WORKSHOP_RECIPE][1]
     assert {k: getattr(cfg, k) for k in winner} == winner
     assert config.load("full").position_encoding == cfg.position_encoding == "rope"
     assert cfg.eval_every_seconds and 120 / cfg.eval_every_seconds >= 8  # a readable curve in the 2-minute lesson
+
+
+def test_every_setting_belongs_to_exactly_one_group():
+    import collections
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(config.Config)]
+    grouped = collections.Counter(config.fields_of(*config.FIELD_GROUPS))
+    assert sorted(set(names) - set(grouped)) == [], "add the new setting to one group of config.FIELD_GROUPS"
+    assert sorted(set(grouped) - set(names)) == []
+    assert [name for name, count in grouped.items() if count > 1] == []
+
+
+def test_lists_of_settings_come_from_the_groups():
+    """What a vocabulary, a checkpoint, an instructor import and a stage key compare follows the groups."""
+    from bertmlm_lib import checkpoints, instructor, model, pipeline, vectorize
+
+    assert vectorize.VOCABULARY_FIELDS == config.fields_of("vocabulary", "data")
+    assert checkpoints.ARCHITECTURE_FIELDS == config.fields_of("vocabulary", "model")
+    assert set(instructor.MUST_MATCH) == {"vocab_size", *config.fields_of("model")}
+    assert set(model.ENCODER_SETTINGS) == {"max_length", "dropout", *config.fields_of("model")}
+    staged = [name for fields in pipeline.STAGE_FIELDS.values() for name in fields]
+    assert sorted(staged) == sorted(set(config.fields_of(*config.FIELD_GROUPS)) - set(config.FIELD_GROUPS["running"]))
+
+
+@pytest.mark.parametrize("name", sorted(config.CHOICES))
+def test_a_choice_outside_its_literal_is_refused_with_the_choices(name):
+    choices = config.CHOICES[name]
+    assert config.load("smoke", **{name: choices[-1]}).replace(**{name: choices[0]})
+    with pytest.raises(ConfigError, match=f"{name}='nonsense' is invalid: it must be " + " or ".join(map(repr, choices))):
+        config.load("smoke", **{name: "nonsense"})
+
+
+def test_config_and_masking_share_one_rule_for_the_mask_rate():
+    from bertmlm_lib import masking
+
+    for rate in (0.0, 1.0, 1.5):
+        with pytest.raises(ConfigError, match="mask_rate"):
+            config.load("smoke", mask_rate=rate)
+        with pytest.raises(ValueError, match="mask_rate must be between 0 and 1"):
+            masking.mask_numpy(np.ones((1, 8), dtype=np.int32) * 5, seed=0, vocabulary_size=10, mask_rate=rate)
+    assert config.load("smoke", mask_rate=0.4).mask_rate == 0.4

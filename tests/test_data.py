@@ -5,7 +5,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from bertmlm_lib import data
+from bertmlm_lib import archive, data
 from bertmlm_lib.errors import DataError, DownloadError
 
 from conftest import NEGATIVE, POSITIVE, imdb_members, write_archive
@@ -77,21 +77,21 @@ def test_bad_bytes_are_replaced_and_counted(tiny_archive):
 
 
 def test_extraction_is_cached_and_idempotent(tiny_archive, tmp_path):
-    first = data.prepare_dataset(tiny_archive, progress=False)
-    marker = first.parent / data._COMPLETE_MARKER
+    first = archive.prepare_dataset(tiny_archive, progress=False)
+    marker = first.parent / archive._COMPLETE_MARKER
     stamp = marker.stat().st_mtime_ns
-    second = data.prepare_dataset(tiny_archive, progress=False)
+    second = archive.prepare_dataset(tiny_archive, progress=False)
     assert first == second and marker.stat().st_mtime_ns == stamp
     assert first.is_relative_to(tmp_path / "cache" / "data")
     assert not list((tmp_path / "cache" / "data").glob(".extract-*"))
 
 
 def test_half_extracted_folder_is_redone(tiny_archive):
-    root = data.prepare_dataset(tiny_archive, progress=False)
-    (root.parent / data._COMPLETE_MARKER).unlink()  # as if killed before the end
+    root = archive.prepare_dataset(tiny_archive, progress=False)
+    (root.parent / archive._COMPLETE_MARKER).unlink()  # as if killed before the end
     for review in (root / "train" / "pos").iterdir():
         review.unlink()
-    again = data.prepare_dataset(tiny_archive, progress=False)
+    again = archive.prepare_dataset(tiny_archive, progress=False)
     assert again == root and len(list((root / "train" / "pos").iterdir())) == 6
 
 
@@ -100,7 +100,7 @@ def test_leftover_temporary_extraction_of_a_dead_process_is_cleaned(tiny_archive
     leftover = cache / ".extract-999999999-abc"
     leftover.mkdir(parents=True)
     (leftover / "junk").write_text("half")
-    data.prepare_dataset(tiny_archive, progress=False)
+    archive.prepare_dataset(tiny_archive, progress=False)
     assert not leftover.exists()
 
 
@@ -115,9 +115,9 @@ def test_unsafe_members_are_refused_and_nothing_is_written(tmp_path, name, kind,
     info.size = 3 if kind == tarfile.REGTYPE else 0
     for key, value in extra.items():
         setattr(info, key, value)
-    archive = write_archive(tmp_path / "evil.tar.gz", imdb_members(), extra=[info])
+    tarball = write_archive(tmp_path / "evil.tar.gz", imdb_members(), extra=[info])
     with pytest.raises(DataError, match="unsafe member .*refused, nothing was extracted"):
-        data.prepare_dataset(archive, progress=False)
+        archive.prepare_dataset(tarball, progress=False)
     cache = tmp_path / "cache" / "data"
     assert [p.name for p in cache.iterdir()] == [] if cache.exists() else True
     assert not (tmp_path / "escape.txt").exists() and not os.path.exists("/tmp/absolute.txt")
@@ -128,7 +128,7 @@ def test_truncated_archive_is_refused_and_leaves_nothing(tiny_archive, tmp_path)
     broken = tmp_path / "broken.tar.gz"
     broken.write_bytes(payload[: len(payload) // 2])
     with pytest.raises(DataError, match="truncated or damaged"):
-        data.prepare_dataset(broken, progress=False)
+        archive.prepare_dataset(broken, progress=False)
     assert not [p for p in (tmp_path / "cache" / "data").iterdir() if p.name.startswith(("aclImdb", ".extract"))]
 
 
@@ -136,27 +136,27 @@ def test_not_an_archive(tmp_path):
     junk = tmp_path / "notes.txt"
     junk.write_text("just some notes")
     with pytest.raises(DataError, match="not a readable tar archive"):
-        data.prepare_dataset(junk, progress=False)
+        archive.prepare_dataset(junk, progress=False)
 
 
 def test_wrong_layout_archive_names_what_is_missing(tmp_path):
     members = {k: v for k, v in imdb_members().items() if "/unsup/" not in k}
-    archive = write_archive(tmp_path / "partial.tar.gz", members)
+    tarball = write_archive(tmp_path / "partial.tar.gz", members)
     with pytest.raises(DataError, match="not the IMDB archive: it has no aclImdb/train/unsup"):
-        data.prepare_dataset(archive, progress=False)
+        archive.prepare_dataset(tarball, progress=False)
 
 
 def test_extracted_folder_is_accepted_directly_or_by_parent(tiny_folder):
-    assert data.prepare_dataset(tiny_folder, progress=False) == tiny_folder
-    assert data.prepare_dataset(tiny_folder.parent, progress=False) == tiny_folder
+    assert archive.prepare_dataset(tiny_folder, progress=False) == tiny_folder
+    assert archive.prepare_dataset(tiny_folder.parent, progress=False) == tiny_folder
 
 
 def test_empty_folder_and_missing_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="not an IMDB \\(aclImdb\\) folder: it lacks train/pos"):
-        data.prepare_dataset(tmp_path / "empty", progress=False)
+        archive.prepare_dataset(tmp_path / "empty", progress=False)
     with pytest.raises(DataError, match="does not exist"):
-        data.prepare_dataset(tmp_path / "nowhere.tar.gz", progress=False)
+        archive.prepare_dataset(tmp_path / "nowhere.tar.gz", progress=False)
 
 
 def test_environment_variable_is_the_fallback(tiny_archive, monkeypatch):
@@ -164,34 +164,34 @@ def test_environment_variable_is_the_fallback(tiny_archive, monkeypatch):
     assert data.load_imdb(progress=False).train.counts()["total"] == 12
     monkeypatch.setenv("BERTMLM_DATA", "/no/such/file.tar.gz")
     with pytest.raises(DataError, match="BERTMLM_DATA points to"):
-        data.prepare_dataset(progress=False)
+        archive.prepare_dataset(progress=False)
 
 
 def test_download_checks_the_hash_and_caches(tiny_archive, tmp_path):
     url = tiny_archive.as_uri()
     digest = hashlib.sha256(tiny_archive.read_bytes()).hexdigest()
-    path = data.download_archive(url, sha256=digest, progress=False)
+    path = archive.download_archive(url, sha256=digest, progress=False)
     assert path.read_bytes() == tiny_archive.read_bytes()
     tiny_archive.unlink()  # a second call must not need the source any more
-    assert data.download_archive(url, sha256=digest, progress=False) == path
+    assert archive.download_archive(url, sha256=digest, progress=False) == path
 
 
 def test_download_with_a_wrong_hash_removes_the_partial_file(tiny_archive, tmp_path):
     with pytest.raises(DownloadError, match="not the published .*partial file was removed"):
-        data.download_archive(tiny_archive.as_uri(), sha256="0" * 64, progress=False)
+        archive.download_archive(tiny_archive.as_uri(), sha256="0" * 64, progress=False)
     downloads = tmp_path / "cache" / "data" / "downloads"
     assert list(downloads.iterdir()) == []
 
 
 def test_download_failure_says_how_to_work_offline(tmp_path):
     with pytest.raises(DownloadError, match="--data PATH"):
-        data.download_archive((tmp_path / "missing.tar.gz").as_uri(), progress=False)
+        archive.download_archive((tmp_path / "missing.tar.gz").as_uri(), progress=False)
 
 
 def test_official_archive_constants():
-    assert data.OFFICIAL_URL.endswith("/aclImdb_v1.tar.gz") and data.OFFICIAL_URL.startswith("https://")
-    assert data.OFFICIAL_SHA256 == "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
-    assert data.OFFICIAL_SIZE == 84_125_825
+    assert archive.OFFICIAL_URL.endswith("/aclImdb_v1.tar.gz") and archive.OFFICIAL_URL.startswith("https://")
+    assert archive.OFFICIAL_SHA256 == "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+    assert archive.OFFICIAL_SIZE == 84_125_825
 
 
 def test_describe_reports_counts_lengths_and_duplicates(tiny_archive):
@@ -207,7 +207,7 @@ def test_unreadable_cache_location_is_a_clear_error(tiny_archive, tmp_path, monk
     blocker.write_text("x")
     monkeypatch.setenv("BERTMLM_CACHE", str(blocker / "sub"))
     with pytest.raises(DataError, match="cannot write to the cache folder .*BERTMLM_CACHE"):
-        data.prepare_dataset(tiny_archive, progress=False)
+        archive.prepare_dataset(tiny_archive, progress=False)
 
 
 def test_balanced_indices_prefix_stays_balanced():
@@ -232,7 +232,7 @@ def _same(a, b):
 
 
 def test_a_split_read_whole_is_packed_and_read_back_identically(tiny_archive):
-    root = data.prepare_dataset(tiny_archive, progress=False)
+    root = archive.prepare_dataset(tiny_archive, progress=False)
     packed = root.parent / "reviews-unsup.json"
     subset = data.read_split(root, "unsup", n=3, seed=5)  # a subset does not pack the split
     assert not packed.exists()
@@ -245,7 +245,7 @@ def test_a_split_read_whole_is_packed_and_read_back_identically(tiny_archive):
 
 
 def test_a_damaged_packed_copy_is_read_from_the_files_again(tiny_archive):
-    root = data.prepare_dataset(tiny_archive, progress=False)
+    root = archive.prepare_dataset(tiny_archive, progress=False)
     first = data.read_split(root, "test", seed=2)
     (root.parent / "reviews-test.json").write_text('{"texts": ["cut short')
     assert _same(data.read_split(root, "test", seed=2), first)
@@ -253,7 +253,7 @@ def test_a_damaged_packed_copy_is_read_from_the_files_again(tiny_archive):
 
 
 def test_a_folder_the_user_gave_is_never_packed(tiny_folder):
-    root = data.find_imdb_root(tiny_folder)
+    root = archive.find_imdb_root(tiny_folder)
     data.read_split(root, "train")
     assert not list(tiny_folder.rglob("reviews-*.json"))
 
@@ -261,12 +261,12 @@ def test_a_folder_the_user_gave_is_never_packed(tiny_folder):
 def test_only_a_finished_extraction_counts_as_one(tiny_archive, tiny_folder, tmp_path):
     """`extraction_folder` decides where packed copies may go and what identifies the data: the cache
     folder of a finished extraction, never a user's folder, even one named like it."""
-    root = data.prepare_dataset(tiny_archive, progress=False)
+    root = archive.prepare_dataset(tiny_archive, progress=False)
     key = hashlib.sha256(tiny_archive.read_bytes()).hexdigest()[:16]
-    assert data.extraction_folder(root) == root.parent and root.parent.name == f"aclImdb-{key}"
-    assert data.extraction_folder(data.find_imdb_root(tiny_folder)) is None
+    assert archive.extraction_folder(root) == root.parent and root.parent.name == f"aclImdb-{key}"
+    assert archive.extraction_folder(archive.find_imdb_root(tiny_folder)) is None
     look_alike = tmp_path / "aclImdb-0123456789abcdef"
     tiny_folder.rename(look_alike)
-    assert data.extraction_folder(data.find_imdb_root(look_alike)) is None
-    (root.parent / data._COMPLETE_MARKER).unlink()  # half-extracted
-    assert data.extraction_folder(root) is None
+    assert archive.extraction_folder(archive.find_imdb_root(look_alike)) is None
+    (root.parent / archive._COMPLETE_MARKER).unlink()  # half-extracted
+    assert archive.extraction_folder(root) is None

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bertmlm_lib import config, end_to_end, finetune
+from bertmlm_lib.classifier import build_classifier
 from bertmlm_lib.errors import ArtifactError, TextError
 from bertmlm_lib.model import build_encoder
 from bertmlm_lib.vectorize import build_vectorizer
@@ -20,7 +21,7 @@ def model():
     cfg = config.load("smoke", vocab_size=40, max_length=16, embed_dim=16, num_heads=2, ff_dim=32)
     vectorizer = build_vectorizer(["a wonderful film truly great awful the worst movie ever ok"] * 3, 40, 16)
     encoder = build_encoder(cfg, vectorizer.vocabulary_size)
-    classifier = finetune.build_classifier(encoder, windows=2)
+    classifier = build_classifier(encoder, windows=2)
     # trained briefly, so the saved file carries what fine-tuning leaves (an optimizer with its schedule)
     ids = vectorizer.encode(["a wonderful film", "the worst movie ever"] * 8, length=32)
     finetune.finetune(classifier, encoder, ids, np.array([1, 0] * 8), ids[:4], np.array([1, 0] * 2),
@@ -85,3 +86,22 @@ def test_inference_speed_times_raw_strings(model):
     report = end_to_end.inference_speed(model, TEXTS * 20, batch_size=16, repeats=2)
     assert report["reviews"] == 80 and len(report["seconds"]) == 2 and report["reviews_per_s"] > 0
     assert report["reviews_per_s"] == pytest.approx(80 / np.median(report["seconds"]), rel=0.05)
+
+
+def test_a_model_saved_before_the_library_was_reorganised_still_loads_and_predicts_the_same():
+    """Keras finds our layers by their registered names, not by module: a model saved when the classifier's
+    layers lived in `finetune.py` loads in a fresh process that imports only `end_to_end`."""
+    import json
+    from pathlib import Path
+
+    from conftest import python_lines
+
+    fixtures = Path(__file__).parent / "fixtures"
+    saved = json.loads((fixtures / "end_to_end_before_reorganisation.json").read_text())
+    script = ("import json, sys; from bertmlm_lib import end_to_end; "
+              f"model = end_to_end.load({str(fixtures / 'end_to_end_before_reorganisation.keras')!r}); "
+              f"print(json.dumps(end_to_end.predict(model, {saved['texts']!r}).tolist())); "
+              "print(sorted(m for m in ('bertmlm_lib.finetune', 'bertmlm_lib.pretrain') if m in sys.modules))")
+    predicted, imported = python_lines(script)[-2:]
+    assert json.loads(predicted) == pytest.approx(saved["probabilities"], abs=1e-6)
+    assert imported == "[]"

@@ -2,17 +2,18 @@ import numpy as np
 import pytest
 
 from bertmlm_lib import config, finetune
+from bertmlm_lib.classifier import LengthGroupedBatches, MaskedPooling, accuracy, build_classifier, predict_ids, reading_length
 from bertmlm_lib.model import build_encoder
 
 
 def test_masked_pooling_ignores_padding():
-    layer = finetune.MaskedPooling("mean")
+    layer = MaskedPooling("mean")
     sequence = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]], np.float32)
     ids = np.array([[5, 6, 0]])
     assert np.allclose(np.asarray(layer(sequence, ids)), [[2.0, 3.0]])
-    assert np.allclose(np.asarray(finetune.MaskedPooling("max")(sequence, ids)), [[3.0, 4.0]])
+    assert np.allclose(np.asarray(MaskedPooling("max")(sequence, ids)), [[3.0, 4.0]])
     with pytest.raises(ValueError, match="'mean' or 'max'"):
-        finetune.MaskedPooling("median")
+        MaskedPooling("median")
 
 
 def test_two_phase_finetuning_learns_a_separable_task():
@@ -23,14 +24,14 @@ def test_two_phase_finetuning_learns_a_separable_task():
     ids = np.where(labels[:, None] == 1, rng.integers(3, 10, (256, 12)), rng.integers(10, 20, (256, 12)))
     ids[:, 8:] = 0
     encoder = build_encoder(cfg, 20)
-    classifier = finetune.build_classifier(encoder)
+    classifier = build_classifier(encoder)
     result = finetune.finetune(classifier, encoder, ids[:192], labels[:192], ids[192:], labels[192:], cfg,
                                head_learning_rate=1e-2, encoder_learning_rate=1e-3, frozen_epochs=2,
                                unfrozen_epochs=2, patience=2)
     assert [row["phase"] for row in result.history][:1] == ["encoder frozen"]
     assert result.unfrozen_at_epoch >= 1 and result.history[-1]["phase"] == "encoder unfrozen"
     assert result.val_accuracy > 0.9
-    assert finetune.accuracy(classifier, ids[192:], labels[192:]) == pytest.approx(result.val_accuracy, abs=0.02)
+    assert accuracy(classifier, ids[192:], labels[192:]) == pytest.approx(result.val_accuracy, abs=0.02)
     assert encoder.trainable  # left trainable for whoever uses it next
 
 
@@ -38,7 +39,7 @@ def test_budget_plot_orders_points_by_minutes():
     import matplotlib
 
     matplotlib.use("Agg")
-    from bertmlm_lib import label_efficiency
+    from bertmlm_lib.experiments import label_efficiency
 
     ax = label_efficiency.plot_budget([{"minutes": 60, "test_accuracy": 0.8, "name": "full"},
                                        {"minutes": 0, "test_accuracy": 0.7, "name": "random"}], tfidf=0.83, labels=1000)
@@ -55,8 +56,8 @@ def _tiny_encoder(max_length=8):
 def test_classifier_reads_past_the_encoder_length_in_windows():
     """With 3 windows of 8 tokens, a word at position 20 changes the prediction; with 1 window it cannot."""
     encoder = _tiny_encoder(8)
-    three, one = finetune.build_classifier(encoder, windows=3), finetune.build_classifier(encoder, windows=1)
-    assert finetune.reading_length(three) == 24 and finetune.reading_length(one) == 8
+    three, one = build_classifier(encoder, windows=3), build_classifier(encoder, windows=1)
+    assert reading_length(three) == 24 and reading_length(one) == 8
     ids = np.full((2, 24), 5, np.int32)
     ids[1, 20] = 17  # differs only in the third window
     for model, differs in ((three, True), (one, False)):
@@ -67,7 +68,7 @@ def test_classifier_reads_past_the_encoder_length_in_windows():
 def test_windowed_prediction_ignores_padding_and_the_rest_of_the_batch():
     """A short review gets the same probability alone, padded to any length, or next to a long review
     (whose extra windows are dropped for it as padding); the classifier cuts ids at its reading length."""
-    classifier = finetune.build_classifier(_tiny_encoder(8), windows=2)
+    classifier = build_classifier(_tiny_encoder(8), windows=2)
     short = np.array([[4, 9, 12, 3, 0, 0, 0, 0]], np.int32)
     alone = float(np.asarray(classifier.predict_on_batch(short))[0, 0])
     padded = np.pad(short, [(0, 0), (0, 11)])  # 19 ids: not a whole number of windows
@@ -82,7 +83,7 @@ def test_length_grouped_batches_cover_every_review_once_per_epoch_in_a_new_order
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 40, size=1000)
     ids = (np.arange(40)[None, :] < lengths[:, None]).astype(np.int32) * 7
-    batches = finetune.LengthGroupedBatches(ids, np.zeros(1000), batch_size=10, seed=1)
+    batches = LengthGroupedBatches(ids, np.zeros(1000), batch_size=10, seed=1)
     first = [b.copy() for b in batches.batches]
     assert sorted(np.concatenate(first).tolist()) == list(range(1000))
     spread = np.mean([np.ptp(lengths[b]) for b in first])
@@ -95,23 +96,23 @@ def test_length_grouped_batches_cover_every_review_once_per_epoch_in_a_new_order
 
 
 def test_predict_ids_returns_probabilities_in_the_given_order():
-    classifier = finetune.build_classifier(_tiny_encoder(8), windows=2)
+    classifier = build_classifier(_tiny_encoder(8), windows=2)
     ids = np.zeros((7, 16), np.int32)
     for i in range(7):
         ids[i, : 16 - 2 * i] = 3 + i
     expected = np.asarray(classifier.predict_on_batch(ids)).reshape(-1)
-    assert np.allclose(finetune.predict_ids(classifier, ids, batch_size=3), expected, atol=1e-5)
+    assert np.allclose(predict_ids(classifier, ids, batch_size=3), expected, atol=1e-5)
 
 
 def test_frozen_phase_is_capped_at_frozen_steps_and_the_unfrozen_phase_warms_up_and_decays():
-    from bertmlm_lib.pretrain import WarmupLinearDecay
+    from bertmlm_lib.schedules import WarmupLinearDecay
 
     cfg = config.load("smoke", vocab_size=30, max_length=8, embed_dim=16, num_heads=2, ff_dim=16, batch_size=4,
                       frozen_steps=3)
     rng = np.random.default_rng(0)
     ids, labels = rng.integers(3, 30, (40, 8)).astype(np.int32), rng.integers(0, 2, 40)
     encoder = build_encoder(cfg, 30)
-    classifier = finetune.build_classifier(encoder)
+    classifier = build_classifier(encoder)
     frozen_weights = [w.copy() for w in encoder.get_weights()]
     finetune.finetune(classifier, encoder, ids, labels, ids[:8], labels[:8], cfg, frozen_epochs=1, unfrozen_epochs=0)
     assert int(classifier.optimizer.iterations.numpy()) == 3  # 3 batches, not the epoch's 10
@@ -127,7 +128,7 @@ def test_frozen_phase_is_capped_at_frozen_steps_and_the_unfrozen_phase_warms_up_
 def test_lessons_show_the_run_curve_else_the_shipped_one(tmp_path):
     import json
 
-    from bertmlm_lib import label_efficiency
+    from bertmlm_lib.experiments import label_efficiency
 
     cfg = config.load("smoke", artifacts=tmp_path)
     shipped = label_efficiency.latest_curve(cfg)

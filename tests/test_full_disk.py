@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from bertmlm_lib import cli, data
+from bertmlm_lib import archive, cli
 from bertmlm_lib.artifacts import write_json
 from bertmlm_lib.errors import ArtifactError, DataError
 
@@ -39,7 +39,7 @@ def test_artifact_write_on_a_full_disk_keeps_the_previous_version(full_disk):
 def test_extraction_into_a_full_cache_is_refused_and_leaves_nothing(full_disk, tiny_archive, monkeypatch, capsys):
     monkeypatch.setenv("BERTMLM_CACHE", str(full_disk / "cache"))
     with pytest.raises(DataError, match="No space left on device.*nothing was kept.*BERTMLM_CACHE"):
-        data.prepare_dataset(tiny_archive, progress=False)
+        archive.prepare_dataset(tiny_archive, progress=False)
     assert [p for p in (full_disk / "cache").rglob("*") if p.is_file()] == []
     assert cli.main(["data", "--data", str(tiny_archive), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

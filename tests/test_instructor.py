@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from bertmlm_lib import cli, config, instructor, pretrain
+from bertmlm_lib import cli, config, instructor, pretrain, stages
 from bertmlm_lib.errors import ArtifactError
 from bertmlm_lib.fill_mask import FillMasker
 from bertmlm_lib.vectorize import Vectorizer, build_vectorizer
@@ -97,8 +97,6 @@ def test_cli_export_and_import_round_trip_and_refusal(exported, tmp_path, capsys
 def test_the_shipped_checkpoint_serves_the_workshop_preset(tmp_path, capsys):
     """Lessons 06-07 start from the shipped model when the learner has not pretrained: it must load,
     shortened to the workshop's 128 tokens, and it must know its probe."""
-    from bertmlm_lib import finetune
-
     manifest = instructor.read_manifest(instructor.SHIPPED)
     assert instructor.SHIPPED.stat().st_size < 20 * 2**20
     assert {"command", "commit", "minutes", "heldout"} <= set(manifest["provenance"])
@@ -107,8 +105,20 @@ def test_the_shipped_checkpoint_serves_the_workshop_preset(tmp_path, capsys):
         saved = json.loads(pack.read("vocabulary.json"))
     vectorizer = Vectorizer(saved["tokens"], cfg.max_length, saved["counts"])
     assert instructor.shipped_fits(cfg, vectorizer) and not instructor.shipped_fits(config.load("smoke"))
-    encoder = finetune.pretrained_encoder(cfg, vectorizer)
-    assert "instructor's pretrained model" in capsys.readouterr().out
+    encoder = stages.pretrained_encoder(cfg, vectorizer)
+    assert "no pretrained encoder in" in (said := capsys.readouterr().out) and "using the instructor's model" in said
     assert encoder(np.zeros((1, cfg.max_length), "int32")).shape == (1, cfg.max_length, cfg.embed_dim)
     top = FillMasker.from_artifacts(cfg.artifacts_dir)("i have watched this [mask] and it was awesome")
     assert top[0]["masks"][0]["predictions"][0]["token"] in ("movie", "film")
+
+
+def test_a_damaged_encoder_is_an_error_not_a_quiet_fallback(tmp_path):
+    """The instructor's model stands in only when there is no encoder at all; a damaged one is reported."""
+    cfg = config.load("workshop", artifacts=tmp_path / "learner")
+    with zipfile.ZipFile(instructor.SHIPPED) as pack:
+        saved = json.loads(pack.read("vocabulary.json"))
+    vectorizer = Vectorizer(saved["tokens"], cfg.max_length, saved["counts"])
+    stages.pretrained_encoder(cfg, vectorizer)  # unpacks the instructor's model
+    (cfg.artifacts_dir / "pretrain" / "encoder.keras").write_bytes(b"damaged")
+    with pytest.raises(ArtifactError, match="encoder.keras cannot be read"):
+        stages.pretrained_encoder(cfg, vectorizer)

@@ -100,7 +100,7 @@ def test_row_without_words_gets_no_prediction():
 def test_bad_rates_are_refused():
     with pytest.raises(ValueError, match="mask_rate"):
         M.mask_numpy(_batch(rows=2), seed=0, vocabulary_size=VOCAB, mask_rate=0)
-    with pytest.raises(ValueError, match="add up to at most 1"):
+    with pytest.raises(ValueError, match="random_token_share must be at most 1 - mask_token_share"):
         M.mask_numpy(_batch(rows=2), seed=0, vocabulary_size=VOCAB, mask_token_share=0.9, random_token_share=0.2)
 
 

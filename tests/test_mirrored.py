@@ -13,7 +13,8 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from bertmlm_lib import config, distribute, finetune, pretrain
+from bertmlm_lib import checkpoints, config, distribute, finetune, pretrain
+from bertmlm_lib.classifier import build_classifier
 from bertmlm_lib.vectorize import build_vectorizer
 import numpy as np
 
@@ -32,8 +33,8 @@ model, result = pretrain.pretrain(cfg, pretrain.prepare_corpus(texts, vectorizer
 labels = np.array([("awesome" in t or "great" in t) * 1 for t in texts])
 ids = vectorizer.encode(texts)
 with strategy.scope():
-    encoder = finetune.load_pretrained_encoder(cfg, vectorizer)
-    classifier = finetune.build_classifier(encoder)
+    encoder = checkpoints.load_encoder(cfg, vectorizer)
+    classifier = build_classifier(encoder)
     tuned = finetune.finetune(classifier, encoder, ids[:128], labels[:128], ids[128:], labels[128:], cfg,
                               frozen_epochs=1, unfrozen_epochs=2)
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "steps": result.steps,

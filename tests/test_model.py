@@ -147,7 +147,7 @@ def test_every_position_scheme_knows_word_order(scheme):
 
 
 def test_alibi_penalises_distance_per_head():
-    bias = M.alibi_bias(4, 5)
+    bias = np.asarray(M.alibi_bias(4, 5))
     assert bias.shape == (4, 5, 5) and np.allclose(np.diagonal(bias, axis1=1, axis2=2), 0)
     assert np.allclose(bias, bias.transpose(0, 2, 1))  # both directions alike: an encoder reads both ways
     assert np.allclose(bias[0, 0], -0.25 * np.arange(5)) and (bias[0] <= bias[3]).all()  # first head is steepest

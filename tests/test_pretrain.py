@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from bertmlm_lib import config, pretrain
+from bertmlm_lib import checkpoints, config, pretrain
 from bertmlm_lib.errors import ArtifactError
 from bertmlm_lib.fill_mask import FillMasker, format_table
 from bertmlm_lib.widgets.fill_mask import render_predictions
@@ -98,8 +98,8 @@ def test_killed_run_resumes_to_the_same_step_count(setup, tmp_path):
     class KillAt(pretrain.keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if int(self.model.optimizer.iterations) == 11:
-                pretrain.save_checkpoint(self.model, cfg.artifacts_dir / "pretrain",
-                                         {**pretrain.read_checkpoint_meta(cfg.artifacts_dir / "pretrain"), "step": 11})
+                checkpoints.save_checkpoint(self.model, cfg.artifacts_dir / "pretrain",
+                                         {**checkpoints.read_checkpoint_meta(cfg.artifacts_dir / "pretrain"), "step": 11})
                 raise Crash()
 
     # the first run writes a checkpoint at the pass boundary (step 9), then the "kill" at 11
@@ -138,7 +138,7 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
                                       progress=False, fill_mask_display=False)
     assert result.stopped_by == "time budget" and 25 < result.steps < 500 * 9
     assert 0.15 * 60 <= result.seconds < 0.15 * 60 + 5
-    meta = pretrain.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
+    meta = checkpoints.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
     assert meta["step"] == result.steps
     # the schedule was fitted to the budget: the rate is near zero when time runs out
     assert float(model.optimizer.learning_rate) < 0.2 * cfg.learning_rate
@@ -151,7 +151,7 @@ def test_damaged_checkpoint_is_a_clear_error(setup):
     path = cfg.artifacts_dir / "pretrain" / "checkpoint.keras"
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(ArtifactError, match="cannot be read .*damaged"):
-        pretrain.load_pretrained(cfg.artifacts_dir)
+        checkpoints.load_pretrained(cfg.artifacts_dir)
 
 
 def test_fill_mask_from_artifacts(setup):
@@ -219,7 +219,7 @@ def test_kill_9_then_resume_loses_at_most_one_interval(tmp_path):
     killed_at = json.loads(meta_path.read_text())["step"]
     assert 30 <= killed_at < 40 * 9, killed_at
     folder = tmp_path / "run" / "pretrain"
-    survivor = pretrain.load_checkpoint(folder)  # the file in place is whole: temp file + rename
+    survivor = checkpoints.load_checkpoint(folder)  # the file in place is whole: temp file + rename
     assert int(survivor.optimizer.iterations) >= killed_at
     resumed = subprocess.run([sys.executable, "-c", script, "resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -313,9 +313,9 @@ def test_a_step_budget_stops_at_that_step_with_short_reviews_first(tmp_path):
 def test_evaluation_every_few_seconds_of_training(setup):
     cfg, vectorizer, corpus = setup
     timed = cfg.replace(pretrain_epochs=500, eval_every=10_000, eval_every_seconds=2.0)
-    _, result = pretrain.pretrain(timed, corpus, vectorizer, minutes=0.15, progress=False, fill_mask_display=False)
+    _, result = pretrain.pretrain(timed, corpus, vectorizer, minutes=0.25, progress=False, fill_mask_display=False)
     minutes = [row["minutes"] for row in result.history]
-    assert len(minutes) >= 4  # 9 s of training: a row at the start, every 2 s, at the end
+    assert len(minutes) >= 4  # 15 s of training (the first step, which builds the graph, can take several on a busy machine): a row at the start, every 2 s, at the end
     assert all(b - a >= 2.0 / 60 - 1e-3 for a, b in zip(minutes[1:-2], minutes[2:-1]))
     panel = [json.loads(line)["step"] for line in (cfg.artifacts_dir / "pretrain" / "fill_mask.jsonl").read_text().splitlines()]
     assert len(panel) >= 4 and panel[0] == 0  # the fill-mask panel follows the same clock

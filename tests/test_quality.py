@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from bertmlm_lib import config, quality
-from bertmlm_lib.label_efficiency import RATE_GRIDS
+from bertmlm_lib import config, stages
+from bertmlm_lib.experiments import label_efficiency
+from bertmlm_lib.experiments import quality
+from bertmlm_lib.experiments.label_efficiency import RATE_GRIDS
 from bertmlm_lib.model import build_pretraining_model
 
 
@@ -61,12 +63,10 @@ def test_quality_run_counts_steps_with_seeds_and_resumes(tiny_archive, tmp_path)
 
 
 def test_downstream_check_compares_pretrained_and_scratch(tiny_archive, tmp_path):
-    from bertmlm_lib import pretrain
-
     cfg = config.load("smoke", artifacts=tmp_path / "run", vocab_size=60, max_length=16, embed_dim=16, num_heads=2,
                       ff_dim=32, heldout_reviews=4, eval_every=2)
-    pretrain.run_pretraining(cfg, tiny_archive, progress=False, fill_mask_display=False)
-    report = quality.downstream_check({"pretrained": cfg.artifacts_dir}, labels=6, test_reviews=6,
+    stages.run_pretraining(cfg, tiny_archive, progress=False, fill_mask_display=False)
+    report = label_efficiency.downstream_check({"pretrained": cfg.artifacts_dir}, labels=6, test_reviews=6,
                                       data_path=tiny_archive, base=cfg, scratch_like="pretrained")
     assert report["labels"] == 6 and report["validation"] == 6 and report["test_reviews"] == 6
     assert set(report["runs"]) == {"pretrained", "scratch (random encoder)"}

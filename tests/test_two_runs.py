@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bertmlm_lib import cli, config, finetune, pretrain
+from bertmlm_lib import cli, config, pretrain, stages
 from bertmlm_lib.artifacts import exclusive
 from bertmlm_lib.errors import ArtifactError
 from bertmlm_lib.vectorize import build_vectorizer
@@ -46,7 +46,7 @@ def test_library_refuses_a_second_run_and_names_the_holder(held_folder):
     with pytest.raises(ArtifactError, match=rf"in use by another bertmlm run \(process {holder.pid}, pretraining\)"):
         pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False)
     with pytest.raises(ArtifactError, match="another --artifacts folder"):
-        finetune.run_finetuning(cfg, progress=False)
+        stages.run_finetuning(cfg, progress=False)
     assert (folder / "pretrain" / "checkpoint.keras").read_bytes() == b"the first run's checkpoint"
 
 

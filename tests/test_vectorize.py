@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from bertmlm_lib import vectorize as V
+from bertmlm_lib import stages
 from bertmlm_lib.errors import ArtifactError, ConfigError
 
 CORPUS = [
@@ -134,12 +135,12 @@ def test_load_or_build_reuses_only_a_vocabulary_built_with_the_same_settings(tin
     from bertmlm_lib import config
 
     cfg = config.load("smoke", artifacts=tmp_path / "run", vocab_size=30, max_length=16)
-    first = V.load_or_build(cfg, tiny_archive, progress=False)
+    first = stages.vocabulary(cfg, tiny_archive, progress=False)
     stamp = (tmp_path / "run" / "vocabulary.json").stat().st_mtime_ns
-    assert V.load_or_build(cfg, tiny_archive, progress=False).fingerprint == first.fingerprint
+    assert stages.vocabulary(cfg, tiny_archive, progress=False).fingerprint == first.fingerprint
     assert (tmp_path / "run" / "vocabulary.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
-    smaller = V.load_or_build(cfg.replace(vocab_size=12), tiny_archive, progress=False)
+    smaller = stages.vocabulary(cfg.replace(vocab_size=12), tiny_archive, progress=False)
     assert smaller.vocabulary_size == 12
     built_by_hand = V.build_vectorizer(["a b c"], 10, 16)
     built_by_hand.save(tmp_path / "run")  # saved without its settings: not trusted for a preset
-    assert V.load_or_build(cfg, tiny_archive, progress=False).fingerprint == first.fingerprint
+    assert stages.vocabulary(cfg, tiny_archive, progress=False).fingerprint == first.fingerprint

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bertmlm_lib import masking
+from bertmlm_lib.classifier import build_classifier
 from bertmlm_lib.vectorize import build_vectorizer
 from bertmlm_lib.widgets import fill_mask as fill_widgets
 from bertmlm_lib.widgets import masking_explorer as explorer
@@ -140,14 +141,14 @@ def test_attention_maps_rows_sum_to_one_and_ignore_padding():
 
 def test_sentiment_and_attention_widgets_show_bad_input_in_place(vectorizer):
     """Empty, symbol-only and huge texts give a message inside the widget, never an exception."""
-    from bertmlm_lib import config, end_to_end, finetune
+    from bertmlm_lib import config, end_to_end
     from bertmlm_lib.model import build_encoder
     from bertmlm_lib.vectorize import standardize_text
     from bertmlm_lib.widgets.sentiment import attention_widget, sentiment_widget
 
     cfg = config.load("smoke", max_length=vectorizer.max_length, num_layers=2)
     encoder = build_encoder(cfg, vectorizer.vocabulary_size)
-    model = end_to_end.build_end_to_end_model(vectorizer, finetune.build_classifier(encoder))
+    model = end_to_end.build_end_to_end_model(vectorizer, build_classifier(encoder))
     sentiment = sentiment_widget(lambda texts: end_to_end.predict(model, texts), standardize_text, cfg.max_length)
     box, view = sentiment.children
     assert 'class="label"' in view.value

@@ -24,16 +24,17 @@ import time
 
 import numpy as np
 
-from .backend import load_tensorflow, peak_rss_mb
-from .config import load as load_config
-from .masking import mask_numpy, max_predictions_for
-from .vectorize import FIRST_WORD_ID
+from .. import data
+from ..backend import load_tensorflow, peak_rss_mb
+from ..config import load as load_config
+from ..masking import mask_numpy, max_predictions_for
+from ..vectorize import FIRST_WORD_ID, build_vectorizer
 
 load_tensorflow()
 
 import keras  # noqa: E402
 
-from .model import BertMaskedLM, PositionEmbedding, encoder_settings, flat_positions  # noqa: E402
+from ..model import BertMaskedLM, PositionEmbedding, encoder_settings, flat_positions, mlm_loss  # noqa: E402
 
 REFERENCE = dict(vocab_size=30_000, max_length=256, embed_dim=128, num_heads=8, ff_dim=128, num_layers=1,
                  batch_size=32, learning_rate=1e-3, dropout=0.1, activation="relu", pre_layer_norm=False)
@@ -63,8 +64,6 @@ def build_reference_model(cfg) -> keras.Model:
 
 def build_our_model(cfg, jit_compile: bool = False) -> keras.Model:
     """Our BertMaskedLM on the same config and optimizer (XLA only when asked: see config.jit_compile)."""
-    from .model import mlm_loss
-
     model = BertMaskedLM(encoder_settings(cfg), cfg.vocab_size)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=mlm_loss(), jit_compile=jit_compile)
     return model
@@ -77,9 +76,6 @@ def benchmark_batches(cfg, count: int = 4, data_path=None, seed: int = 0) -> lis
     the "slots" lever scores all B x P prediction slots (unused ones with weight 0); the reference
     gets labels at all positions with weights 1 where a word was chosen.
     """
-    from . import data
-    from .vectorize import build_vectorizer
-
     imdb = data.load_imdb(data_path, train_reviews=cfg.batch_size * count, test_reviews=2, unsup_reviews=2,
                           seed=seed, progress=False)
     vectorizer = build_vectorizer(imdb.train.texts, cfg.vocab_size, cfg.max_length)
@@ -148,7 +144,7 @@ def time_interleaved(cfg, steps: int = 10, levers: bool = False, data_path=None)
 
 def peak_memory_mb(name: str, steps: int = 4, data_path=None) -> float:
     """Peak resident memory (MB) of a fresh process that builds and trains only this variant."""
-    command = [sys.executable, "-m", "bertmlm_lib.bench", "--memory-of", name, "--steps", str(steps)]
+    command = [sys.executable, "-m", "bertmlm_lib.experiments.bench", "--memory-of", name, "--steps", str(steps)]
     if data_path:
         command += ["--data", str(data_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
@@ -198,7 +194,7 @@ def format_report(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    """`python -m bertmlm_lib.bench --memory-of NAME`: the child process of `peak_memory_mb`."""
+    """`python -m bertmlm_lib.experiments.bench --memory-of NAME`: the child process of `peak_memory_mb`."""
     import argparse
 
     parser = argparse.ArgumentParser()

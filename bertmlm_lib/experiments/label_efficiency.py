@@ -12,13 +12,31 @@ validation split, which is carved from train; test is scored once per arm, after
 
 from __future__ import annotations
 
+import json
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from .config import Config
+import keras
 
+from ..artifacts import ENCODER_FILE, PRETRAIN_FOLDER, REPORT_FILE, load_model
+from ..backend import release_free_memory
+from ..baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
+from ..checkpoints import last_heldout, read_checkpoint_meta
+from ..classifier import accuracy, classifier_for, encode_reviews
+from ..config import Config, from_dict, load as load_config
+from ..data import balanced_indices, balanced_subset, load_imdb, split_validation
+from ..finetune import finetune
+from ..model import build_encoder
+from ..vectorize import Vectorizer
+from . import load_measured
+
+# The two encoder arms: the pretrained encoder, and a randomly initialised one of the same shape.
+EncoderArm = Literal["pretrained", "scratch"]
 # Learning rates of the encoder, tried per arm (the same grid for both: neither gets a better search).
 RATE_GRIDS = {"pretrained": (3e-4, 1e-3), "scratch": (3e-4, 1e-3)}
 
@@ -32,11 +50,11 @@ class Arm:
     val_accuracy: float
 
 
-def fit_arm(name: str, make_encoder, train_ids, train_labels, val_ids, val_labels, cfg: Config, epochs: int,
+def fit_arm(name: EncoderArm, make_encoder, train_ids, train_labels, val_ids, val_labels, cfg: Config, epochs: int,
             rates=None) -> Arm:
     """Fine-tune a fresh classifier per learning rate of the arm's grid; keep the best on validation."""
-    from .finetune import classifier_for, finetune
-
+    if name not in RATE_GRIDS:
+        raise ValueError(f"arm must be one of {', '.join(map(repr, RATE_GRIDS))}. Received: {name!r}")
     best = None
     for rate in rates or RATE_GRIDS[name]:
         encoder = make_encoder()
@@ -52,8 +70,6 @@ def fit_arm(name: str, make_encoder, train_ids, train_labels, val_ids, val_label
 
 def nested_subsets(labels: np.ndarray, sizes, seed: int) -> dict[int, np.ndarray]:
     """Indices of label-balanced subsets, each size's subset containing the smaller ones."""
-    from .data import balanced_indices
-
     sizes = sorted({min(int(n), len(labels)) for n in sizes})
     order = balanced_indices(labels, sizes[-1], seed)
     return {n: order[:n] for n in sizes}
@@ -61,28 +77,19 @@ def nested_subsets(labels: np.ndarray, sizes, seed: int) -> dict[int, np.ndarray
 
 def test_subset(test, cfg: Config):
     """The label-balanced slice of test the curve is scored on (`cfg.label_test_reviews`; None: all)."""
-    from .data import balanced_subset
-
     return balanced_subset(test, cfg.label_test_reviews, cfg.seed + 11)
 
 
 def validation_subset(validation, cfg: Config):
     """The label-balanced slice of validation each arm picks its rate on (`cfg.label_validation_reviews`)."""
-    from .data import balanced_subset
-
     return balanced_subset(validation, cfg.label_validation_reviews, cfg.seed + 13)
 
 
-def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, sizes, epochs: int = 4) -> list[dict]:
-    """The label-efficiency rows: `{"labels", "pretrained", "scratch", "tfidf", ...rates}` per size."""
-    import keras
+def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, sizes, epochs: int = 4,
+            progress: bool = False) -> list[dict]:
+    """The label-efficiency rows: `{"labels", "pretrained", "scratch", "tfidf", ...rates}` per size.
 
-    from .artifacts import load_model
-    from .backend import release_free_memory
-    from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
-    from .finetune import accuracy, encode_reviews
-    from .model import build_encoder
-
+    With `progress`, one line per fitted arm on stderr (the curve takes minutes)."""
     encoders = {"pretrained": lambda: load_model(encoder_path, "pretrained encoder", "run `bertmlm pretrain`"),
                 "scratch": lambda: build_encoder(cfg, vectorizer.vocabulary_size)}
     validation = validation_subset(validation, cfg)
@@ -96,6 +103,9 @@ def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, size
             arm = fit_arm(name, make, ids, subset.labels, val_ids, validation.labels, cfg, epochs)
             row[name] = accuracy(arm.classifier, test_ids, test.labels)
             row[f"{name}_rate"], row[f"{name}_val_accuracy"] = arm.rate, arm.val_accuracy
+            if progress:
+                print(f"label efficiency: {n:,} labels, {name} encoder: test accuracy {row[name]:.3f} "
+                      f"(rate {arm.rate:g} chosen on validation)", file=sys.stderr, flush=True)
             del arm  # eight classifiers per size: let each one's memory go before the next is built
             keras.backend.clear_session()
             release_free_memory()
@@ -157,14 +167,51 @@ def latest_curve(cfg: Config) -> dict:
 
     Returns `{"rows", "source", "test_reviews", ...}`; the curve takes longer than a lesson has, so
     lessons read it instead of measuring it live."""
-    import json
-
-    from .quality import MEASURED
-
-    report = cfg.artifacts_dir / "report.json"
+    report = cfg.artifacts_dir / REPORT_FILE
     if report.is_file():
         saved = json.loads(report.read_text(encoding="utf-8"))
         if saved.get("label_efficiency"):
             return {"rows": saved["label_efficiency"], "source": f"this folder's `bertmlm run` ({saved['preset']})",
                     "test_reviews": saved.get("label_efficiency_test_reviews")}
-    return json.loads((Path(MEASURED) / SHIPPED_CURVE).read_text(encoding="utf-8"))
+    return load_measured(SHIPPED_CURVE)
+
+
+def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000, data_path=None,
+                     base: Config | None = None, scratch_like: str | None = None, epochs: int = 4) -> dict:
+    """Fine-tune a classifier on `labels` labelled reviews from each pretrained encoder; test accuracy.
+
+    `folders` maps a name to an artifacts folder written by `pretrain` (vocabulary + encoder).
+    With `scratch_like=name`, the same classifier is also trained from a randomly initialised
+    encoder of that run's shape, and TF-IDF + logistic regression on the same labels. Each arm picks
+    its learning rate on validation (from train); test is scored once.
+    """
+    base = base or load_config("workshop")
+    imdb = load_imdb(data_path, train_reviews=2 * labels, test_reviews=test_reviews, unsup_reviews=2,
+                     seed=base.seed, progress=False)
+    train, validation = split_validation(imdb.train, 0.5, base.seed)
+    report = {"labels": len(train), "validation": len(validation), "test_reviews": len(imdb.test), "runs": {}}
+    runs = {name: (folder, "pretrained") for name, folder in folders.items()}
+    if scratch_like:
+        runs["scratch (random encoder)"] = (folders[scratch_like], "scratch")
+    for name, (folder, arm_name) in runs.items():
+        folder = Path(folder)
+        vectorizer = Vectorizer.load(folder)
+        meta = read_checkpoint_meta(folder / PRETRAIN_FOLDER)
+        cfg = from_dict({**meta["config"], "preset": base.preset, "artifacts": str(folder)})
+        scratch = arm_name == "scratch"
+        make = ((lambda: build_encoder(cfg, vectorizer.vocabulary_size)) if scratch else
+                (lambda: load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, "pretrained encoder", "run `bertmlm pretrain`")))
+        started = time.monotonic()
+        arm = fit_arm(arm_name, make, encode_reviews(vectorizer, train.texts, cfg), train.labels,
+                      encode_reviews(vectorizer, validation.texts, cfg), validation.labels, cfg.replace(batch_size=32),
+                      epochs)
+        report["runs"][name] = {
+            "pretraining_minutes": 0.0 if scratch else round(float(meta.get("seconds", 0)) / 60, 1),
+            "heldout_masked_accuracy": None if scratch else (last_heldout(folder / PRETRAIN_FOLDER) or {}).get("masked_accuracy"),
+            "rate": arm.rate, "val_accuracy": arm.val_accuracy,
+            "test_accuracy": accuracy(arm.classifier, encode_reviews(vectorizer, imdb.test.texts, cfg), imdb.test.labels),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+    baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=base.seed)
+    report["tfidf"] = baseline_accuracy(baseline, imdb.test.texts, imdb.test.labels)
+    return report

@@ -20,9 +20,14 @@ import statistics
 import time
 from pathlib import Path
 
-from .artifacts import ensure_folder, write_json
-from .config import Config, load as load_config
+import keras
 
+from .. import data, pretrain, vectorize
+from ..artifacts import ensure_folder, write_json
+from ..config import Config, load as load_config
+from . import load_measured
+
+HELDOUT_REVIEWS = 500  # one fixed held-out set for every candidate: 500 reviews, fixed masks
 PLATEAU_EXIT = 0.20  # held-out masked accuracy that counts as having left the frequent-word plateau
 CHECKPOINT_STEPS = (500, 800, 1000, 1500, 1800, 2000)  # steps at which the summary reads every curve
 
@@ -135,6 +140,11 @@ def summarize(entry: dict) -> dict:
     }
 
 
+def base_config(preset: str | None = None) -> Config:
+    """The preset whose data sizes the benchmark uses, with its fixed held-out set of `HELDOUT_REVIEWS`."""
+    return load_config(preset or "workshop", heldout_reviews=HELDOUT_REVIEWS)
+
+
 def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_path=None,
         base: Config | None = None, out: str | None = None, progress: bool = True, eval_every: int = 100,
         minutes: float | None = None) -> dict:
@@ -143,11 +153,7 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
     Results are added to an earlier `quality.json` in `out` with the same protocol, so a run can be
     stopped, extended with more seeds, or given more candidates.
     """
-    import keras
-
-    from . import data, pretrain, vectorize
-
-    base = base or load_config("workshop", heldout_reviews=500)
+    base = base or base_config()
     names = names or list(CANDIDATES)
     imdb = data.load_imdb(data_path, cfg=base, progress=progress)
     texts = imdb.pretraining_texts()
@@ -285,60 +291,6 @@ def plot_quality(report: dict, path=None, axes=None, names: list[str] | None = N
     return axes
 
 
-MEASURED = Path(__file__).resolve().parent / "measured"
-
-
-def load_report(folder=None, name: str = "quality.json") -> dict:
-    """A saved report: by default the time-to-quality curves measured for the project and shipped with it
-    (`name="downstream.json"`: the downstream check at 1,000 labels)."""
-    return json.loads((Path(folder or MEASURED) / name).read_text(encoding="utf-8"))
-
-
-def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000, data_path=None,
-                     base: Config | None = None, scratch_like: str | None = None, epochs: int = 4) -> dict:
-    """Fine-tune a classifier on `labels` labelled reviews from each pretrained encoder; test accuracy.
-
-    `folders` maps a name to an artifacts folder written by `pretrain` (vocabulary + encoder).
-    With `scratch_like=name`, the same classifier is also trained from a randomly initialised
-    encoder of that run's shape, and TF-IDF + logistic regression on the same labels. Each arm picks
-    its learning rate on validation (from train); test is scored once.
-    """
-    from . import data, label_efficiency
-    from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
-    from .finetune import accuracy, encode_reviews
-    from .artifacts import load_model
-    from .config import from_dict
-    from .model import build_encoder
-    from .pretrain import ENCODER_FILE, PRETRAIN_FOLDER, last_heldout, read_checkpoint_meta
-    from .vectorize import Vectorizer
-
-    base = base or load_config("workshop")
-    imdb = data.load_imdb(data_path, train_reviews=2 * labels, test_reviews=test_reviews, unsup_reviews=2,
-                          seed=base.seed, progress=False)
-    train, validation = data.split_validation(imdb.train, 0.5, base.seed)
-    report = {"labels": len(train), "validation": len(validation), "test_reviews": len(imdb.test), "runs": {}}
-    runs = dict(folders)
-    if scratch_like:
-        runs["scratch (random encoder)"] = folders[scratch_like]
-    for name, folder in runs.items():
-        folder = Path(folder)
-        vectorizer = Vectorizer.load(folder)
-        meta = read_checkpoint_meta(folder / PRETRAIN_FOLDER)
-        cfg = from_dict({**meta["config"], "preset": base.preset, "artifacts": str(folder)})
-        scratch = name.startswith("scratch")
-        make = ((lambda: build_encoder(cfg, vectorizer.vocabulary_size)) if scratch else
-                (lambda: load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, "pretrained encoder", "run `bertmlm pretrain`")))
-        started = time.monotonic()
-        arm = label_efficiency.fit_arm("scratch" if scratch else "pretrained", make, encode_reviews(vectorizer, train.texts, cfg),
-                                       train.labels, encode_reviews(vectorizer, validation.texts, cfg), validation.labels,
-                                       cfg.replace(batch_size=32), epochs)
-        report["runs"][name] = {
-            "pretraining_minutes": 0.0 if scratch else round(float(meta.get("seconds", 0)) / 60, 1),
-            "heldout_masked_accuracy": None if scratch else (last_heldout(folder / PRETRAIN_FOLDER) or {}).get("masked_accuracy"),
-            "rate": arm.rate, "val_accuracy": arm.val_accuracy,
-            "test_accuracy": accuracy(arm.classifier, encode_reviews(vectorizer, imdb.test.texts, cfg), imdb.test.labels),
-            "seconds": round(time.monotonic() - started, 1),
-        }
-    baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=base.seed)
-    report["tfidf"] = baseline_accuracy(baseline, imdb.test.texts, imdb.test.labels)
-    return report
+def load_report(folder=None) -> dict:
+    """A saved `quality.json`: by default the time-to-quality curves measured for the project and shipped with it."""
+    return load_measured("quality.json", folder)

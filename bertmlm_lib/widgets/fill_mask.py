@@ -7,6 +7,7 @@ first one.
 
 from __future__ import annotations
 
+from ..errors import BertmlmError
 from .html import error_box, escape, figure_to_img
 
 
@@ -70,7 +71,6 @@ def plot_expected_word(history: list[dict], answers: list[str], ax):
 
 def render_fill_mask_for_text(masker, text: str, top_k: int) -> str:
     """Run fill-mask on one text and render it; a text the model cannot use gives a message."""
-    from ..errors import BertmlmError
 
     try:
         return render_predictions(masker(text, top_k=int(top_k)))

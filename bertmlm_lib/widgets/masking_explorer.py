@@ -7,6 +7,7 @@ rate and the 80/10/10 split, a seed and a text box to it.
 
 from __future__ import annotations
 
+from .. import masking
 from ..masking import ACTION_NAMES, KEPT, MASKED, REPLACED, UNCHANGED
 from .html import error_box, escape
 
@@ -48,7 +49,6 @@ def render_masking(tokens: list[str], actions: list[int], shown_tokens: list[str
 def render_masking_for_text(vectorizer, text: str, mask_rate: float, mask_token_share: float,
                             random_token_share: float, seed: int) -> str:
     """Mask one text with the library's own masking and render it; bad settings give a message, not an error."""
-    from .. import masking
 
     if not text or not text.strip():
         return error_box("Type or pick a review: the text is empty.")

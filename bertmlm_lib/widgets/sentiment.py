@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model import attention_maps
 from .html import error_box, escape, figure_to_img
 
 
@@ -89,7 +90,6 @@ def attention_widget(encoder, vectorizer, text: str = "the plot was thin but the
     """Layer and head selectors over a short typed review, with the attention heatmap."""
     import ipywidgets as widgets
 
-    from ..model import attention_maps
 
     box = widgets.Text(value=text, description="text", layout=widgets.Layout(width="80%"), continuous_update=False)
     layer = widgets.BoundedIntText(value=1, min=1, max=1, description="layer")

@@ -1,0 +1,118 @@
+"""Trained models on disk: the pretraining checkpoint, its metadata, and the encoder fine-tuning reads.
+
+Everything that reads a pretrained model goes through here (resuming, fill-mask, fine-tuning,
+exporting an instructor checkpoint), so each check is made once, with one message:
+- `require_vocabulary`: a model is only meaningful with the vocabulary it was trained on;
+- `check_compatible`: resuming needs the same architecture (`config.fields_of("vocabulary", "model")`).
+
+Loading a model needs its layers registered with Keras: importing this module imports `model` and
+`schedules`, which register them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .artifacts import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_META,
+    ENCODER_FILE,
+    LOG_FILE,
+    PRETRAIN_FOLDER,
+    load_model,
+    read_json,
+    save_model_atomically,
+    write_json,
+)
+from .config import Config, fields_of, with_saved_defaults
+from .errors import ArtifactError
+from .vectorize import VOCABULARY_FILE, Vectorizer
+from . import model as _registers_model_layers  # noqa: F401  (a saved model names them)
+from . import schedules as _registers_schedule  # noqa: F401
+
+# Settings that change the model or its vocabulary: a checkpoint made with others cannot be resumed.
+ARCHITECTURE_FIELDS = fields_of("vocabulary", "model")
+MAKE_IT = "run `bertmlm pretrain` (or notebook 05)"
+
+
+def checkpoint_folder(cfg_or_folder) -> Path:
+    """`<artifacts>/pretrain`, for a Config or an artifacts folder."""
+    base = cfg_or_folder.artifacts_dir if isinstance(cfg_or_folder, Config) else Path(cfg_or_folder)
+    return base / PRETRAIN_FOLDER
+
+
+def architecture(cfg: Config) -> dict:
+    """The settings a checkpoint records so that a resume or an import can be checked against them."""
+    return {name: getattr(cfg, name) for name in ARCHITECTURE_FIELDS}
+
+
+def save_checkpoint(model, folder: Path, meta: dict) -> Path:
+    """Write the model (with optimizer state) and its metadata atomically: temp file, then rename."""
+    save_model_atomically(model, folder / CHECKPOINT_FILE)
+    write_json(folder / CHECKPOINT_META, meta)
+    return folder / CHECKPOINT_FILE
+
+
+def read_checkpoint_meta(folder: Path) -> dict:
+    """The metadata beside a checkpoint (step, seconds, config, vocabulary fingerprint)."""
+    return read_json(Path(folder) / CHECKPOINT_META, "pretraining checkpoint", f"{MAKE_IT} to make one.")
+
+
+def require_vocabulary(meta: dict, vectorizer: Vectorizer, folder: Path) -> None:
+    """Refuse a model trained with another vocabulary than `vectorizer`: its ids would mean other words."""
+    if meta.get("vocabulary_fingerprint") != vectorizer.fingerprint:
+        raise ArtifactError(
+            f"the model in {folder} was trained with another vocabulary than the {vectorizer.vocabulary_size:,}-word "
+            f"{VOCABULARY_FILE} of its artifacts folder: pretrain again in this folder (without --resume), or use "
+            "the artifacts folder the model came from."
+        )
+
+
+def check_compatible(meta: dict, cfg: Config, vectorizer: Vectorizer, folder: Path) -> None:
+    """Refuse to resume a checkpoint made with another vocabulary or model shape, saying which."""
+    require_vocabulary(meta, vectorizer, folder)
+    saved = with_saved_defaults(meta.get("architecture", {}))
+    differs = {k: (saved.get(k), v) for k, v in architecture(cfg).items() if saved.get(k) != v}
+    if differs:
+        detail = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in differs.items())
+        raise ArtifactError(
+            f"the checkpoint in {folder} was made with another model config ({detail}): "
+            "use the same preset and settings, or pretrain again without --resume."
+        )
+
+
+def load_checkpoint(folder: Path):
+    """The saved pretraining model with its optimizer state; a damaged file gets a clear error."""
+    return load_model(Path(folder) / CHECKPOINT_FILE, "pretraining checkpoint", MAKE_IT, compile=True)
+
+
+def load_pretrained(artifacts: Path):
+    """(pretraining model, vectorizer, checkpoint metadata) from an artifacts folder, checked to match."""
+    artifacts = Path(artifacts)
+    if not artifacts.is_dir():
+        raise ArtifactError(f"the artifacts folder {artifacts} does not exist: pass the folder `bertmlm pretrain` wrote to.")
+    vectorizer = Vectorizer.load(artifacts)
+    folder = checkpoint_folder(artifacts)
+    meta = read_checkpoint_meta(folder)
+    require_vocabulary(meta, vectorizer, folder)
+    return load_checkpoint(folder), vectorizer, meta
+
+
+def save_encoder(model, folder: Path) -> Path:
+    """Save the encoder of a pretraining model alone (what fine-tuning needs), atomically."""
+    return save_model_atomically(model.encoder, Path(folder) / ENCODER_FILE)
+
+
+def load_encoder(cfg: Config, vectorizer: Vectorizer):
+    """The encoder pretrained in `cfg`'s artifacts folder, refused if it was made with another vocabulary."""
+    folder = checkpoint_folder(cfg)
+    require_vocabulary(read_checkpoint_meta(folder), vectorizer, folder)
+    return load_model(folder / ENCODER_FILE, "pretrained encoder", MAKE_IT)
+
+
+def last_heldout(folder: Path) -> dict | None:
+    """The held-out scores at the end of the last run logged in a pretraining folder (None if none)."""
+    path = Path(folder) / LOG_FILE
+    lines = path.read_text(encoding="utf-8").strip().splitlines() if path.is_file() else []
+    return json.loads(lines[-1]).get("heldout") if lines else None

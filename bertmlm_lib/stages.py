@@ -1,0 +1,202 @@
+"""From raw data to each stage's artifacts: what `bertmlm run`, the CLI and the lessons' set-up cells call.
+
+The lesson modules teach one idea each and take what they need as arguments (reviews, a
+vocabulary, an encoder). This module gets those ready from an artifacts folder, building what is
+missing: the reviews, the vocabulary, the pretrained encoder (or, said out loud, the instructor's),
+the fine-tuned model, and the one evaluation that writes `finetune/evaluate.json`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import data, end_to_end, evaluate, instructor
+from .artifacts import (
+    ENCODER_FILE,
+    EVALUATE_FILE,
+    FINETUNE_FOLDER,
+    FINETUNE_SUMMARY,
+    MODEL_FILE,
+    ensure_folder,
+    exclusive,
+    read_json,
+    write_json,
+)
+from .checkpoints import checkpoint_folder, load_encoder
+from .classifier import classifier_for, encode_reviews
+from .config import Config
+from .distribute import strategy_for
+from .finetune import FinetuneResult, finetune
+from .model import build_encoder
+from .pretrain import prepare_corpus, pretrain
+from .vectorize import VOCABULARY_FIELDS, VOCABULARY_FILE, Vectorizer, build_vectorizer, count_words, most_frequent
+
+VOCABULARY_SUMMARY = "vectorize.json"
+
+
+# ------------------------------------------------------------------------------------------
+# Reviews and vocabulary
+# ------------------------------------------------------------------------------------------
+
+
+def reviews(cfg: Config, data_path=None, progress: bool = True, unlabelled: bool = True) -> data.Imdb:
+    """The preset's reviews; without the 50,000 unlabelled ones if only labelled reviews are needed."""
+    return data.load_imdb(data_path, cfg=cfg, progress=progress, unsup_reviews=None if unlabelled else 0)
+
+
+def labelled_splits(cfg: Config, imdb: data.Imdb) -> tuple[data.Split, data.Split]:
+    """(train, validation): the preset's validation share carved from train, stratified."""
+    return data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
+
+
+def build_vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None) -> dict:
+    """Build the preset's vocabulary from the pretraining corpus, save it, and return a summary."""
+    folder = ensure_folder(cfg.artifacts_dir)
+    imdb = imdb or reviews(cfg, data_path, progress)
+    corpus = imdb.pretraining_texts()
+    started = time.perf_counter()
+    counts = count_words(corpus)
+    vectorizer = build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
+    adapt_seconds = time.perf_counter() - started
+    path = vectorizer.save(folder, cfg=cfg)
+    summary = {
+        "vocabulary": str(path), "vocabulary_size": vectorizer.vocabulary_size, "max_length": cfg.max_length,
+        "fingerprint": vectorizer.fingerprint, "corpus_reviews": len(corpus), "adapt_seconds": round(adapt_seconds, 2),
+        "coverage": vectorizer.coverage(corpus, counts=counts),
+        "most_frequent": [word for word, _ in most_frequent(counts, 10)],
+    }
+    write_json(folder / VOCABULARY_SUMMARY, {"config": cfg.to_dict(), **summary})
+    return summary
+
+
+def vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None) -> Vectorizer:
+    """The preset's vocabulary from the artifacts folder if it was built from the same settings, else built now."""
+    path = cfg.artifacts_dir / VOCABULARY_FILE
+    built_with = (read_json(path, "vocabulary", "").get("built_with") or {}) if path.is_file() else {}
+    if not all(built_with.get(name) == getattr(cfg, name) for name in VOCABULARY_FIELDS):
+        build_vocabulary(cfg, data_path, progress=progress, imdb=imdb)
+    return Vectorizer.load(cfg.artifacts_dir)
+
+
+# ------------------------------------------------------------------------------------------
+# Pretraining
+# ------------------------------------------------------------------------------------------
+
+
+def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: float | None = None,
+                    progress: bool = True, fill_mask_display: bool = True):
+    """The pretraining stage from raw data: vocabulary (built if missing), corpus, training."""
+    with exclusive(cfg.artifacts_dir, "pretraining"):  # the vocabulary is written here too
+        imdb = reviews(cfg, data_path, progress)
+        vectorizer = vocabulary(cfg, data_path, progress=progress, imdb=imdb)
+        corpus = prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
+        del imdb  # the ids are all pretraining needs: ~100k review texts less in memory
+        return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
+                        fill_mask_display=fill_mask_display)
+
+
+def pretrained_encoder(cfg: Config, vectorizer: Vectorizer, data_path=None, progress: bool = True):
+    """The encoder pretrained in this artifacts folder. If there is none (and only then), the shipped
+    instructor model when it fits the preset and vocabulary, else one pretrained now; either way the
+    choice is printed. A damaged encoder or one of another vocabulary is an error, not a fallback."""
+    folder = checkpoint_folder(cfg)
+    if (folder / ENCODER_FILE).is_file():
+        return load_encoder(cfg, vectorizer)
+    if instructor.shipped_fits(cfg, vectorizer):
+        print(f"no pretrained encoder in {folder}: using the instructor's model "
+              f"({instructor.describe(instructor.SHIPPED)})")
+        instructor.import_checkpoint(instructor.SHIPPED, cfg)
+        return load_encoder(cfg, vectorizer)
+    print(f"no pretrained encoder in {folder}, and the instructor's model does not fit preset {cfg.preset!r}: "
+          f"pretraining one now ({cfg.pretrain_minutes or 'no'} minute budget)")
+    model, _ = run_pretraining(cfg, data_path, progress=progress, fill_mask_display=False)
+    return model.encoder
+
+
+def instructor_artifacts(cfg: Config) -> Path | None:
+    """An artifacts folder holding the instructor's pretrained model for this preset (`<artifacts>-instructor`,
+    unpacked from the shipped checkpoint the first time), or None when the checkpoint does not fit the preset.
+    Either way one line says which."""
+    folder = cfg.replace(artifacts=f"{cfg.artifacts_dir}-instructor")
+    problems = instructor.fits(instructor.read_manifest(instructor.SHIPPED), cfg) if instructor.SHIPPED.is_file() else ["missing"]
+    if problems:
+        print(f"the shipped instructor checkpoint does not fit preset {cfg.preset!r} ({'; '.join(problems)}): "
+              "run this in the workshop preset to compare.")
+        return None
+    if not (checkpoint_folder(folder) / ENCODER_FILE).is_file():
+        instructor.import_checkpoint(instructor.SHIPPED, folder)
+    print(f"the instructor's model ({instructor.describe(instructor.SHIPPED)}), in {folder.artifacts_dir}")
+    return folder.artifacts_dir
+
+
+# ------------------------------------------------------------------------------------------
+# Fine-tuning
+# ------------------------------------------------------------------------------------------
+
+
+def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False,
+                   train_reviews: int | None = None, imdb=None, vectorizer=None) -> dict:
+    """The fine-tuning stage: reviews, vocabulary and encoder from the artifacts (`from_scratch`: a random
+    encoder), two-phase fine-tuning, then the end-to-end model saved (`save_finetuned`). Returns its summary.
+    `train_reviews` keeps a label-balanced share of the labelled reviews (a lesson's slot); None: all."""
+    with exclusive(cfg.artifacts_dir, "fine-tuning"):
+        started = time.monotonic()
+        vectorizer = vectorizer or Vectorizer.load(cfg.artifacts_dir)
+        imdb = imdb or reviews(cfg, data_path, progress, unlabelled=False)
+        train, validation = labelled_splits(cfg, imdb)
+        if train_reviews:
+            train = data.balanced_subset(train, train_reviews, cfg.seed)
+        with strategy_for(cfg).scope():  # one device by default; all of them under --strategy mirrored
+            encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
+                       else pretrained_encoder(cfg, vectorizer, data_path, progress))
+            classifier = classifier_for(encoder, cfg)
+            result = finetune(classifier, encoder, encode_reviews(vectorizer, train.texts, cfg), train.labels,
+                              encode_reviews(vectorizer, validation.texts, cfg), validation.labels, cfg,
+                              frozen_epochs=0 if from_scratch else None, verbose=0, progress=progress)
+        return save_finetuned(cfg, vectorizer, classifier, result, {
+            "from_scratch": from_scratch, "train_reviews": len(train), "validation_reviews": len(validation),
+            "seconds": round(time.monotonic() - started, 1)})
+
+
+def save_finetuned(cfg: Config, vectorizer: Vectorizer, classifier, result: FinetuneResult, facts: dict) -> dict:
+    """Save the classifier as the end-to-end model on raw strings (`finetune/sentiment.keras`) with its
+    summary (`finetune/finetune.json`), where lesson 07, `bertmlm evaluate` and `predict` find it."""
+    out = ensure_folder(cfg.artifacts_dir / FINETUNE_FOLDER)
+    end_to_end.save(end_to_end.build_end_to_end_model(vectorizer, classifier), out / MODEL_FILE)
+    summary = {"model": str(out / MODEL_FILE), "val_accuracy": result.val_accuracy, **facts,
+               "unfrozen_at_epoch": result.unfrozen_at_epoch, "history": result.history}
+    write_json(out / FINETUNE_SUMMARY, summary)
+    return summary
+
+
+def finetuned_model_path(cfg: Config) -> Path:
+    """Where the fine-tuning stage saves the end-to-end model."""
+    return cfg.artifacts_dir / FINETUNE_FOLDER / MODEL_FILE
+
+
+def lesson_model(cfg: Config, vectorizer: Vectorizer, data_path=None) -> Path:
+    """The end-to-end model lesson 06 saved, for the lessons after it; if it is missing, made now the
+    way lesson 06 makes it (the pretrained encoder, else the instructor's; the lesson's share of labels)."""
+    path = finetuned_model_path(cfg)
+    if not path.is_file():
+        print(f"no fine-tuned model in {path.parent}: fine-tuning one now, as lesson 06 does")
+        run_finetuning(cfg, data_path, progress=False, train_reviews=cfg.lesson_train_reviews, vectorizer=vectorizer)
+    return path
+
+
+# ------------------------------------------------------------------------------------------
+# Evaluation
+# ------------------------------------------------------------------------------------------
+
+
+def evaluate_model(cfg: Config, test: data.Split, model=None) -> dict:
+    """Score the fine-tuned end-to-end model on `test` once and write `finetune/evaluate.json`: accuracy,
+    ROC AUC, confusion, calibration and accuracy by review length. The only place that writes it."""
+    model = model or end_to_end.load(finetuned_model_path(cfg))
+    probabilities = end_to_end.predict(model, test.texts)
+    report = {**evaluate.summary(test.labels, probabilities),
+              "calibration": evaluate.calibration(test.labels, probabilities),
+              "by_length": evaluate.accuracy_by_length(test.labels, probabilities, data.review_lengths(test.texts))}
+    write_json(cfg.artifacts_dir / FINETUNE_FOLDER / EVALUATE_FILE, report)
+    return report

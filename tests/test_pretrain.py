@@ -134,10 +134,11 @@ def test_resume_refuses_another_vocabulary(setup):
 
 def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
     cfg, vectorizer, corpus = setup
-    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=500), corpus, vectorizer, minutes=0.15,
+    # 18 s: the first step, which builds the graph, took 15 s once on a busy CI machine
+    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=500), corpus, vectorizer, minutes=0.3,
                                       progress=False, fill_mask_display=False)
     assert result.stopped_by == "time budget" and 25 < result.steps < 500 * 9
-    assert 0.15 * 60 <= result.seconds < 0.15 * 60 + 5
+    assert 0.3 * 60 <= result.seconds < 0.3 * 60 + 5
     meta = checkpoints.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
     assert meta["step"] == result.steps
     # the schedule was fitted to the budget: the rate is near zero when time runs out

@@ -75,6 +75,8 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     # combined: the levers that helped
     "rope_64_first_mask40": ("RoPE, 64 tokens first, 40% masked", _workshop(position_encoding="rope", mask_rate=0.40)),
     "rope_64_first_mask25": ("RoPE, 64 tokens first, 25% masked", _workshop(position_encoding="rope", mask_rate=0.25)),
+    "rope_32_first": ("RoPE, 32 tokens first", _workshop(position_encoding="rope", short_length=32)),
+    "rope_64_first_preln": ("RoPE, 64 tokens first, pre-LN", _workshop(position_encoding="rope", pre_layer_norm=True)),
 }
 
 
@@ -258,7 +260,7 @@ def plot_quality(report: dict, path=None, axes=None, names: list[str] | None = N
     ordered = [(n, e) for n, e in ranking(report) if names is None or n in names]
     for index, (name, entry) in enumerate(ordered):
         runs = list(entry["seeds"].values())
-        colour = plt.cm.tab10(index % 10)
+        colour, style = plt.cm.tab10(index % 10), "-" if index < 10 else "--"  # past ten colours: dashed
         exit_ = entry["summary"]["plateau_exit_step"]
         label = (f"{entry['label']} (exit {exit_['mean']:,.0f}" if exit_ else f"{entry['label']} (never left") + \
             (f", {len(runs)} seeds)" if len(runs) > 1 else ")")
@@ -266,8 +268,8 @@ def plot_quality(report: dict, path=None, axes=None, names: list[str] | None = N
         label = f"{label}: the workshop preset now" if chosen else label
         for ax, x in zip(axes, ("step", "seconds")):
             xs, mean, low, high = _band(runs, x)
-            ax.plot(xs, mean, color=colour, label=label if ax is axes[0] else None, linewidth=3.0 if chosen else 1.4,
-                    zorder=3 if chosen else 2)
+            ax.plot(xs, mean, color=colour, linestyle=style, label=label if ax is axes[0] else None,
+                    linewidth=3.0 if chosen else 1.4, zorder=3 if chosen else 2)
             if len(runs) > 1:
                 ax.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
     for ax, xlabel in zip(axes, ("optimizer steps", "training seconds (2-core CPU)")):

@@ -75,3 +75,14 @@ def test_downstream_check_compares_pretrained_and_scratch(tiny_archive, tmp_path
     assert report["runs"]["scratch (random encoder)"]["pretraining_minutes"] == 0.0
     assert report["runs"]["pretrained"]["rate"] in RATE_GRIDS["pretrained"] and 0 <= report["runs"]["pretrained"]["heldout_masked_accuracy"] <= 1
     assert 0 <= report["tfidf"] <= 1
+
+
+def test_candidates_are_evaluated_by_steps_even_when_the_preset_evaluates_by_time(tiny_archive, tmp_path):
+    """The workshop preset evaluates every 15 s of training; the benchmark must evaluate every N steps,
+    or a recipe with faster steps gets a coarser (later) plateau exit step."""
+    base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4, vocab_size=60, eval_every_seconds=0.001)
+    report = quality.run(6, ["rope_64_first"], data_path=tiny_archive, base=base, out=tmp_path / "out",
+                         progress=False, eval_every=2)
+    [run] = report["candidates"]["rope_64_first"]["seeds"].values()
+    assert [point["step"] for point in run["curve"]] == [0, 2, 4, 6]
+    assert report["protocol"]["evaluated_by"] == "steps"

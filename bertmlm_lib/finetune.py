@@ -72,8 +72,6 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
                               enabled=progress)
         history = classifier.fit(train, validation_data=val, epochs=epochs, callbacks=[stop, shown], verbose=verbose,
                                  steps_per_epoch=None if trainable else frozen_steps)
-        if progress:
-            shown.bar.close()
         if trainable:
             result.unfrozen_at_epoch = len(result.history)
         for i in range(len(history.epoch)):
@@ -99,6 +97,10 @@ class BatchProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.bar.description = f"{self.description} (accuracy {(logs or {}).get('accuracy', float('nan')):.3f})"
         self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        with self.bar:  # draws the final state (a disabled bar draws nothing)
+            pass
 
 
 def plot_history(history: list[dict], unfrozen_at_epoch: int, ax=None):

@@ -163,15 +163,23 @@ def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:
     return manifest
 
 
-def shipped_fits(cfg: Config, vectorizer=None) -> bool:
-    """True if the checkpoint shipped with the library fits this preset (and this vocabulary, if given)."""
+def shipped_problems(cfg: Config, vectorizer=None) -> list[str]:
+    """Why the checkpoint shipped with the library does not fit this preset (and vocabulary, if given); [] if it fits."""
     if not SHIPPED.is_file():
-        return False
+        return [f"{SHIPPED.name} is not installed with the library"]
     try:
         manifest = read_manifest(SHIPPED)
-    except ArtifactError:
-        return False
-    return not fits(manifest, cfg) and (vectorizer is None or vectorizer.fingerprint == manifest["vocabulary_sha256"])
+    except ArtifactError as error:
+        return [str(error)]
+    problems = fits(manifest, cfg)
+    if vectorizer is not None and vectorizer.fingerprint != manifest["vocabulary_sha256"]:
+        problems.append("its vocabulary is not this one")
+    return problems
+
+
+def shipped_fits(cfg: Config, vectorizer=None) -> bool:
+    """True if the checkpoint shipped with the library fits this preset (and this vocabulary, if given)."""
+    return not shipped_problems(cfg, vectorizer)
 
 
 def describe(path: str | Path) -> str:

@@ -53,6 +53,8 @@ def labelled_splits(cfg: Config, imdb: data.Imdb) -> tuple[data.Split, data.Spli
 def build_vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None) -> dict:
     """Build the preset's vocabulary from the pretraining corpus, save it, and return a summary."""
     folder = ensure_folder(cfg.artifacts_dir)
+    if imdb is not None and not imdb.unsup.texts and cfg.unsup_reviews != 0:
+        imdb = None  # read without the unlabelled reviews: a vocabulary from it would not be the preset's
     imdb = imdb or reviews(cfg, data_path, progress)
     corpus = imdb.pretraining_texts()
     started = time.perf_counter()
@@ -119,7 +121,7 @@ def instructor_artifacts(cfg: Config) -> Path | None:
     unpacked from the shipped checkpoint the first time), or None when the checkpoint does not fit the preset.
     Either way one line says which."""
     folder = cfg.replace(artifacts=f"{cfg.artifacts_dir}-instructor")
-    problems = instructor.fits(instructor.read_manifest(instructor.SHIPPED), cfg) if instructor.SHIPPED.is_file() else ["missing"]
+    problems = instructor.shipped_problems(cfg)
     if problems:
         print(f"the shipped instructor checkpoint does not fit preset {cfg.preset!r} ({'; '.join(problems)}): "
               "run this in the workshop preset to compare.")

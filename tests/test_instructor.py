@@ -105,6 +105,10 @@ def test_the_shipped_checkpoint_serves_the_workshop_preset(tmp_path, capsys):
         saved = json.loads(pack.read("vocabulary.json"))
     vectorizer = Vectorizer(saved["tokens"], cfg.max_length, saved["counts"])
     assert instructor.shipped_fits(cfg, vectorizer) and not instructor.shipped_fits(config.load("smoke"))
+    assert instructor.shipped_problems(cfg, vectorizer) == []
+    other = Vectorizer(saved["tokens"][:-1], cfg.max_length)
+    assert instructor.shipped_problems(cfg, other) == ["its vocabulary is not this one"]
+    assert any(p.startswith("vocab_size") for p in instructor.shipped_problems(config.load("smoke")))
     encoder = stages.pretrained_encoder(cfg, vectorizer)
     assert "no pretrained encoder in" in (said := capsys.readouterr().out) and "using the instructor's model" in said
     assert encoder(np.zeros((1, cfg.max_length), "int32")).shape == (1, cfg.max_length, cfg.embed_dim)

@@ -86,9 +86,7 @@ def _graph() -> dict[str, set[str]]:
     graph = {}
     for path in sorted(LIBRARY.rglob("*.py")):
         name = _module_name(path)
-        package = ["bertmlm_lib", *name.split(".")[:-1]] if path.name != "__init__.py" else ["bertmlm_lib", *name.split(".")]
-        if name == "__init__":
-            package = ["bertmlm_lib"]
+        package = ["bertmlm_lib", *path.relative_to(LIBRARY).parent.parts]  # what a relative import starts from
         graph[name] = _imports(path, package) - {name}
     return graph
 

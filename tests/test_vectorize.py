@@ -144,3 +144,7 @@ def test_load_or_build_reuses_only_a_vocabulary_built_with_the_same_settings(tin
     built_by_hand = V.build_vectorizer(["a b c"], 10, 16)
     built_by_hand.save(tmp_path / "run")  # saved without its settings: not trusted for a preset
     assert stages.vocabulary(cfg, tiny_archive, progress=False).fingerprint == first.fingerprint
+    labelled_only = stages.reviews(cfg, tiny_archive, progress=False, unlabelled=False)
+    assert not labelled_only.unsup.texts
+    stages.build_vocabulary(cfg.replace(vocab_size=12), tiny_archive, progress=False, imdb=labelled_only)
+    assert V.Vectorizer.load(tmp_path / "run").fingerprint == smaller.fingerprint  # read again, with the unlabelled

@@ -18,6 +18,8 @@
 # %% [markdown]
 # # 01 · The data: 100,000 IMDB reviews, split without leaks
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/01_data.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/01_data.ipynb)
+#
 # Masked language modeling learns from plain text; sentiment classification learns from labels.
 # The IMDB dataset of Maas et al. (2011) gives us both: 50,000 movie reviews labelled positive or
 # negative, and 50,000 more with no label at all. In this lesson you will

@@ -18,6 +18,8 @@
 # %% [markdown]
 # # 02 · Vectorization: from words to ids
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/02_vectorization.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/02_vectorization.ipynb)
+#
 # A model reads numbers, not words. This lesson turns every review into a row of `max_length`
 # integers with a Keras `TextVectorization` layer:
 #

@@ -18,6 +18,8 @@
 # %% [markdown]
 # # 03 · Masking: hiding words on purpose
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/03_masking.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/03_masking.ipynb)
+#
 # Masked language modeling is a fill-in-the-blank game. We hide some words of a review and ask
 # the model to guess them from the words around them. No labels are needed: the review itself
 # holds the answers. In this lesson you will

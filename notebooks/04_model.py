@@ -18,6 +18,8 @@
 # %% [markdown]
 # # 04 · The model: a small BERT, and a head that only looks where it must
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/04_model.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/04_model.ipynb)
+#
 # BERT is a stack of transformer **encoder blocks** on top of word and position **embeddings**.
 # For masked language modeling, an **MLM head** (the model's last part) turns the vector at each
 # masked position into a score for every word of the vocabulary. In this lesson you will

@@ -18,6 +18,8 @@
 # %% [markdown]
 # # 05 · Pretraining: watch the model learn to fill in the blanks
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/05_pretraining.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/05_pretraining.ipynb)
+#
 # Now the model plays the fill-in-the-blank game on tens of thousands of reviews. While it trains,
 # a panel shows its best guesses for a few probe sentences, so you can watch it go from random
 # words to frequent words and then to words that fit: in the workshop preset's 2 minutes on a

@@ -18,6 +18,8 @@
 # %% [markdown]
 # # 06 · Fine-tuning: from filling blanks to reading sentiment
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/06_finetuning.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/06_finetuning.ipynb)
+#
 # Pretraining taught the encoder what words tend to go together. Now we give it a job with labels:
 # is a review positive or negative? In this lesson you will
 #

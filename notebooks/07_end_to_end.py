@@ -18,6 +18,8 @@
 # %% [markdown]
 # # 07 · End to end: a model that reads raw text, judged once on test
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/07_end_to_end.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/07_end_to_end.ipynb)
+#
 # A model that needs Python code around it to turn text into ids is hard to ship. In this lesson
 # you will
 #

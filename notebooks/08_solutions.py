@@ -18,6 +18,8 @@
 # %% [markdown]
 # # Worked solutions to the exercises of lessons 01-07
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/08_solutions.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/08_solutions.ipynb)
+#
 # Try each exercise in its lesson first: predict, then run. This notebook works every one of them,
 # in order, and checks its claims with `assert`s, so it also runs in CI. It builds whatever an
 # earlier lesson would have left (vocabulary, pretrained model, classifier) if it is missing.

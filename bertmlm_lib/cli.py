@@ -35,6 +35,9 @@ def _add_common(parser: argparse.ArgumentParser, artifacts: bool = True, strateg
     if strategy:
         parser.add_argument("--strategy", choices=("default", "mirrored"),
                             help="'mirrored': train on every local GPU (or logical CPU device) at once")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="change one config setting for this run, e.g. --set mask_rate=0.25 (repeatable; "
+                             "'none' turns an optional one off; bertmlm_lib/config.py lists them all)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -152,10 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args, **overrides):
-    """The run's config from --preset, --artifacts and, where the command has it, --strategy."""
+    """The run's config from --preset, --artifacts, every --set KEY=VALUE and, where the command has them,
+    its own options (--strategy, --minutes, ...), which win over a --set of the same setting."""
+    settings = dict(config_module.parse_setting(text) for text in getattr(args, "settings", []))
     if getattr(args, "strategy", None):
         overrides["strategy"] = args.strategy
-    return config_module.load(args.preset, artifacts=args.artifacts, **overrides)
+    return config_module.load(args.preset, artifacts=getattr(args, "artifacts", None), **{**settings, **overrides})
 
 
 def _positive(kind, what: str):
@@ -184,7 +189,7 @@ def data_report(args) -> dict:
     """Counts, lengths and duplicates of the whole archive, plus how the preset will split it."""
     from . import archive, data
 
-    cfg = config_module.load(args.preset)
+    cfg = _config(args)
     started = time.perf_counter()
     imdb = data.load_imdb(args.data, progress=not args.quiet)
     loaded = time.perf_counter() - started
@@ -243,7 +248,7 @@ def run_data(args) -> dict:
 def run_vectorize(args) -> dict:
     from . import stages
 
-    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    cfg = _config(args)
     summary = stages.build_vocabulary(cfg, args.data, progress=not args.quiet)
     if args.json:
         print(json.dumps(summary, indent=1))
@@ -310,7 +315,7 @@ def run_finetune(args) -> dict:
 def run_evaluate(args) -> dict:
     from . import end_to_end, stages
 
-    cfg = config_module.load(args.preset, artifacts=args.artifacts)
+    cfg = _config(args)
     model = end_to_end.load(stages.finetuned_model_path(cfg))  # before reading the reviews: a missing model fails fast
     test = stages.reviews(cfg, args.data, progress=not args.quiet, unlabelled=False).test
     report = stages.evaluate_model(cfg, test, model)

@@ -15,6 +15,7 @@ else `BERTMLM_ARTIFACTS`, else a per-user cache folder per preset).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import typing
 from dataclasses import dataclass
@@ -404,6 +405,65 @@ def cache_root() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "bertmlm"
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _typed(name: str, text: str, kind):
+    """`text` as a value of the type `kind` (from Config's annotations); ValueError with the reason if it is not one."""
+    options = typing.get_args(kind)
+    if typing.get_origin(kind) is Literal:
+        if text not in options:
+            raise ValueError(f"one of {', '.join(map(repr, options))}")
+        return text
+    if type(None) in options:  # an optional setting: "none" switches it off
+        if text.lower() == "none":
+            return None
+        return _typed(name, text, next(option for option in options if option is not type(None)))
+    if kind is tuple or typing.get_origin(kind) is tuple:  # whole numbers, written with commas
+        return tuple(_typed(name, part.strip(), options[0] if options else int) for part in text.split(",")
+                     if part.strip())
+    if kind is bool:
+        if text.lower() not in _TRUE + _FALSE:
+            raise ValueError("true or false")
+        return text.lower() in _TRUE
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("a whole number") from None
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("a number") from None
+    return text
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """One `KEY=VALUE` from the command line (`--set`) as (setting, value of the setting's type).
+    "none" turns off a setting that may be None; a tuple is written with commas. Ranges are checked by `load`.
+
+    >>> parse_setting("mask_rate=0.25"), parse_setting("short_length=none"), parse_setting("label_sizes=500,1000")
+    (('mask_rate', 0.25), ('short_length', None), ('label_sizes', (500, 1000)))
+    """
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise ConfigError(f"--set {text!r} is not KEY=VALUE; write it like --set mask_rate=0.25.")
+    hints = typing.get_type_hints(Config)
+    if name in ("preset", "artifacts"):
+        raise ConfigError(f"--set {text!r}: use --{name} for that.")
+    if name not in hints:
+        settings = [n for n in hints if n not in ("preset", "artifacts")]
+        close = difflib.get_close_matches(name, settings, n=3)
+        raise ConfigError(f"--set {text!r}: there is no setting {name!r}; "
+                          + (f"did you mean {' or '.join(close)}?" if close else f"the settings are: {', '.join(settings)}."))
+    try:
+        return name, _typed(name, value, hints[name])
+    except ValueError as reason:
+        raise ConfigError(f"--set {text!r}: {name} must be {reason}.") from None
 
 
 def load(preset: str | None = None, artifacts: str | os.PathLike | None = None, **overrides) -> Config:

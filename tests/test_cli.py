@@ -34,6 +34,29 @@ def test_vectorize_saves_the_vocabulary(tiny_archive, tmp_path, capsys):
     assert summary["corpus_reviews"] == 23 and summary["most_frequent"][0] in {"a", "the", "film"}
     assert 0 < summary["coverage"]["known_share"] <= 1
 
+    # --set changes any setting for one run (the vocabulary here), and the command's own options win
+    code = cli.main(["vectorize", "--preset", "smoke", "--data", str(tiny_archive), "--artifacts", str(artifacts),
+                     "--set", "vocab_size=20", "--set", "max_length=12", "--json", "--quiet"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["vocabulary_size"] == 20
+    assert cli._config(cli.build_parser().parse_args(["pretrain", "--set", "pretrain_epochs=3", "--set",
+                                                      "strategy=mirrored", "--strategy", "default"])).strategy == "default"
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("mask_rte=0.2", "there is no setting 'mask_rte'; did you mean mask_rate?"),
+    ("mask_rate", "is not KEY=VALUE"),
+    ("mask_rate=1.5", "mask_rate=1.5 is invalid: it must be between 0 and 1"),
+    ("num_layers=two", "num_layers must be a whole number"),
+    ("position_encoding=absolute", "position_encoding must be one of 'learned', 'sinusoidal', 'alibi', 'rope'"),
+    ("preset=full", "use --preset for that"),
+])
+def test_a_bad_set_is_one_line_naming_the_setting(setting, message, tiny_archive, tmp_path, capsys):
+    argv = ["vectorize", "--preset", "smoke", "--data", str(tiny_archive), "--artifacts", str(tmp_path / "run")]
+    assert cli.main(argv + ["--set", setting, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "run").exists(), "nothing is written before the settings are checked"
+
 
 @pytest.mark.parametrize("argv, message", [
     (["data", "--data", "/no/such/archive.tar.gz"], "does not exist"),

@@ -129,3 +129,18 @@ def test_config_and_masking_share_one_rule_for_the_mask_rate():
         with pytest.raises(ValueError, match="mask_rate must be between 0 and 1"):
             masking.mask_numpy(np.ones((1, 8), dtype=np.int32) * 5, seed=0, vocabulary_size=10, mask_rate=rate)
     assert config.load("smoke", mask_rate=0.4).mask_rate == 0.4
+
+
+def test_a_setting_from_the_command_line_gets_the_type_of_its_field():
+    typed = dict(config.parse_setting(text) for text in (
+        "mask_rate=0.25", "num_layers=2", "pre_layer_norm=yes", "short_length=none", "label_sizes=500, 1000",
+        "schedule=linear", "eval_every_seconds=None", "jit_compile=false"))
+    assert typed == {"mask_rate": 0.25, "num_layers": 2, "pre_layer_norm": True, "short_length": None,
+                     "label_sizes": (500, 1000), "schedule": "linear", "eval_every_seconds": None, "jit_compile": False}
+    assert all(type(value) is type(getattr(config.load("workshop"), name)) or value is None
+               for name, value in typed.items())
+    assert config.load("smoke", **typed).label_sizes == (500, 1000)
+    with pytest.raises(ConfigError, match="mask_rate must be a number"):
+        config.parse_setting("mask_rate=lots")
+    with pytest.raises(ConfigError, match="short_length must be a whole number"):
+        config.parse_setting("short_length=6.4")

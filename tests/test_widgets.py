@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from bertmlm_lib import masking
+from bertmlm_lib import masking, vectorize
 from bertmlm_lib.classifier import build_classifier
 from bertmlm_lib.vectorize import build_vectorizer
 from bertmlm_lib.widgets import fill_mask as fill_widgets
@@ -48,6 +48,19 @@ def test_mask_rate_changes_how_many_tokens_are_masked(vectorizer):
     low = explorer.render_masking_for_text(vectorizer, text, 0.1, 1.0, 0.0, seed=0)
     high = explorer.render_masking_for_text(vectorizer, text, 0.5, 1.0, 0.0, seed=0)
     assert _chips(low).count("1") == 3 and _chips(high).count("1") == 14
+
+
+def test_the_chosen_share_counts_real_words_only(vectorizer):
+    """[UNK] is never chosen, so the share is of the real words: round(rate x real words) of them."""
+    text = "the movie was great zzqx and the acting was bad qqzv but the plot was fine wwxz " * 2
+    ids = vectorizer.encode([text])[0]
+    words, real = int((ids != 0).sum()), int((ids >= vectorize.FIRST_WORD_ID).sum())
+    assert real < words, "the text must hold unknown words for this test"
+    html = explorer.render_masking_for_text(vectorizer, text, 0.4, 1.0, 0.0, seed=0)
+    chosen = _chips(html).count("1")
+    assert chosen == round(0.4 * real)
+    assert f'<b class="chosen-share">{chosen / real:.0%}</b> of real words' in html
+    assert f"({real} real, {words - real} [UNK] never chosen)" in html
 
 
 def test_bad_widget_input_gives_a_message_not_an_exception(vectorizer):

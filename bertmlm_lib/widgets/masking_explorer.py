@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from .. import masking
 from ..masking import ACTION_NAMES, KEPT, MASKED, REPLACED, UNCHANGED
+from ..vectorize import SPECIAL_TOKENS
 from .html import error_box, escape
+
+UNKNOWN_TOKEN = SPECIAL_TOKENS[1]
 
 COLOURS = {UNCHANGED: "#f2f2f2", MASKED: "#ffd166", REPLACED: "#ef476f", KEPT: "#06d6a0"}
 
@@ -39,8 +42,12 @@ def render_masking(tokens: list[str], actions: list[int], shown_tokens: list[str
         for a in (MASKED, REPLACED, KEPT, UNCHANGED)
     )
     chosen = counts[MASKED] + counts[REPLACED] + counts[KEPT]
-    summary = (f'<div class="summary">{len(tokens)} words, <b class="chosen">{chosen}</b> chosen '
-               f'({(chosen / len(tokens)) if tokens else 0:.0%}): <b class="masked-count">{counts[MASKED]}</b> masked, '
+    unknown = sum(token == UNKNOWN_TOKEN for token in tokens)  # [UNK] is never chosen: the rate counts real words
+    real = len(tokens) - unknown
+    summary = (f'<div class="summary">{len(tokens)} words'
+               + (f' ({real} real, {unknown} [UNK] never chosen)' if unknown else '')
+               + f', <b class="chosen">{chosen}</b> chosen (<b class="chosen-share">{(chosen / real) if real else 0:.0%}'
+               f'</b> of real words): <b class="masked-count">{counts[MASKED]}</b> masked, '
                f'{counts[REPLACED]} replaced, {counts[KEPT]} kept</div>')
     return (f'<div class="bertmlm-masking">{summary}<div class="legend-row" style="margin:4px 0">{legend}</div>'
             f'<div class="tokens" style="line-height:1.9">{"".join(chips)}</div></div>')

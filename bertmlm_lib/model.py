@@ -40,12 +40,15 @@ EMBEDDING_LAYER = "embeddings"
 # What builds the encoder: the config's "model" settings, its length and its dropout.
 ENCODER_SETTINGS = ("max_length", *fields_of("model"), "dropout")
 # How the model knows where a token is (`POSITION_ENCODINGS`): "learned" and "sinusoidal" add a vector
-# to each word vector; "alibi" and "rope" act inside attention (see `SelfAttention`).
+# to each word vector; "alibi", "rope" and "t5" act inside attention (see `SelfAttention`).
 ADDED_POSITIONS = ("learned", "sinusoidal")
 
 
+INIT_STD = 0.02  # BERT's initial weights: a truncated normal of this spread
+
+
 def _initializer():
-    return keras.initializers.TruncatedNormal(stddev=0.02)
+    return keras.initializers.TruncatedNormal(stddev=INIT_STD)
 
 
 @keras.saving.register_keras_serializable(package="bertmlm")
@@ -102,7 +105,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     """Word vector (+ position vector) per token: ids `[B, L]` -> `[B, L, D]` (L <= sequence_length).
 
     `position_encoding` says what is added: "learned" (one trained vector per position, BERT's),
-    "sinusoidal" (fixed sines and cosines, nothing to learn), or nothing for "alibi" and "rope",
+    "sinusoidal" (fixed sines and cosines, nothing to learn), or nothing for "alibi", "rope" and "t5",
     which put the position into attention instead. `token_embedding` (a `keras.layers.Embedding`)
     is the matrix the MLM head reuses for its output. Our own layer rather than keras-hub's:
     importing keras-hub costs ~150 MB of memory (measured), a tenth of the workshop's budget.
@@ -176,6 +179,28 @@ def alibi_bias(num_heads: int, length):
     return -ops.convert_to_tensor(alibi_slopes(num_heads))[:, None, None] * distance[None]
 
 
+def relative_buckets(length, num_buckets: int = 32, max_distance: int = 128):
+    """T5's buckets of relative position `[L, L]` (Raffel et al. 2020), both directions (an encoder).
+
+    Half of the buckets are for keys after the query, half for keys before it; within each half,
+    the nearest distances get a bucket each and farther ones share buckets that widen
+    logarithmically up to `max_distance` (beyond it, the last bucket).
+
+    >>> np.asarray(relative_buckets(5, num_buckets=8, max_distance=8))[2].tolist()  # query at position 2
+    [2, 1, 0, 5, 6]
+    """
+    positions = ops.arange(length)
+    relative = ops.expand_dims(positions, 0) - ops.expand_dims(positions, 1)  # key - query
+    half = num_buckets // 2
+    buckets = ops.where(relative > 0, half, 0)  # keys after the query in the upper half
+    distance = ops.abs(relative)
+    exact = half // 2
+    far = exact + ops.cast(ops.log(ops.maximum(ops.cast(distance, "float32"), 1.0) / exact)
+                           / np.log(max_distance / exact) * (half - exact), "int32")
+    far = ops.minimum(far, half - 1)
+    return buckets + ops.where(distance < exact, distance, far)
+
+
 def rotate_by_position(x):
     """RoPE (Su et al. 2021): turn each pair of features of `x` `[B, L, heads, d]` by position x frequency.
 
@@ -192,11 +217,12 @@ def rotate_by_position(x):
 
 @keras.saving.register_keras_serializable(package="bertmlm")
 class SelfAttention(keras.layers.Layer):
-    """Multi-head self-attention that can carry the position signal inside it: ALiBi or RoPE.
+    """Multi-head self-attention that can carry the position signal inside it: ALiBi, RoPE or T5 buckets.
 
     Input `[B, L, D]` and a padding mask `[B, L]` (True = real token); output `[B, L, D]`. Each head
     projects the tokens to queries, keys and values `[B, L, H, D/H]`; scores are q.k / sqrt(D/H),
-    plus, with "alibi", a penalty growing with the distance between the two tokens; with "rope",
+    plus, with "alibi", a fixed penalty growing with the distance between the two tokens; with "t5",
+    a learned bias per head for each bucket of relative position (`relative_buckets`); with "rope",
     queries and keys are first turned by their position. Padding keys get no weight. Keras's
     `MultiHeadAttention` (used for the added position schemes) has no place to add a bias to the
     scores or to turn q and k, hence this layer.
@@ -204,19 +230,22 @@ class SelfAttention(keras.layers.Layer):
     Args:
         num_heads: H.
         key_dim: width of each head's queries and keys (D / H here).
-        position_encoding: "alibi", "rope" or "none".
+        position_encoding: "alibi", "rope", "t5" or "none".
 
     >>> attention = SelfAttention(num_heads=2, key_dim=4, position_encoding="alibi")
     >>> tuple(attention(np.zeros((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), bool)).shape)
     (1, 5, 8)
 
-    References: Press et al., "Train short, test long" (ALiBi, 2022); Su et al., "RoFormer" (2021).
+    References: Press et al., "Train short, test long" (ALiBi, 2022); Su et al., "RoFormer" (2021);
+    Raffel et al., "Exploring the limits of transfer learning" (T5, 2020).
     """
+
+    RELATIVE_BUCKETS, MAX_DISTANCE = 32, 128  # T5's own
 
     def __init__(self, num_heads: int, key_dim: int, position_encoding: str = "none", **kwargs):
         super().__init__(**kwargs)
-        if position_encoding not in ("none", "alibi", "rope"):
-            raise ValueError("`position_encoding` should be 'none', 'alibi' or 'rope'. "
+        if position_encoding not in ("none", "alibi", "rope", "t5"):
+            raise ValueError("`position_encoding` should be 'none', 'alibi', 'rope' or 't5'. "
                              f"Received: position_encoding={position_encoding!r}")
         self.num_heads, self.key_dim, self.position_encoding = int(num_heads), int(key_dim), position_encoding
 
@@ -230,6 +259,9 @@ class SelfAttention(keras.layers.Layer):
                                                      kernel_initializer=_initializer(), name="attention_output")
         for layer in (self.query, self.key, self.value):
             layer.build(x_shape)
+        if self.position_encoding == "t5":  # one learned bias per (bucket, head), shared by all positions
+            self.relative_bias = self.add_weight(shape=(self.RELATIVE_BUCKETS, self.num_heads),
+                                                 initializer=_initializer(), name="relative_bias")
         self.output_dense.build((*x_shape[:-1], self.num_heads, self.key_dim))
 
     def call(self, x, padding_mask=None, return_attention_scores=False):
@@ -239,6 +271,9 @@ class SelfAttention(keras.layers.Layer):
         scores = ops.einsum("bqhk,bthk->bhqt", q, k) / float(np.sqrt(self.key_dim))  # [B, H, L, L]
         if self.position_encoding == "alibi":
             scores = scores + alibi_bias(self.num_heads, ops.shape(x)[1])
+        elif self.position_encoding == "t5":
+            buckets = relative_buckets(ops.shape(x)[1], self.RELATIVE_BUCKETS, self.MAX_DISTANCE)
+            scores = scores + ops.transpose(ops.take(self.relative_bias, buckets, axis=0), (2, 0, 1))  # [H, L, L]
         if padding_mask is not None:
             scores = ops.where(ops.expand_dims(ops.expand_dims(padding_mask, 1), 1), scores, -1e9)
         weights = ops.softmax(scores, axis=-1)
@@ -269,7 +304,7 @@ class TransformerBlock(keras.layers.Layer):
         dropout: dropout rate on both sub-layers' outputs.
         activation: "relu" or "gelu", of the feed-forward hidden layer.
         pre_layer_norm: normalize before each sub-layer instead of after.
-        position_encoding: the encoder's scheme; "alibi" and "rope" live in this block's attention
+        position_encoding: the encoder's scheme; "alibi", "rope" and "t5" live in this block's attention
             (`SelfAttention`), the others in the embeddings (attention is Keras's `MultiHeadAttention`).
 
     >>> block = TransformerBlock(embed_dim=8, num_heads=2, ff_dim=16)

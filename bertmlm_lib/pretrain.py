@@ -57,9 +57,10 @@ from .callbacks import (  # noqa: E402
 from .schedules import WarmupLinearDecay  # noqa: E402
 
 def make_optimizer(cfg: Config, total_steps: int) -> keras.optimizers.Optimizer:
-    """AdamW with warmup + linear decay (or a constant rate) and global-norm clipping; no decay on norms and biases."""
-    schedule = (WarmupLinearDecay(cfg.learning_rate, total_steps, cfg.warmup_share) if cfg.schedule == "linear"
-                else cfg.learning_rate)
+    """AdamW with warmup + linear decay (or warmup then constant, or a constant rate) and global-norm clipping;
+    no weight decay on norms and biases."""
+    schedule = (WarmupLinearDecay(cfg.learning_rate, total_steps, cfg.warmup_share, decay=cfg.schedule == "linear")
+                if cfg.schedule in ("linear", "warmup") else cfg.learning_rate)
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay,
                                        global_clipnorm=cfg.clipnorm)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
@@ -298,8 +299,13 @@ def _start_model(cfg: Config, vectorizer: Vectorizer, folder: Path, resume: bool
 
 
 def build_model_for(cfg: Config, vectorizer: Vectorizer) -> keras.Model:
-    """A fresh pretraining model sized for this vocabulary (which may be smaller than cfg.vocab_size)."""
-    return model_module.build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size)
+    """A fresh pretraining model sized for this vocabulary (which may be smaller than cfg.vocab_size), its
+    word vectors drawn with `cfg.embedding_init_std` (a starting point only: the saved model has no trace of it)."""
+    mlm = model_module.build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size)
+    if cfg.embedding_init_std != model_module.INIT_STD:
+        words = model_module.token_embedding_of(mlm.encoder).embeddings
+        words.assign(keras.random.truncated_normal(words.shape, stddev=cfg.embedding_init_std, seed=cfg.seed))
+    return mlm
 
 
 def _append_log(path: Path, result: PretrainResult) -> None:

@@ -18,14 +18,17 @@ from keras import ops  # noqa: E402
 @keras.saving.register_keras_serializable(package="bertmlm")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Learning rate rising linearly from 0 to `peak` over the first `warmup_share` of the steps,
-    then falling linearly to 0 at `total_steps`.
+    then falling linearly to 0 at `total_steps` (with `decay=False`: staying at `peak`).
 
     `total_steps` can be moved during training (`set_total_steps`): under a time budget the
     schedule is stretched or shrunk so that the rate reaches zero when the time runs out.
+
+    >>> [round(float(WarmupLinearDecay(1.0, 10, 0.2, decay=decay)(step)), 2) for decay in (True, False) for step in (1, 6)]
+    [0.5, 0.5, 0.5, 1.0]
     """
 
-    def __init__(self, peak: float, total_steps: int, warmup_share: float = 0.06):
-        self.peak, self.warmup_share = float(peak), float(warmup_share)
+    def __init__(self, peak: float, total_steps: int, warmup_share: float = 0.06, decay: bool = True):
+        self.peak, self.warmup_share, self.decay = float(peak), float(warmup_share), bool(decay)
         self.total_steps = keras.Variable(float(max(total_steps, 1)), dtype="float32", trainable=False,
                                           name="schedule_total_steps")
 
@@ -37,9 +40,10 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         total = ops.convert_to_tensor(self.total_steps)
         warmup = ops.maximum(self.warmup_share * total, 1.0)
         warm = self.peak * step / warmup
-        decay = self.peak * ops.maximum(total - step, 0.0) / ops.maximum(total - warmup, 1.0)
-        return ops.where(step < warmup, warm, decay)
+        after = (self.peak * ops.maximum(total - step, 0.0) / ops.maximum(total - warmup, 1.0) if self.decay
+                 else self.peak)
+        return ops.where(step < warmup, warm, after)
 
     def get_config(self):
         return {"peak": self.peak, "total_steps": int(float(self.total_steps.numpy())),
-                "warmup_share": self.warmup_share}
+                "warmup_share": self.warmup_share, "decay": self.decay}

@@ -108,6 +108,10 @@ print("head output    ", tuple(logits.shape), "-> one score per vocabulary word 
 #   across the review. **Rotary embeddings** (RoPE, Su et al., 2021; `"rope"`) turn each query and
 #   key by an angle that grows with its position, so their dot product depends on how far apart the
 #   two words are. With either, "the words next to the mask" stand out from the very first step.
+#   **T5's relative buckets** (Raffel et al., 2020; `"t5"`) *learn* one number per head for each
+#   bucket of distance (one bucket each for the nearest distances, wider ones farther away, and
+#   separate buckets for words before and after), added to the attention score like ALiBi's penalty
+#   but learned, which is the middle way between the two families.
 #
 # That matters for pretraining: lesson 05 shows a model that, for its first thousands of steps,
 # guesses frequent words because it has not yet learned to look at the neighbours of the mask.
@@ -119,6 +123,7 @@ print("head output    ", tuple(logits.shape), "-> one score per vocabulary word 
 import matplotlib.pyplot as plt
 
 print("position signal of this preset:", cfg.position_encoding)
+print("T5 buckets of positions 0-20 seen from position 10:", np.asarray(model.relative_buckets(21))[10].tolist())
 bias = np.asarray(model.alibi_bias(cfg.num_heads, 24))
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
 for ax, head in zip(axes, (0, cfg.num_heads - 1)):
@@ -149,8 +154,8 @@ print(f"largest change of a real token's vector when padding is added: {differen
 # %% [markdown]
 # ## The head: only where it must, with the embedding matrix reused
 #
-# The reference tutorial scored all V words at all L positions, although only ~15% of positions
-# carry a label. Our head first **gathers** the masked tokens, then applies Dense + GELU +
+# The reference tutorial scored all V words at all L positions, although only the masked 15% of
+# positions carry a label (25% in our presets). Our head first **gathers** the masked tokens, then applies Dense + GELU +
 # LayerNorm, then multiplies by the **transposed token embedding matrix**: the same weights that
 # turned word ids into vectors turn vectors back into word scores ("tied" weights, as in BERT). That
 # saves a `D x V` matrix of parameters and ties the input and output meaning of every word.

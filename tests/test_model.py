@@ -69,7 +69,7 @@ def test_parameter_counts_count_the_tied_matrix_once(mlm, cfg):
 
 
 def test_head_cost_of_the_reference_config():
-    cost = M.head_cost(config.load("full"))
+    cost = M.head_cost(config.load("full", mask_rate=0.15))  # the reference masks 15%
     assert cost["positions_scored_reference"] == 32 * 256
     assert cost["positions_scored_masked_head"] == 32 * 39
     assert 6.5 < cost["saving_factor"] < 6.7
@@ -122,7 +122,7 @@ def test_every_position_scheme_isolates_padding_and_reloads(scheme, tmp_path):
     mlm = M.build_pretraining_model(cfg)
     block = mlm.encoder.get_layer("encoder_block_0")
     assert block.position_encoding == scheme
-    assert isinstance(block.attention, M.SelfAttention) == (scheme in ("alibi", "rope"))
+    assert isinstance(block.attention, M.SelfAttention) == (scheme not in M.ADDED_POSITIONS)
     embedding = mlm.encoder.get_layer("embeddings")
     assert (embedding.position_embedding is not None) == (scheme == "learned")
     assert M.padding_leak(mlm.encoder, _ids(length=32)) < 1e-5
@@ -157,6 +157,47 @@ def test_alibi_penalises_distance_per_head():
     _, weights = attention(x, padding_mask=np.ones((1, 9), bool), return_attention_scores=True)
     row = np.asarray(weights)[0, 0, 4]
     assert row.argmax() == 4 and row[3] == pytest.approx(row[5]) and row[3] > row[0]
+
+
+def test_t5_buckets_tell_near_words_apart_and_both_directions():
+    buckets = np.asarray(M.relative_buckets(200, num_buckets=32, max_distance=128))
+    query = 100
+    before, after = buckets[query, query - 8:query][::-1], buckets[query, query + 1:query + 9]  # distances 1..8
+    assert buckets[query, query] == 0 and len(set(before)) == len(set(after)) == 8  # a bucket per near distance
+    assert set(before).isdisjoint(after)  # a word before the query is not one after it
+    assert buckets[150, 0] == buckets[199, 0] == 15 and buckets[0, 150] == buckets.max() == 31  # past 128: the last
+    assert all(np.diff(buckets[query, query:]) >= 0)  # buckets widen with distance, never go back
+    # the learned bias is one number per (bucket, head): the same distance gets the same bias everywhere
+    attention = M.SelfAttention(num_heads=2, key_dim=4, position_encoding="t5")
+    x = np.zeros((1, 12, 8), "float32")
+    _, weights = attention(x, padding_mask=np.ones((1, 12), bool), return_attention_scores=True)
+    assert attention.relative_bias.shape == (32, 2)
+    weights = np.asarray(weights)[0]
+    assert not np.allclose(weights[0, 5], 1 / 12)  # equal scores, yet not uniform: position alone moves weight
+    assert weights[0, 3, 4] / weights[0, 3, 2] == pytest.approx(weights[0, 7, 8] / weights[0, 7, 6], rel=1e-5)
+
+
+def test_warmup_schedule_rises_then_holds():
+    from bertmlm_lib import pretrain
+
+    cfg = config.load("smoke", schedule="warmup", warmup_share=0.1, learning_rate=1e-3)
+    rate = pretrain.make_optimizer(cfg, total_steps=100).learning_rate
+    schedule = pretrain.make_optimizer(cfg, 100)._learning_rate
+    assert [round(float(schedule(step)), 6) for step in (0, 5, 10, 50, 100, 500)] == [0.0, 5e-4, 1e-3, 1e-3, 1e-3, 1e-3]
+    assert float(rate) == 0.0  # at step 0
+    decayed = pretrain.make_optimizer(cfg.replace(schedule="linear"), 100)._learning_rate
+    assert float(decayed(100)) == 0.0 and float(decayed(55)) == pytest.approx(5e-4)
+
+
+def test_word_vectors_start_with_the_configured_spread():
+    from bertmlm_lib import pretrain
+    from bertmlm_lib.vectorize import build_vectorizer
+
+    vectorizer = build_vectorizer(["a b c d e f g h i j"] * 3, vocab_size=14, max_length=16)
+    for std in (0.02, 0.1):
+        cfg = config.load("smoke", vocab_size=14, max_length=16, embedding_init_std=std)
+        words = np.asarray(M.token_embedding_of(pretrain.build_model_for(cfg, vectorizer).encoder).embeddings)
+        assert words.std() == pytest.approx(std * 0.88, rel=0.35)  # a truncated normal's spread is ~0.88 sigma
 
 
 def test_rotary_scores_depend_on_relative_position_only():

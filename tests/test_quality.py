@@ -31,6 +31,8 @@ def test_plateau_exit_and_accuracy_at_a_step():
     assert quality.plateau_exit_step(curve) == 300 and quality.plateau_exit_step(curve, 0.1) == 100
     assert quality.plateau_exit_step(curve[:3]) is None
     assert quality.accuracy_at(curve, 250) == 0.19 and quality.accuracy_at(curve, 400) is None
+    timed = [{**point, "seconds": 10.0 * i} for i, point in enumerate(curve)]
+    assert quality.accuracy_at(timed, 25, by="seconds") == 0.19 and quality.accuracy_at(timed, 31, by="seconds") is None
 
 
 def test_quality_run_counts_steps_with_seeds_and_resumes(tiny_archive, tmp_path):
@@ -50,6 +52,7 @@ def test_quality_run_counts_steps_with_seeds_and_resumes(tiny_archive, tmp_path)
             assert [p["step"] for p in run["curve"]] == [0, 2, 4, 6]
             assert run["curve"][-1]["seconds"] > 0
         assert entry["summary"]["seeds"] == 2 and entry["summary"]["final_accuracy"]["n"] == 2
+        assert set(entry["summary"]["accuracy_at_seconds"]) == {str(s) for s in quality.CHECKPOINT_SECONDS}
     # the two seeds differ (another initialisation and other masks), the held-out set does not
     losses = [run["curve"][0]["loss"] for run in report["candidates"]["alibi_128"]["seeds"].values()]
     assert losses[0] != losses[1]

@@ -37,7 +37,8 @@ import keras  # noqa: E402
 from ..model import BertMaskedLM, PositionEmbedding, encoder_settings, flat_positions, mlm_loss  # noqa: E402
 
 REFERENCE = dict(vocab_size=30_000, max_length=256, embed_dim=128, num_heads=8, ff_dim=128, num_layers=1,
-                 batch_size=32, learning_rate=1e-3, dropout=0.1, activation="relu", pre_layer_norm=False)
+                 batch_size=32, learning_rate=1e-3, dropout=0.1, activation="relu", pre_layer_norm=False,
+                 mask_rate=0.15, position_encoding="learned")
 
 
 def reference_config():

@@ -53,6 +53,8 @@ def test_quality_run_counts_steps_with_seeds_and_resumes(tiny_archive, tmp_path)
             assert run["curve"][-1]["seconds"] > 0
         assert entry["summary"]["seeds"] == 2 and entry["summary"]["final_accuracy"]["n"] == 2
         assert set(entry["summary"]["accuracy_at_seconds"]) == {str(s) for s in quality.CHECKPOINT_SECONDS}
+        for run in entry["seeds"].values():  # scored in the vocabulary it trained with: the same masks, the same score
+            assert run["shared_vocabulary"]["all_words"] == pytest.approx(run["heldout"]["masked_accuracy"], abs=1e-6)
     # the two seeds differ (another initialisation and other masks), the held-out set does not
     losses = [run["curve"][0]["loss"] for run in report["candidates"]["alibi_128"]["seeds"].values()]
     assert losses[0] != losses[1]
@@ -89,3 +91,24 @@ def test_candidates_are_evaluated_by_steps_even_when_the_preset_evaluates_by_tim
     [run] = report["candidates"]["rope_64_first"]["seeds"].values()
     assert [point["step"] for point in run["curve"]] == [0, 2, 4, 6]
     assert report["protocol"]["evaluated_by"] == "steps"
+
+
+def test_a_smaller_vocabulary_is_scored_on_the_larger_ones_words():
+    """A 50-word model on reviews encoded with 100 ids: unknown ids are read as [UNK], and a masked
+    word it cannot name counts wrong in "all words" but is left out of "common words"."""
+    import numpy as np
+    from bertmlm_lib.masking import mlm_dataset
+    from bertmlm_lib.vectorize import Vectorizer
+
+    cfg = config.load("smoke", vocab_size=50, max_length=16, embed_dim=16, num_heads=2, ff_dim=16)
+    model = build_pretraining_model(cfg)
+    ids = np.random.default_rng(0).integers(3, 100, size=(40, 16))
+    heldout = mlm_dataset(ids, vocabulary_size=100, batch_size=8, seed=1, shuffle=False, fixed_masks=True,
+                          mask_rate=0.5)
+    scores = quality.shared_vocabulary_scores(model, heldout, model_vocabulary_size=50, common=50)
+    assert 0.3 < scores["common_share"] < 0.7 and scores["masked_words"] > 100
+    assert scores["all_words"] == pytest.approx(scores["common_words"] * scores["common_share"])
+    words = ["", "[UNK]", "[mask]", "the", "a", "movie"]
+    quality.require_prefix(Vectorizer(words[:5], 8), Vectorizer(words, 8))
+    with pytest.raises(ValueError, match="not a prefix"):
+        quality.require_prefix(Vectorizer(words[:4] + ["movie"], 8), Vectorizer(words, 8))

@@ -9,8 +9,11 @@ masks, BERT's 15% masking for every recipe) is recorded every `eval_every` steps
 training seconds so far. The **plateau exit step** is the first evaluation above 20%.
 
 Masked accuracy is comparable across recipes with the same vocabulary; a smaller vocabulary turns
-more rare words into `[UNK]`, which is never a label, so its task is easier. All candidates here
-share the workshop's 8,000 words.
+more rare words into `[UNK]`, which is never a label, so its own task is easier. So every run is also
+scored on the held-out set as the workshop's 8,000-word vocabulary encodes it (`shared_vocabulary_scores`):
+the same positions and words for every candidate, a smaller vocabulary's model reading the words it
+does not know as `[UNK]` and scored wrong on them ("all words"), and, beside it, the score on the
+masked words that every vocabulary here knows ("common words", ids below `COMMON_WORDS`).
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ import keras
 from .. import data, pretrain, vectorize
 from ..artifacts import ensure_folder, write_json
 from ..config import Config, load as load_config
+from ..vectorize import UNK_ID
 from . import load_measured
 
 HELDOUT_REVIEWS = 500  # one fixed held-out set for every candidate: 500 reviews, fixed masks
 PLATEAU_EXIT = 0.20  # held-out masked accuracy that counts as having left the frequent-word plateau
 CHECKPOINT_STEPS = (500, 800, 1000, 1500, 1800, 2000)  # steps at which the summary reads every curve
-CHECKPOINT_SECONDS = (60, 120, 180, 240)  # ... and training seconds (this machine's: a slower laptop has fewer steps)
+CHECKPOINT_SECONDS = (60, 120, 180, 240)
+REFERENCE_VOCABULARY = 8_000  # the vocabulary every run is also scored in (the workshop's)
+COMMON_WORDS = 4_000  # ids below this are words every candidate's vocabulary knows  # ... and training seconds (this machine's: a slower laptop has fewer steps)
 
 
 def _workshop(**changes) -> dict:
@@ -88,6 +94,11 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
                                            schedule="warmup", warmup_share=0.05)),
     "rope_mask25_short85": ("RoPE, 64 tokens for 85%, 25% masked",
                             _workshop(position_encoding="rope", mask_rate=0.25, short_share=0.85)),
+    "rope_mask25_embed0.1_short85": ("RoPE, 64 tokens for 85%, 25% masked, word vectors 5x wider",
+                                     _workshop(position_encoding="rope", mask_rate=0.25, short_share=0.85,
+                                               embedding_init_std=0.1)),
+    "rope_mask25_vocab4k": ("RoPE, 64 first, 25% masked, 4,000 words",
+                            _workshop(position_encoding="rope", mask_rate=0.25, vocab_size=4_000)),
     # a rate that warms up for 2% of the steps (or minutes) and decays to zero at the end
     "rope_64_first_decay": ("RoPE, 64 tokens first, rate decayed to 0",
                             _workshop(position_encoding="rope", schedule="linear", warmup_share=0.02)),
@@ -146,6 +157,36 @@ def accuracy_at(curve: list[dict], step: float, by: str = "step") -> float | Non
     return [point for point in curve if point[by] <= step][-1]["masked_accuracy"]
 
 
+def shared_vocabulary_scores(model, heldout_ds, model_vocabulary_size: int, common: int = COMMON_WORDS) -> dict:
+    """Masked accuracy on a held-out set encoded with a vocabulary at least as large as the model's.
+
+    Word ids are sorted by frequency, so a smaller vocabulary is a prefix of a larger one: the
+    model reads every id it does not know as `[UNK]`, and is scored on every masked word
+    ("all_words": a word it cannot name counts wrong) and on the masked words with ids below
+    `common` ("common_words"; both vocabularies know them).
+    """
+    import numpy as np
+
+    right = total = common_right = common_total = 0
+    for inputs, labels in heldout_ds:
+        ids = np.asarray(inputs["token_ids"])
+        ids = np.where(ids >= model_vocabulary_size, UNK_ID, ids)
+        logits = model({"token_ids": ids, "mask_positions": np.asarray(inputs["mask_positions"])}, training=False)
+        correct = np.argmax(np.asarray(logits), axis=-1) == np.asarray(labels)
+        known = np.asarray(labels) < common
+        right, total = right + int(correct.sum()), total + correct.size
+        common_right, common_total = common_right + int(correct[known].sum()), common_total + int(known.sum())
+    return {"all_words": right / max(total, 1), "common_words": common_right / max(common_total, 1),
+            "masked_words": total, "common_share": common_total / max(total, 1)}
+
+
+def require_prefix(small, large) -> None:
+    """Refuse to compare vocabularies unless the smaller one is the first words of the larger."""
+    if small.tokens != large.tokens[:len(small.tokens)]:
+        raise ValueError("the smaller vocabulary is not a prefix of the larger one: build both from the same "
+                         "word counts (`vectorize.build_vectorizer(..., counts=...)`).")
+
+
 def _spread(values: list) -> dict | None:
     values = [v for v in values if v is not None]
     if not values:
@@ -168,6 +209,9 @@ def summarize(entry: dict) -> dict:
                                 for s in CHECKPOINT_SECONDS},  # equal training time: what a fixed budget gets
         "final_accuracy": _spread([run["heldout"]["masked_accuracy"] for run in runs]),
         "steps_per_second": _spread([run["steps"] / max(run["training_seconds"], 1e-9) for run in runs]),
+        **{f"{part}_accuracy_{REFERENCE_VOCABULARY}": _spread([run.get("shared_vocabulary", {}).get(part)
+                                                                for run in runs])
+           for part in ("all_words", "common_words")},  # scored in the reference vocabulary (None: not measured)
     }
 
 
@@ -203,7 +247,14 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
                                     if k in CANDIDATES and v["overrides"] == CANDIDATES[k][1]}
             if "frequent_word_accuracy" in earlier:
                 report["frequent_word_accuracy"] = earlier["frequent_word_accuracy"]
-    corpora = {}  # one vectorizer and corpus per (vocabulary, length): the held-out set is the same for every seed
+    corpora = {}  # one vectorizer and corpus per (vocabulary, length): the same held-out reviews for every seed
+
+    def corpus_for(vocab_size, length):
+        if (vocab_size, length) not in corpora:
+            vectorizer = vectorize.build_vectorizer(texts, vocab_size, length, counts=counts)
+            corpora[vocab_size, length] = (vectorizer, pretrain.prepare_corpus(texts, vectorizer, base))
+        return corpora[vocab_size, length]
+
     for name in names:
         entry = report["candidates"].setdefault(name, {"label": label_of(name), "overrides": CANDIDATES[name][1],
                                                        "seeds": {}})
@@ -214,17 +265,18 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
             cfg = candidate_config(name, base, pretrain_epochs=100, seed=seed, eval_every=eval_every,
                                    eval_every_seconds=None,  # by steps, not the workshop's 15 s of training
                                    pretrain_minutes=minutes)
-            key = (cfg.vocab_size, cfg.max_length)
-            if key not in corpora:
-                vectorizer = vectorize.build_vectorizer(texts, cfg.vocab_size, cfg.max_length, counts=counts)
-                corpora[key] = (vectorizer, pretrain.prepare_corpus(texts, vectorizer, cfg.replace(seed=base.seed)))
+            vectorizer, corpus = corpus_for(cfg.vocab_size, cfg.max_length)
+            if cfg.vocab_size == REFERENCE_VOCABULARY:
                 report.setdefault("frequent_word_accuracy", pretrain.frequent_word_accuracy(vectorizer))
-            vectorizer, corpus = corpora[key]
             vectorizer.save(ensure_folder(cfg.artifacts_dir))
             keras.utils.set_random_seed(seed)
             started = time.monotonic()
-            _, result = pretrain.pretrain(cfg, corpus, vectorizer, steps=None if minutes else steps,
-                                          progress=progress, fill_mask_display=False)
+            model, result = pretrain.pretrain(cfg, corpus, vectorizer, steps=None if minutes else steps,
+                                              progress=progress, fill_mask_display=False)
+            reference, reference_corpus = corpus_for(max(REFERENCE_VOCABULARY, cfg.vocab_size), cfg.max_length)
+            require_prefix(vectorizer, reference)
+            shared = shared_vocabulary_scores(
+                model, pretrain.datasets(reference_corpus, cfg, reference.vocabulary_size)[1], cfg.vocab_size)
             probe = result.fill_mask[-1]["results"][0]["masks"][0]["predictions"] if result.fill_mask else []
             entry["seeds"][str(seed)] = {
                 "steps": result.steps, "training_seconds": result.seconds,
@@ -232,6 +284,7 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
                 "curve": [{"step": r["step"], "seconds": round(60 * r["minutes"], 1),
                            "masked_accuracy": r["val_masked_accuracy"], "loss": r["val_loss"]} for r in result.history],
                 "probe_top5": [p["token"] for p in probe],
+                "shared_vocabulary": shared,
             }
             entry["summary"] = summarize(entry)
             write_json(out_folder / "quality.json", report)  # after each run: a long benchmark keeps its results

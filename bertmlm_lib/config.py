@@ -315,14 +315,27 @@ def preset_names() -> list[str]:
     return list(PRESETS)
 
 
+# Chosen by their own arguments (`load(preset, artifacts)`, `--preset`, `--artifacts`), not as settings.
+NOT_SETTINGS = ("preset", "artifacts")
+
+
+def setting_names() -> list[str]:
+    """The Config fields a user may change (everything but `NOT_SETTINGS`)."""
+    return [f.name for f in dataclasses.fields(Config) if f.name not in NOT_SETTINGS]
+
+
+def _unknown_setting(name: str) -> str:
+    """Why `name` is not a setting, with the closest setting names (or all of them)."""
+    close = difflib.get_close_matches(name, setting_names(), n=3)
+    return f"there is no setting {name!r}; " + (f"did you mean {' or '.join(close)}?" if close
+                                                 else f"the settings are: {', '.join(setting_names())}.")
+
+
 def _known(changes: dict) -> dict:
-    """Refuse override names that are not Config fields, naming the valid ones."""
-    fields = {f.name for f in dataclasses.fields(Config)} - {"preset"}
-    unknown = sorted(set(changes) - fields)
+    """Refuse override names that are not Config fields, naming the closest valid ones."""
+    unknown = sorted(set(changes) - set(setting_names()) - {"artifacts"})
     if unknown:
-        raise ConfigError(
-            f"unknown config setting(s) {', '.join(unknown)}; valid settings are: {', '.join(sorted(fields))}."
-        )
+        raise ConfigError("unknown config setting: " + " ".join(_unknown_setting(name) for name in unknown))
     if isinstance(changes.get("label_sizes"), list):  # as read back from JSON
         changes = {**changes, "label_sizes": tuple(changes["label_sizes"])}
     return changes
@@ -420,7 +433,7 @@ def cache_root() -> Path:
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
-def _typed(name: str, text: str, kind):
+def _typed(text: str, kind):
     """`text` as a value of the type `kind` (from Config's annotations); ValueError with the reason if it is not one."""
     options = typing.get_args(kind)
     if typing.get_origin(kind) is Literal:
@@ -430,9 +443,9 @@ def _typed(name: str, text: str, kind):
     if type(None) in options:  # an optional setting: "none" switches it off
         if text.lower() == "none":
             return None
-        return _typed(name, text, next(option for option in options if option is not type(None)))
+        return _typed(text, next(option for option in options if option is not type(None)))
     if kind is tuple or typing.get_origin(kind) is tuple:  # whole numbers, written with commas
-        return tuple(_typed(name, part.strip(), options[0] if options else int) for part in text.split(",")
+        return tuple(_typed(part.strip(), options[0] if options else int) for part in text.split(",")
                      if part.strip())
     if kind is bool:
         if text.lower() not in _TRUE + _FALSE:
@@ -462,16 +475,12 @@ def parse_setting(text: str) -> tuple[str, object]:
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
         raise ConfigError(f"--set {text!r} is not KEY=VALUE; write it like --set mask_rate=0.25.")
-    hints = typing.get_type_hints(Config)
-    if name in ("preset", "artifacts"):
+    if name in NOT_SETTINGS:
         raise ConfigError(f"--set {text!r}: use --{name} for that.")
-    if name not in hints:
-        settings = [n for n in hints if n not in ("preset", "artifacts")]
-        close = difflib.get_close_matches(name, settings, n=3)
-        raise ConfigError(f"--set {text!r}: there is no setting {name!r}; "
-                          + (f"did you mean {' or '.join(close)}?" if close else f"the settings are: {', '.join(settings)}."))
+    if name not in setting_names():
+        raise ConfigError(f"--set {text!r}: {_unknown_setting(name)}")
     try:
-        return name, _typed(name, value, hints[name])
+        return name, _typed(value, typing.get_type_hints(Config)[name])
     except ValueError as reason:
         raise ConfigError(f"--set {text!r}: {name} must be {reason}.") from None
 

@@ -38,7 +38,7 @@ def test_environment_chooses_the_preset_and_argument_wins(monkeypatch):
 
 def test_overrides_apply_and_are_checked():
     assert config.load("smoke", vocab_size=500, seed=3).vocab_size == 500
-    with pytest.raises(ConfigError, match="unknown config setting.*vocab_sise"):
+    with pytest.raises(ConfigError, match="unknown config setting.*vocab_sise.*did you mean vocab_size"):
         config.load("smoke", vocab_sise=500)
     with pytest.raises(ConfigError, match="num_heads=3 .*divisor of embed_dim=32"):
         config.load("smoke", num_heads=3)

@@ -34,9 +34,9 @@ from . import load_measured
 HELDOUT_REVIEWS = 500  # one fixed held-out set for every candidate: 500 reviews, fixed masks
 PLATEAU_EXIT = 0.20  # held-out masked accuracy that counts as having left the frequent-word plateau
 CHECKPOINT_STEPS = (500, 800, 1000, 1500, 1800, 2000)  # steps at which the summary reads every curve
-CHECKPOINT_SECONDS = (60, 120, 180, 240)
+CHECKPOINT_SECONDS = (60, 120, 180, 240)  # ... and training seconds (this machine's: a slower laptop has fewer steps)
 REFERENCE_VOCABULARY = 8_000  # the vocabulary every run is also scored in (the workshop's)
-COMMON_WORDS = 4_000  # ids below this are words every candidate's vocabulary knows  # ... and training seconds (this machine's: a slower laptop has fewer steps)
+COMMON_WORDS = 4_000  # ids below this are words every candidate's vocabulary knows
 
 
 def _workshop(**changes) -> dict:

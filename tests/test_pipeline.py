@@ -46,12 +46,16 @@ def test_report_has_every_field_and_plot(first_run):
     assert "![label efficiency](label_efficiency.png)" in text and f"{report['classifier']['test_accuracy']:.4f}" in text
 
 
-def test_current_stages_are_skipped_and_a_changed_setting_reruns_from_its_stage(first_run):
+def test_current_stages_are_skipped_and_a_changed_setting_reruns_from_its_stage(first_run, tmp_path):
+    import shutil
+
     cfg, archive, report = first_run
     again = pipeline.run(cfg, archive, progress=False)
     assert again["skipped"] == ["pretrain", "finetune", "evaluate"]
     assert again["mlm"] == report["mlm"] and again["timings_s"]["pretrain"] == report["timings_s"]["pretrain"]
-    changed = pipeline.run(cfg.replace(finetune_epochs=1), archive, progress=False)
+    copy = tmp_path / "copy"  # the first run's folder stays current for the other tests
+    shutil.copytree(cfg.artifacts_dir, copy)
+    changed = pipeline.run(cfg.replace(artifacts=str(copy), finetune_epochs=1), archive, progress=False)
     assert changed["skipped"] == ["pretrain"]  # fine-tuning and everything after it ran again
 
 
@@ -92,8 +96,7 @@ def test_the_scheduling_process_never_imports_tensorflow(first_run):
     which then lists what it imported."""
     from conftest import python_lines
 
-    cfg, tarball, _ = first_run
-    pipeline.run(cfg, tarball, progress=False)  # every stage current for this config (another test changed one)
+    cfg, tarball, _ = first_run  # every stage is current in its folder (the other tests change copies)
     script = ("import json, sys; from bertmlm_lib import config, pipeline; "
               f"cfg = config.from_dict(json.loads({json.dumps(json.dumps(cfg.to_dict()))})); "
               f"report = pipeline.run(cfg, {str(tarball)!r}, progress=False); "

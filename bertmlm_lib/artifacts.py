@@ -7,6 +7,8 @@ them (the scheduler of `bertmlm run` too, which must not import TensorFlow to ch
     pretrain/checkpoint.keras + .json   the pretraining model with its optimizer, and its metadata
     pretrain/encoder.keras              the encoder alone, what fine-tuning starts from
     pretrain/log.jsonl, fill_mask.jsonl one line per pretraining run; the fill-mask panel's history
+    pretrain/snapshots/                 the encoder at chosen training minutes (`snapshot_minutes`), and
+                                        snapshots.json: step, minutes and held-out scores of each
     finetune/sentiment.keras            the end-to-end model on raw strings
     finetune/finetune.json, evaluate.json
     report.json                         what `bertmlm run` found (and report.md, its plots)
@@ -29,6 +31,17 @@ CHECKPOINT_META = "checkpoint.json"
 ENCODER_FILE = "encoder.keras"
 LOG_FILE = "log.jsonl"
 FILL_MASK_LOG = "fill_mask.jsonl"
+SNAPSHOT_FOLDER = "snapshots"
+SNAPSHOT_INDEX = "snapshots.json"
+
+
+def snapshot_file(minutes: float) -> str:
+    """The file name of the encoder snapshot taken after `minutes` of training.
+
+    >>> snapshot_file(5), snapshot_file(120)
+    ('encoder_at_5min.keras', 'encoder_at_120min.keras')
+    """
+    return f"encoder_at_{minutes:g}min.keras"
 FINETUNE_FOLDER = "finetune"
 MODEL_FILE = "sentiment.keras"
 FINETUNE_SUMMARY = "finetune.json"

@@ -145,7 +145,8 @@ class HeldoutEvaluator(keras.callbacks.Callback):
         return {"loss": float(values["loss"]), "masked_accuracy": float(values["masked_accuracy"]),
                 "perplexity": float(values["perplexity"])}
 
-    def _record(self):
+    def record(self):
+        """Score the held-out reviews now (once per step), as one more row."""
         step = step_of(self.model)
         if self.rows and self.rows[-1]["step"] == step:
             return
@@ -157,16 +158,16 @@ class HeldoutEvaluator(keras.callbacks.Callback):
         self.rows.append(row)
 
     def on_train_begin(self, logs=None):
-        self._record()
+        self.record()
 
     def on_train_batch_end(self, batch, logs=None):
         self.last_logs = logs or {}
         if (step_of(self.model) in self.at_steps
                 or _due(self.model, self.clock, self.every, self.every_minutes, self.rows[-1]["minutes"] if self.rows else 0)):
-            self._record()
+            self.record()
 
     def on_train_end(self, logs=None):
-        self._record()
+        self.record()
 
 
 class CheckpointEvery(keras.callbacks.Callback):
@@ -190,6 +191,23 @@ class CheckpointEvery(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._save()
+
+
+class SnapshotAt(keras.callbacks.Callback):
+    """Call `take(minutes)` once, as training time passes each of `minutes`.
+
+    Minutes already behind the run when it starts (a resumed run) or already in `taken` are skipped:
+    a snapshot is always the model as it was at its minute, never a later one under an earlier name.
+    """
+
+    def __init__(self, clock: TrainingClock, minutes, take, taken=(), already_seconds: float = 0.0):
+        super().__init__()
+        self.clock, self.take = clock, take
+        self.pending = [m for m in sorted(minutes) if m not in set(taken) and 60 * m > already_seconds]
+
+    def on_train_batch_end(self, batch, logs=None):
+        while self.pending and self.clock.seconds() >= 60 * self.pending[0]:
+            self.take(self.pending.pop(0))
 
 
 class ProgressLine(keras.callbacks.Callback):

@@ -20,6 +20,9 @@ from .artifacts import (
     ENCODER_FILE,
     LOG_FILE,
     PRETRAIN_FOLDER,
+    SNAPSHOT_FOLDER,
+    SNAPSHOT_INDEX,
+    snapshot_file,
     load_model,
     read_json,
     save_model_atomically,
@@ -102,6 +105,22 @@ def load_pretrained(artifacts: Path):
 def save_encoder(model, folder: Path) -> Path:
     """Save the encoder of a pretraining model alone (what fine-tuning needs), atomically."""
     return save_model_atomically(model.encoder, Path(folder) / ENCODER_FILE)
+
+
+def read_snapshots(folder: Path) -> list[dict]:
+    """The snapshots a pretraining folder keeps: [{"minutes", "step", "heldout", "file"}], oldest first."""
+    path = Path(folder) / SNAPSHOT_FOLDER / SNAPSHOT_INDEX
+    return read_json(path, "snapshot index", "pretrain with snapshot_minutes set.") if path.is_file() else []
+
+
+def save_snapshot(model, folder: Path, minutes: float, step: int, heldout: dict) -> dict:
+    """Keep the encoder as it is after `minutes` of training, and add it to the folder's snapshot index."""
+    file = snapshot_file(minutes)
+    save_model_atomically(model.encoder, Path(folder) / SNAPSHOT_FOLDER / file)
+    entry = {"minutes": minutes, "step": step, "heldout": heldout, "file": file}
+    snapshots = [s for s in read_snapshots(folder) if s["minutes"] != minutes] + [entry]
+    write_json(Path(folder) / SNAPSHOT_FOLDER / SNAPSHOT_INDEX, sorted(snapshots, key=lambda s: s["minutes"]))
+    return entry
 
 
 def load_encoder(cfg: Config, vectorizer: Vectorizer):

@@ -30,8 +30,10 @@ from .checkpoints import (
     checkpoint_folder,
     load_checkpoint,
     read_checkpoint_meta,
+    read_snapshots,
     save_checkpoint,
     save_encoder,
+    save_snapshot,
 )
 from .config import Config
 from .distribute import per_replica, strategy_for
@@ -49,6 +51,7 @@ from .callbacks import (  # noqa: E402
     FitScheduleToBudget,
     HeldoutEvaluator,
     ProgressLine,
+    SnapshotAt,
     StartClock,
     StopAt,
     TrainingClock,
@@ -249,8 +252,17 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
     fill = FillMaskCallback(vectorizer, clock, every=every, every_minutes=every_minutes, log_path=folder / FILL_MASK_LOG,
                             display=fill_mask_display)
     progress_line = ProgressLine(planned, clock, budget, enabled=progress)
+
+    def snapshot(minutes):
+        evaluator.record()  # held-out scores at this very step
+        with clock.pause():
+            save_snapshot(model, folder, minutes, step_of(model), _heldout_of(evaluator.rows[-1]))
+
     callbacks = [StartClock(clock), stopper, evaluator, fill, progress_line,
                  CheckpointEvery(save, cfg.checkpoint_minutes), *extra_callbacks]
+    if cfg.snapshot_minutes:
+        callbacks.append(SnapshotAt(clock, cfg.snapshot_minutes, snapshot,
+                                    taken=[s["minutes"] for s in read_snapshots(folder)], already_seconds=seconds_before))
     if budget and schedule_of(model) is not None:
         callbacks.insert(2, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
     ran = []

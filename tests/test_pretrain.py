@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import keras
 
 from bertmlm_lib import checkpoints, config, pretrain
 from bertmlm_lib.errors import ArtifactError
@@ -135,8 +136,8 @@ def test_resume_refuses_another_vocabulary(setup):
 def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
     cfg, vectorizer, corpus = setup
     # 18 s: the first step, which builds the graph, took 15 s once on a busy CI machine
-    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=500), corpus, vectorizer, minutes=0.3,
-                                      progress=False, fill_mask_display=False)
+    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=500, snapshot_minutes=(0.05, 0.1, 10)), corpus,
+                                      vectorizer, minutes=0.3, progress=False, fill_mask_display=False)
     assert result.stopped_by == "time budget" and 25 < result.steps < 500 * 9
     assert 0.3 * 60 <= result.seconds < 0.3 * 60 + 5
     meta = checkpoints.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
@@ -144,6 +145,30 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
     # the schedule was fitted to the budget: the rate is near zero when time runs out
     assert float(model.optimizer.learning_rate) < 0.2 * cfg.learning_rate
     assert pretrain.schedule_of(model).get_config()["total_steps"] < 500 * 9
+    # snapshots at 3 s and 6 s of training, each the encoder as it was then; 10 minutes never came
+    folder = cfg.artifacts_dir / "pretrain"
+    snapshots = checkpoints.read_snapshots(folder)
+    assert [s["minutes"] for s in snapshots] == [0.05, 0.1]
+    assert 0 < snapshots[0]["step"] < snapshots[1]["step"] < result.steps
+    assert [row["step"] for row in result.history if row["step"] in (snapshots[0]["step"], snapshots[1]["step"])] == \
+        [s["step"] for s in snapshots]  # scored on the held-out reviews at that very step
+    assert all(0 <= s["heldout"]["masked_accuracy"] <= 1 for s in snapshots)
+    ids = corpus.heldout_ids[:2]
+    early = keras.saving.load_model(folder / "snapshots" / snapshots[0]["file"], safe_mode=True)
+    assert np.asarray(early(ids)).shape == np.asarray(model.encoder(ids)).shape
+    assert not np.allclose(np.asarray(early(ids)), np.asarray(model.encoder(ids)), atol=1e-4)  # not the final weights
+
+
+def test_snapshots_skip_minutes_already_behind_or_taken():
+    from bertmlm_lib.callbacks import SnapshotAt, TrainingClock
+
+    taken = []
+    clock = TrainingClock(already=70.0)  # a resumed run, 70 s of training so far
+    snapshots = SnapshotAt(clock, (1, 2, 3, 4), taken.append, taken=[3], already_seconds=70.0)
+    assert snapshots.pending == [2, 4]  # minute 1 is behind it (its model is gone), minute 3 was taken
+    clock.already = 250.0
+    snapshots.on_train_batch_end(0)
+    assert taken == [2, 4] and snapshots.pending == []
 
 
 def test_damaged_checkpoint_is_a_clear_error(setup):

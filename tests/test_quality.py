@@ -112,3 +112,24 @@ def test_a_smaller_vocabulary_is_scored_on_the_larger_ones_words():
     quality.require_prefix(Vectorizer(words[:5], 8), Vectorizer(words, 8))
     with pytest.raises(ValueError, match="not a prefix"):
         quality.require_prefix(Vectorizer(words[:4] + ["movie"], 8), Vectorizer(words, 8))
+
+
+def test_the_summary_scores_every_candidate_in_the_reference_vocabulary():
+    """An 8k run's "all words" score is its own held-out score (same reviews, same masks), also for runs
+    that predate the shared scoring; a 4k run has only what was measured; "common words" is never guessed."""
+    def run(accuracy, shared=None):
+        curve = [{"step": 0, "seconds": 0, "masked_accuracy": 0.0}, {"step": 100, "seconds": 9, "masked_accuracy": accuracy}]
+        return {"steps": 100, "training_seconds": 9.0, "heldout": {"masked_accuracy": accuracy}, "curve": curve,
+                **({"shared_vocabulary": shared} if shared else {})}
+
+    old_8k = {"overrides": {"vocab_size": 8_000}, "seeds": {"1": run(0.25), "2": run(0.27)}}
+    small = {"overrides": {"vocab_size": 4_000},
+             "seeds": {"1": run(0.30, {"all_words": 0.28, "common_words": 0.29}), "2": run(0.31)}}
+    assert quality.summarize(old_8k)["all_words_accuracy_8000"]["mean"] == pytest.approx(0.26)
+    assert quality.summarize(old_8k)["common_words_accuracy_8000"] is None
+    assert quality.summarize(small)["all_words_accuracy_8000"] == pytest.approx(
+        {"mean": 0.28, "sd": 0.0, "min": 0.28, "max": 0.28, "n": 1})
+    report = {"candidates": {"a": {"label": "eight", "summary": quality.summarize(old_8k), **old_8k},
+                             "b": {"label": "four", "summary": quality.summarize(small), **small}}}
+    table = quality.format_ranking(report)
+    assert "in 8k words" in table and "26.0+-1.4%" in table and "28.0%" in table

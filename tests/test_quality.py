@@ -133,3 +133,19 @@ def test_the_summary_scores_every_candidate_in_the_reference_vocabulary():
                              "b": {"label": "four", "summary": quality.summarize(small), **small}}}
     table = quality.format_ranking(report)
     assert "in 8k words" in table and "26.0+-1.4%" in table and "28.0%" in table
+
+
+def test_the_plot_can_leave_out_seconds_and_circles_a_smaller_vocabularys_fair_score(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    curve = [{"step": 0, "seconds": 0, "masked_accuracy": 0.0}, {"step": 100, "seconds": 9, "masked_accuracy": 0.3}]
+    run = {"steps": 100, "training_seconds": 9.0, "heldout": {"masked_accuracy": 0.3}, "curve": curve,
+           "shared_vocabulary": {"all_words": 0.25, "common_words": 0.3}}
+    small = {"label": "four", "overrides": {"vocab_size": 4_000}, "seeds": {"1": run}}
+    report = {"candidates": {"rope_mask25_vocab4k": {**small, "summary": quality.summarize(small)}}}
+    axes = quality.plot_quality(report, tmp_path / "steps.png", by_time=False)
+    assert len(axes) == 1 and (tmp_path / "steps.png").stat().st_size > 5000
+    circles = [line for line in axes[0].lines if line.get_marker() == "o"]
+    assert [tuple(line.get_xydata()[0]) for line in circles] == [(100.0, 25.0)]  # the fair score, at the end
+    assert len(quality.plot_quality(report)) == 2

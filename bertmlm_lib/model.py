@@ -533,6 +533,38 @@ def padding_leak(encoder: keras.Model, token_ids) -> float:
     return float(change[real].max())
 
 
+def attention_masks(real: int, length: int) -> dict[str, np.ndarray]:
+    """Who may attend to whom, `[L, L]` booleans (row: the word that looks; column: the word it sees),
+    for a review of `real` words padded to `length`: BERT's padding mask, which lets every word see
+    every real word on both sides, and a causal mask (a next-word model's), which hides the words after it.
+
+    >>> masks = attention_masks(3, 4)
+    >>> masks["padding"].astype(int).tolist()[0], masks["causal"].astype(int).tolist()[1]
+    ([1, 1, 1, 0], [1, 1, 0, 0])
+    """
+    sees_real = np.arange(length)[np.newaxis, :] < real
+    padding = np.broadcast_to(sees_real, (length, length))
+    return {"padding": padding.copy(), "causal": padding & np.tri(length, dtype=bool)}
+
+
+def plot_attention_masks(real: int = 7, length: int = 10, axes=None):
+    """The two masks of `attention_masks` side by side, as a learner reads them: a white cell is allowed."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 4.2), layout="constrained")
+    titles = {"padding": "BERT (padding mask): both sides", "causal": "next-word model (causal mask): left only"}
+    for ax, (name, mask) in zip(axes, attention_masks(real, length).items()):
+        ax.imshow(mask, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(titles[name], fontsize=10)
+        ax.set_xlabel("the word it may see (position)")
+        ax.set_xticks(range(length), [str(i) if i < real else "pad" for i in range(length)], fontsize=8)
+        ax.set_yticks(range(length), [str(i) if i < real else "pad" for i in range(length)], fontsize=8)
+    axes[0].set_ylabel("the word that looks (position)")
+    axes[0].figure.suptitle(f"Who may attend to whom: a review of {real} words padded to {length} (white: allowed)")
+    return axes
+
+
 def flat_positions(rows_of_positions, sequence_length: int) -> np.ndarray:
     """`[[p, ...], ...]` per row -> the packed `row * L + p` list the model takes."""
     return np.array([row * sequence_length + p for row, positions in enumerate(rows_of_positions) for p in positions],

@@ -106,9 +106,13 @@ stats
 # ## Fresh masks every time
 #
 # The reference tutorial masked the corpus once, before training: every review had the same blanks
-# in every epoch, so the model could memorise them. We mask inside the `tf.data` pipeline (the
-# TensorFlow machinery that streams batches to the model during training), so each pass over the
-# corpus hides different words. Here is the same review on two passes:
+# in every epoch, so the model could memorise them. BERT itself did a little better: it copied its
+# data 10 times, each copy with its own fixed masks, so a sentence showed one of 10 sets of blanks
+# over 40 epochs. Drawing new masks every time a sentence is read (*dynamic masking*) came with
+# RoBERTa (Liu et al., 2019), which found it as good or slightly better and simpler. We do that:
+# masks are drawn inside the `tf.data` pipeline (the TensorFlow machinery that streams batches to
+# the model during training), so each pass over the corpus hides different words. Here is the same
+# review on two passes:
 
 # %%
 stream = masking.mlm_dataset(ids[:1], vectorizer.vocabulary_size, batch_size=1, seed=cfg.seed, shuffle=False,

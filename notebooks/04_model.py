@@ -62,6 +62,26 @@ print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim ve
 #   result to its input (a *residual connection*) and rescales it (*LayerNorm*), which keeps a deep
 #   stack trainable.
 #
+# **Both ways at once.** The B of BERT is *bidirectional*: every word attends to the words before it
+# and after it in the same step (the only mask hides padding). A language model that predicts the
+# *next* word, like GPT, must use a *causal* mask instead, so each word sees only the words before
+# it. Filling in a blank is what allows the two-sided view: the word itself is hidden, so looking
+# right is not cheating. The two masks, for a review of 7 words padded to 10 (white: allowed):
+
+# %%
+axes = model.plot_attention_masks(real=7, length=10)
+
+# %% [markdown]
+#
+# **What we leave out of BERT.** BERT reads *pairs* of sentences: a `[CLS]` token first, a `[SEP]`
+# token after each sentence, and a *segment embedding* (sentence A or B) added to every token. It
+# also trained a second task, *next-sentence prediction*: from the `[CLS]` vector, was sentence B
+# the one that really followed A? A review is one text and our task never needs two, and RoBERTa
+# (Liu et al., 2019) found that dropping next-sentence prediction did not hurt and often helped. So
+# our model has no `[CLS]`, no `[SEP]` and no segments. Without a pretraining task that trains a
+# `[CLS]` vector there is no sentence vector to reuse, which is why lesson 06 averages the vectors of
+# all the review's words (*mean pooling*) instead.
+#
 # The encoder is its own `keras.Model`: fine-tuning (lesson 06) reuses it as it is.
 
 # %%

@@ -77,7 +77,8 @@ print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, 
 # * **Short reviews first**: for the first part of the budget (70% in the workshop preset, 50% in
 #   `full`) the model reads only the first 64 tokens of each review, then whole reviews (up to
 #   `max_length`). A step on 64 tokens costs about half a step on 128, so the first, hardest part
-#   (learning to look at the neighbouring words at all) takes half the time.
+#   (learning to look at the neighbouring words at all) takes half the time. BERT did the same for
+#   the same reason: 90% of its steps on sequences of 128 tokens, the last 10% on 512.
 # * **Rotary positions** (`cfg.position_encoding == "rope"`, lesson 04): neighbours are visible to
 #   attention from the first step, which shortens that hardest part from thousands of steps to
 #   hundreds (see "Which recipe leaves the plateau first" below).

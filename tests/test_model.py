@@ -240,3 +240,14 @@ def test_unknown_position_scheme_is_refused():
 
     with pytest.raises(ConfigError, match="position_encoding='absolute' is invalid.*'alibi'"):
         config.load("smoke", position_encoding="absolute")
+
+
+def test_attention_masks_padding_sees_both_sides_causal_only_the_left():
+    masks = M.attention_masks(real=5, length=8)
+    padding, causal = masks["padding"], masks["causal"]
+    assert padding.shape == causal.shape == (8, 8)
+    assert padding[:, :5].all() and not padding[:, 5:].any()  # every word sees every real word, no padding
+    assert causal[3, :4].all() and not causal[3, 4:].any()  # word 3 sees 0-3 only
+    assert not np.triu(causal, k=1).any() and (causal <= padding).all()
+    axes = M.plot_attention_masks(real=5, length=8)
+    assert len(axes) == 2 and "both sides" in axes[0].get_title()

@@ -33,6 +33,11 @@ LOG_FILE = "log.jsonl"
 FILL_MASK_LOG = "fill_mask.jsonl"
 SNAPSHOT_FOLDER = "snapshots"
 SNAPSHOT_INDEX = "snapshots.json"
+FINETUNE_FOLDER = "finetune"
+MODEL_FILE = "sentiment.keras"
+FINETUNE_SUMMARY = "finetune.json"
+EVALUATE_FILE = "evaluate.json"
+REPORT_FILE = "report.json"  # what `bertmlm run` reports
 
 
 def snapshot_file(minutes: float) -> str:
@@ -42,11 +47,6 @@ def snapshot_file(minutes: float) -> str:
     ('encoder_at_5min.keras', 'encoder_at_120min.keras')
     """
     return f"encoder_at_{minutes:g}min.keras"
-FINETUNE_FOLDER = "finetune"
-MODEL_FILE = "sentiment.keras"
-FINETUNE_SUMMARY = "finetune.json"
-EVALUATE_FILE = "evaluate.json"
-REPORT_FILE = "report.json"  # what `bertmlm run` reports
 
 
 def ensure_folder(folder: str | os.PathLike) -> Path:

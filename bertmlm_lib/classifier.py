@@ -197,15 +197,32 @@ class LengthGroupedBatches(keras.utils.PyDataset):
 PREDICT_BATCH = 32
 
 
-def predict_ids(classifier: keras.Model, ids, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """P(positive) per row of ids, computed in batches of similar length (fast), in the rows' order."""
+def _in_length_order(model: keras.Model, ids, batch_size: int) -> np.ndarray:
+    """The model's output per row of ids, computed in batches of similar length (fast), in the rows' order."""
     ids = np.asarray(ids, dtype=np.int32)
     order = np.argsort((ids != 0).sum(axis=1), kind="stable")
-    probabilities = np.empty(len(ids), dtype=np.float32)
+    outputs = None
     for start in range(0, len(ids), batch_size):
         rows = order[start:start + batch_size]
-        probabilities[rows] = np.asarray(classifier.predict_on_batch(ids[rows])).reshape(-1)
-    return probabilities
+        batch = np.asarray(model.predict_on_batch(ids[rows]))
+        if outputs is None:
+            outputs = np.empty((len(ids), *batch.shape[1:]), dtype=np.float32)
+        outputs[rows] = batch
+    return outputs if outputs is not None else np.empty((0,), dtype=np.float32)
+
+
+def predict_ids(classifier: keras.Model, ids, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """P(positive) per row of ids, computed in batches of similar length (fast), in the rows' order."""
+    return _in_length_order(classifier, ids, batch_size).reshape(-1)
+
+
+def pooled_features(encoder: keras.Model, ids, windows: int = 1, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """The frozen encoder's vector of each review, `[N, D]`: its token vectors averaged over real tokens,
+    read in up to `windows` windows as the classifier reads them. What a linear probe is fitted on."""
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    kept, windowed = ReadWindows(encoder_length(encoder), windows)(token_ids)
+    pooled = MaskedPooling("mean")(JoinWindows()(encoder(windowed), kept), kept)
+    return _in_length_order(keras.Model(token_ids, pooled), ids, batch_size)
 
 
 def accuracy(classifier: keras.Model, ids, labels, batch_size: int = PREDICT_BATCH) -> float:

@@ -122,6 +122,7 @@ class Config:
     label_sizes: tuple = (500, 1000, 2000, 5000)
     label_test_reviews: int | None = 5000
     label_validation_reviews: int | None = 1000  # of validation, to pick each arm's rate (None: all)
+    label_seeds: int = 3  # repeats of every point (another labelled subset and initialisation each)
     # Lessons 05 and 06 in a class slot (each notebook <= 3 minutes on a 2-core laptop): minutes of live
     # pretraining, and labelled reviews to fine-tune on (None: as `bertmlm run`, the preset's budget).
     lesson_pretrain_minutes: float | None = None
@@ -167,7 +168,7 @@ FIELD_GROUPS = {
                     "pretrain_epochs", "pretrain_minutes", "short_length", "short_share", "heldout_reviews"),
     "finetuning": ("validation_fraction", "finetune_epochs", "frozen_steps", "classifier_windows",
                    "finetune_learning_rate"),
-    "evaluation": ("label_sizes", "label_test_reviews", "label_validation_reviews"),
+    "evaluation": ("label_sizes", "label_test_reviews", "label_validation_reviews", "label_seeds"),
     # how and where a run goes, not what it computes
     "running": ("preset", "artifacts", "strategy", "jit_compile", "checkpoint_minutes", "snapshot_minutes", "eval_every",
                 "eval_every_seconds", "lesson_pretrain_minutes", "lesson_train_reviews"),
@@ -213,6 +214,7 @@ PRESETS: dict[str, Config] = {
         position_encoding="rope",  # the workshop's, so CI runs the lessons' code path
         label_sizes=(200,),  # one point, for CI time (the full preset draws three)
         label_test_reviews=None,
+        label_seeds=1,
     ),
     # A class on 2-core laptops: the whole corpus, and the recipe that learned the most in a few
     # minutes of a 2-core CPU in `bertmlm bench --quality` (bertmlm_lib/experiments/measured/): the reference's
@@ -263,8 +265,9 @@ PRESETS: dict[str, Config] = {
         frozen_steps=150,
         classifier_windows=3,
         label_sizes=(500,),  # one point of the curve fits the budget; the full preset draws 500, 1k and 2k
-        label_test_reviews=2000,
+        label_test_reviews=5000,
         label_validation_reviews=500,
+        label_seeds=1,  # one seed fits the budget: the point has no error bar, and the report says so
         lesson_pretrain_minutes=2.0,
         lesson_train_reviews=10_000,
     ),
@@ -294,8 +297,9 @@ PRESETS: dict[str, Config] = {
         finetune_epochs=2,
         frozen_steps=300,
         classifier_windows=2,  # 512 tokens
-        # The curve's 5,000-label point alone would cost ~15 minutes here (2 arms x 2 rates x 4 epochs
-        # at 512 tokens): over the 90-minute budget. The classifier itself has all 22,500 labels.
+        # The curve's 5,000-label point alone would cost ~15 minutes per seed here (2 arms x 2 rates x
+        # 4 epochs at 512 tokens): over the 90-minute budget. The classifier itself has all 22,500
+        # labels. Three seeds per point (the default), scored on 5,000 test reviews.
         label_sizes=(500, 1000, 2000),
     ),
 }
@@ -346,10 +350,14 @@ def _known(changes: dict) -> dict:
     unknown = sorted(set(changes) - set(setting_names()) - {"artifacts"})
     if unknown:
         raise ConfigError("unknown config setting: " + " ".join(_unknown_setting(name) for name in unknown))
-    for name in ("label_sizes", "snapshot_minutes"):
+    for name in _TUPLE_SETTINGS:
         if isinstance(changes.get(name), list):  # as read back from JSON
             changes = {**changes, name: tuple(changes[name])}
     return changes
+
+
+# The settings that hold a tuple (JSON gives lists back), found from the Config annotations.
+_TUPLE_SETTINGS = tuple(f.name for f in dataclasses.fields(Config) if str(f.type).startswith("tuple"))
 
 
 def masking_problem(mask_rate: float, mask_token_share: float, random_token_share: float) -> tuple[str, str] | None:
@@ -408,6 +416,8 @@ def _checked(cfg: Config) -> Config:
         fail("label_sizes", "a tuple of whole numbers >= 2 (labelled reviews per point of the curve)")
     if cfg.label_test_reviews is not None and (not isinstance(cfg.label_test_reviews, int) or cfg.label_test_reviews < 2):
         fail("label_test_reviews", "None (the whole test set) or a whole number >= 2")
+    if not isinstance(cfg.label_seeds, int) or isinstance(cfg.label_seeds, bool) or cfg.label_seeds < 1:
+        fail("label_seeds", "a whole number >= 1 (repeats of every point of the curve)")
     if cfg.label_validation_reviews is not None and (not isinstance(cfg.label_validation_reviews, int)
                                                      or cfg.label_validation_reviews < 2):
         fail("label_validation_reviews", "None (the whole validation split) or a whole number >= 2")

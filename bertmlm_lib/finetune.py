@@ -35,11 +35,12 @@ class FinetuneResult:
     history: list = field(default_factory=list)
     unfrozen_at_epoch: int = 0
     val_accuracy: float = 0.0
+    steps: int = 0  # optimizer steps taken in both phases (what a fair comparison holds equal)
 
 
 def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_labels, val_ids, val_labels,
              cfg: Config, head_learning_rate: float = 3e-3, encoder_learning_rate: float | None = None,
-             frozen_epochs: int | None = None, unfrozen_epochs: int | None = None, patience: int = 1,
+             frozen_epochs: int | None = None, unfrozen_epochs: int | None = None, patience: int | None = 1,
              verbose: int = 0, progress: bool = False) -> FinetuneResult:
     """Train the classifier in two phases (encoder frozen, then unfrozen); best weights kept per phase.
 
@@ -47,7 +48,9 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
     one epoch or `cfg.frozen_steps` batches, whichever is fewer: the new head only needs a few hundred
     batches to stop being random. Phase 2 runs `unfrozen_epochs` (default `cfg.finetune_epochs`) at
     `encoder_learning_rate` (default `cfg.finetune_learning_rate`), warmed up over its first 10% of
-    batches and decayed linearly to zero. `progress` shows one progress display per phase.
+    batches and decayed linearly to zero. Each phase stops after `patience` epochs without a better
+    validation accuracy; `patience=None` runs every epoch (so two runs take the same steps) and still
+    keeps the best epoch's weights. `progress` shows one progress display per phase.
     """
     encoder_learning_rate = encoder_learning_rate or cfg.finetune_learning_rate
     frozen_epochs = frozen_epochs if frozen_epochs is not None else max(1, cfg.finetune_epochs // 2)
@@ -65,7 +68,7 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
                 else head_learning_rate)
         classifier.compile(optimizer=keras.optimizers.AdamW(rate, weight_decay=0.01, global_clipnorm=1.0),
                            loss="binary_crossentropy", metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
-        stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
+        stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience or epochs,
                                              restore_best_weights=True)
         phase = "encoder unfrozen" if trainable else "encoder frozen"
         shown = BatchProgress(f"fine-tuning, {phase} · batches", epochs * (len(train) if trainable else frozen_steps),
@@ -74,6 +77,7 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
                                  steps_per_epoch=None if trainable else frozen_steps)
         if trainable:
             result.unfrozen_at_epoch = len(result.history)
+        result.steps += len(history.epoch) * (len(train) if trainable else frozen_steps)
         for i in range(len(history.epoch)):
             result.history.append({"phase": phase,
                                    **{k: float(v[i]) for k, v in history.history.items()}})

@@ -162,6 +162,7 @@ def _run(cfg, data_path, resume, progress) -> dict:
         | summaries["evaluate"]["classifier"],
         "baselines": summaries["evaluate"]["baselines"], "label_efficiency": summaries["evaluate"]["label_efficiency"],
         "label_efficiency_test_reviews": summaries["evaluate"].get("label_efficiency_test_reviews"),
+        "label_efficiency_protocol": summaries["evaluate"].get("label_efficiency_protocol"),
         "fill_mask_probe": summaries["pretrain"]["fill_mask_probe"], "versions": versions(), "machine": machine(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -305,10 +306,12 @@ def _label_efficiency(cfg, data_path, resume, progress) -> dict:
     vectorizer = stages.vocabulary(cfg, data_path, progress=False, imdb=imdb)
     train, validation = stages.labelled_splits(cfg, imdb)
     subset = label_efficiency.test_subset(imdb.test, cfg)
+    protocol = label_efficiency.Protocol.of(cfg)
     curve = label_efficiency.measure(train, validation, subset, vectorizer, cfg,
                                      cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes,
-                                     progress=progress)
-    return {"label_efficiency": curve, "label_efficiency_test_reviews": len(subset)}
+                                     protocol=protocol, progress=progress)
+    return {"label_efficiency": curve, "label_efficiency_test_reviews": len(subset),
+            "label_efficiency_protocol": protocol.as_dict()}
 
 
 def _report(cfg, data_path, resume, progress) -> dict:

@@ -40,11 +40,25 @@ def write(folder: Path, report: dict, summaries: dict) -> Path:
     return path
 
 
+def _mean_and_spread(row: dict, arm: str) -> str:
+    """One cell of the label-efficiency table: the mean, and its spread over seeds if there are several."""
+    spread = row.get(f"{arm}_std") if len(row.get(f"{arm}_runs", [])) > 1 else None
+    return f"{row[arm]:.3f}" + (f" +- {spread:.3f}" if spread is not None else "")
+
+
 def markdown(report: dict) -> str:
     """The one-page summary of a run."""
     t, mlm, clf = report["timings_s"], report["mlm"], report["classifier"]
-    rows = "\n".join(f"| {row['labels']:,} | {row['pretrained']:.3f} | {row['scratch']:.3f} | {row['tfidf']:.3f} |"
+    arms = [arm for arm in label_efficiency.ARMS if all(arm in row for row in report["label_efficiency"])]
+    rows = "\n".join(f"| {row['labels']:,} | " + " | ".join(_mean_and_spread(row, arm) for arm in arms) + " |"
                      for row in report["label_efficiency"])
+    protocol = report.get("label_efficiency_protocol") or {}
+    seeds = protocol.get("seeds", 1)
+    how = (f"every encoder arm reads {protocol['classifier_length']} tokens and takes the same steps: "
+           f"{protocol['epochs']} epochs, the first {protocol['frozen_epochs']} with the encoder frozen, no early "
+           f"stopping, each rate of {', '.join(f'{r:g}' for r in protocol['rates'])} tried and the best on validation "
+           f"kept; {seeds} seed{'s (mean +- standard deviation)' if seeds > 1 else ' (one seed, so no spread: read a single point with care)'}"
+           ) if protocol else "each arm picked its learning rate on validation"
     probe = report["fill_mask_probe"][0] if report["fill_mask_probe"] else {"text": "", "top": []}
     skipped = f" (reused: {', '.join(report['skipped'])})" if report["skipped"] else ""
     of_stage = report.get("peak_rss_mb_of_stage") or {}
@@ -69,11 +83,10 @@ chosen on validation, scored once on {clf['test_reviews']:,} test reviews): test
 {clf['test_accuracy']:.4f}, ROC AUC {clf['auc']:.4f}, validation accuracy {clf['val_accuracy']:.4f}.
 TF-IDF + logistic regression with the same labels: {report['baselines']['tfidf_lr']:.4f}.
 
-**Label efficiency** (test accuracy on {report.get('label_efficiency_test_reviews') or 'the'} test reviews; each arm
-picked its learning rate on validation):
+**Label efficiency** (test accuracy on {report.get('label_efficiency_test_reviews') or 'the'} test reviews; {how}):
 
-| labels | pretrained | random encoder | TF-IDF |
-|---|---|---|---|
+| labels | {' | '.join(label_efficiency.ARMS[arm] for arm in arms)} |
+|---|{'---|' * len(arms)}
 {rows}
 
 ![training curves]({PLOTS['training_curves']})

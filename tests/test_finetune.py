@@ -35,17 +35,37 @@ def test_two_phase_finetuning_learns_a_separable_task():
     assert encoder.trainable  # left trainable for whoever uses it next
 
 
-def test_budget_plot_orders_points_by_minutes():
+def test_budget_plot_and_payoff_scatter_draw_means_with_error_bars():
     import matplotlib
 
     matplotlib.use("Agg")
     from bertmlm_lib.experiments import label_efficiency
 
-    ax = label_efficiency.plot_budget([{"minutes": 60, "test_accuracy": 0.8, "name": "full"},
-                                       {"minutes": 0, "test_accuracy": 0.7, "name": "random"}], tfidf=0.83, labels=1000)
+    report = {"labels": 1000, "tfidf": 0.83, "runs": {
+        "60 min": {"pretraining_minutes": 60, "heldout_masked_accuracy": 0.3, "test_accuracy": 0.8,
+                   "test_accuracy_std": 0.01, "probe": 0.75, "probe_std": 0.004},
+        "random": {"pretraining_minutes": 0, "heldout_masked_accuracy": None, "test_accuracy": 0.7,
+                   "test_accuracy_std": 0.02, "probe": 0.6, "probe_std": 0.01}}}
+    ax = label_efficiency.plot_budget(report)
     line = ax.get_lines()[0]
     assert list(line.get_xdata()) == [0, 60] and list(line.get_ydata()) == [0.7, 0.8]
-    assert ax.get_lines()[1].get_ydata()[0] == 0.83 and "1,000 labels" in ax.get_title()
+    assert "1,000 labels" in ax.get_title() and any(list(l.get_ydata()) == [0.83, 0.83] for l in ax.get_lines())
+    bars = ax.containers[0][2][0].get_segments()  # the fine-tuned line's error bars, in minutes order
+    assert [tuple(np.round(seg[:, 1], 3)) for seg in bars] == [(0.68, 0.72), (0.79, 0.81)]
+    scatter = label_efficiency.plot_payoff(report)
+    assert list(scatter.get_lines()[0].get_xdata()) == [30.0, 0.0]
+
+
+def test_finetuning_without_early_stopping_takes_every_step():
+    """`patience=None` runs every epoch (what a fair comparison needs) and counts the optimizer steps."""
+    cfg = config.load("smoke", vocab_size=20, max_length=12, embed_dim=16, num_heads=2, ff_dim=32, batch_size=16,
+                      frozen_steps=3)
+    rng = np.random.default_rng(1)
+    ids, labels = rng.integers(1, 20, (64, 12)), rng.integers(0, 2, 64)  # nothing to learn: early stopping would stop
+    encoder = build_encoder(cfg, 20)
+    result = finetune.finetune(build_classifier(encoder), encoder, ids, labels, ids[:16], labels[:16], cfg,
+                               frozen_epochs=2, unfrozen_epochs=3, patience=None)
+    assert len(result.history) == 5 and result.steps == 2 * 3 + 3 * 4
 
 
 def _tiny_encoder(max_length=8):

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from bertmlm_lib import cli, config, pipeline, runs
-from bertmlm_lib.experiments.label_efficiency import RATE_GRIDS
 
 TINY = dict(vocab_size=60, max_length=16, embed_dim=16, num_heads=2, ff_dim=32, batch_size=4, pretrain_epochs=2,
             heldout_reviews=4, eval_every=4, finetune_epochs=2, label_sizes=(6,), label_test_reviews=None)
@@ -35,7 +34,10 @@ def test_report_has_every_field_and_plot(first_run):
     assert 0 <= report["baselines"]["tfidf_lr"] <= 1
     [point] = report["label_efficiency"]
     assert set(point) >= {"labels", "pretrained", "scratch", "tfidf"} and all(0 <= point[k] <= 1 for k in ("pretrained", "scratch", "tfidf"))
-    assert point["pretrained_rate"] in RATE_GRIDS["pretrained"] and point["scratch_rate"] in RATE_GRIDS["scratch"]
+    protocol = report["label_efficiency_protocol"]  # the fair protocol, recorded with the numbers
+    assert protocol["classifier_length"] == cfg.classifier_length and protocol["seeds"] == 1
+    assert set(point["pretrained_rates"]) | set(point["scratch_rates"]) <= set(protocol["rates"])
+    assert point["pretrained_steps"] == point["scratch_steps"] and point["pretrained_reads_tokens"] == point["scratch_reads_tokens"]
     assert report["fill_mask_probe"][0]["text"].startswith("i have watched this [mask]")
     assert report["versions"]["tensorflow"] and report["machine"]["cpus"] >= 1
     saved = json.loads((cfg.artifacts_dir / "report.json").read_text())

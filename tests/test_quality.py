@@ -7,7 +7,6 @@ import pytest
 from bertmlm_lib import config, stages
 from bertmlm_lib.experiments import label_efficiency
 from bertmlm_lib.experiments import quality
-from bertmlm_lib.experiments.label_efficiency import RATE_GRIDS
 from bertmlm_lib.model import build_pretraining_model
 
 
@@ -67,19 +66,76 @@ def test_quality_run_counts_steps_with_seeds_and_resumes(tiny_archive, tmp_path)
     assert len(lines) == 3 and "ALiBi distance bias" in quality.format_ranking(again)
 
 
-def test_downstream_check_compares_pretrained_and_scratch(tiny_archive, tmp_path):
-    cfg = config.load("smoke", artifacts=tmp_path / "run", vocab_size=60, max_length=16, embed_dim=16, num_heads=2,
-                      ff_dim=32, heldout_reviews=4, eval_every=2)
-    stages.run_pretraining(cfg, tiny_archive, progress=False, fill_mask_display=False)
-    report = label_efficiency.downstream_check({"pretrained": cfg.artifacts_dir}, labels=6, test_reviews=6,
-                                      data_path=tiny_archive, base=cfg, scratch_like="pretrained")
-    assert report["labels"] == 6 and report["validation"] == 6 and report["test_reviews"] == 6
-    assert set(report["runs"]) == {"pretrained", "scratch (random encoder)"}
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny pretrained run (and its archive) shared by the downstream tests: (cfg, archive)."""
+    from conftest import imdb_members, write_archive
+
+    folder = tmp_path_factory.mktemp("downstream")
+    archive = write_archive(folder / "aclImdb_v1.tar.gz", imdb_members())
+    cfg = config.load("smoke", artifacts=folder / "run", vocab_size=60, max_length=8, classifier_windows=2,
+                      embed_dim=16, num_heads=2, ff_dim=32, heldout_reviews=4, eval_every=2, batch_size=4,
+                      frozen_steps=1, label_seeds=2)
+    stages.run_pretraining(cfg, archive, progress=False, fill_mask_display=False)
+    return cfg, archive
+
+
+def test_label_efficiency_is_fair_and_repeated_over_seeds(tiny_run):
+    """Every encoder arm reads the same tokens and takes the same steps; each point has one run per
+    seed (another labelled subset each), reported as mean and spread, with linear probes beside."""
+    import numpy as np
+
+    cfg, tiny_archive = tiny_run
+    imdb = stages.reviews(cfg, tiny_archive, progress=False, unlabelled=False)
+    vectorizer = stages.vocabulary(cfg, tiny_archive, progress=False, imdb=imdb)
+    train, validation = stages.labelled_splits(cfg, imdb)
+    protocol = label_efficiency.Protocol.of(cfg, epochs=2, rates=(1e-3,))  # one rate: the test's time
+    assert protocol.classifier_length == 16 and protocol.seeds == 2 and protocol.frozen_epochs == 1
+    [row] = label_efficiency.measure(train, validation, imdb.test, vectorizer, cfg,
+                                     cfg.artifacts_dir / "pretrain" / "encoder.keras", (6,), protocol)
+    for arm in label_efficiency.ARMS:
+        assert len(row[f"{arm}_runs"]) == 2 and row[arm] == pytest.approx(np.mean(row[f"{arm}_runs"]), abs=1e-4)
+        assert row[f"{arm}_std"] == pytest.approx(np.std(row[f"{arm}_runs"], ddof=1), abs=1e-4)
+    # one frozen epoch of 1 batch, then one unfrozen epoch of 6 reviews in batches of 4: 1 + 2 steps, both arms
+    assert row["pretrained_steps"] == row["scratch_steps"] == [3, 3]
+    assert row["pretrained_reads_tokens"] == row["scratch_reads_tokens"] == [16, 16]
+    assert set(row["pretrained_rates"]) <= set(protocol.rates) and set(row["probe_pretrained_C"]) <= set(protocol.probe_grid)
+
+
+def test_reading_length_is_the_protocols_whatever_the_encoders_length():
+    from bertmlm_lib.model import build_encoder
+
+    protocol = label_efficiency.Protocol(classifier_length=16)
+    short, long = (build_encoder(config.load("smoke", vocab_size=30, max_length=n, embed_dim=16, num_heads=2,
+                                             ff_dim=16), 30) for n in (8, 16))
+    assert protocol.windows_for(short) == 2 and protocol.windows_for(long) == 1
+    assert label_efficiency.Protocol(classifier_length=12).windows_for(short) == 2  # reads 12 of 16 positions
+
+
+def test_downstream_check_compares_every_snapshot_with_a_random_encoder(tiny_run, tmp_path):
+    import shutil
+    from types import SimpleNamespace
+
+    from bertmlm_lib.artifacts import load_model
+    from bertmlm_lib.checkpoints import save_snapshot
+
+    cfg, tiny_archive = tiny_run
+    shutil.copytree(cfg.artifacts_dir, tmp_path / "run")  # the snapshot below stays out of the shared run
+    cfg = cfg.replace(artifacts=str(tmp_path / "run"))
+    folder = cfg.artifacts_dir / "pretrain"
+    encoder = load_model(folder / "encoder.keras", "encoder", "")
+    save_snapshot(SimpleNamespace(encoder=encoder), folder, 5, 3, {"masked_accuracy": 0.1})
+    protocol = label_efficiency.Protocol.of(cfg, epochs=1, frozen_epochs=0, rates=(1e-3,))  # the test's time
+    report = label_efficiency.downstream_check(cfg.artifacts_dir, labels=6, test_reviews=6, data_path=tiny_archive,
+                                               base=cfg, protocol=protocol)
+    assert report["labels"] == 6 and report["test_reviews"] == 6 and report["protocol"]["seeds"] == 2
+    assert list(report["runs"]) == ["random", "5 min"]
     for run in report["runs"].values():
-        assert 0 <= run["val_accuracy"] <= 1 and 0 <= run["test_accuracy"] <= 1
-    assert report["runs"]["scratch (random encoder)"]["pretraining_minutes"] == 0.0
-    assert report["runs"]["pretrained"]["rate"] in RATE_GRIDS["pretrained"] and 0 <= report["runs"]["pretrained"]["heldout_masked_accuracy"] <= 1
-    assert 0 <= report["tfidf"] <= 1
+        assert len(run["test_accuracy_runs"]) == 2 and len(run["probe_runs"]) == 2 and 0 <= run["test_accuracy"] <= 1
+        assert run["steps"] == [2, 2] and run["reads_tokens"] == [16, 16]  # 6 reviews in batches of 4, every arm
+    assert report["runs"]["random"]["heldout_masked_accuracy"] < 0.1  # the untrained model, scored at step 0
+    assert report["runs"]["random"]["pretraining_minutes"] == 0.0 and report["runs"]["5 min"]["heldout_masked_accuracy"] == 0.1
+    assert len(report["tfidf_runs"]) == 2
 
 
 def test_candidates_are_evaluated_by_steps_even_when_the_preset_evaluates_by_time(tiny_archive, tmp_path):

@@ -1,33 +1,38 @@
-"""What does pretraining buy per labelled review? The honest ablation, as a curve.
+"""What does pretraining buy per labelled review? The fair ablation, as a curve with seeds.
 
-For each number of labelled reviews n (nested, label-balanced subsets of train), three arms:
-- `pretrained`: the classifier on the pretrained encoder (one epoch with the encoder frozen, the
-  rest unfrozen);
-- `scratch`: the same classifier on a randomly initialised encoder of the same shape (all epochs
-  trainable);
+For each number of labelled reviews n (nested, label-balanced subsets of train), these arms:
+- `pretrained`: the classifier fine-tuned on the pretrained encoder;
+- `scratch`: the same classifier fine-tuned on a randomly initialised encoder of the same shape;
+- `probe_pretrained` / `probe_scratch`: a linear probe, logistic regression on the frozen encoder's
+  mean-pooled vectors: what pretraining put into the vectors, without fine-tuning's noise;
 - `tfidf`: TF-IDF of words and word pairs + logistic regression.
-Every arm gets the same number of epochs and picks its own learning rate (C for TF-IDF) on the
-validation split, which is carved from train; test is scored once per arm, after the choice.
+
+The protocol (`Protocol`, recorded beside the numbers) is the same for every encoder arm: the same
+tokens read, the same optimizer steps and schedule (a frozen phase for all or none, no early
+stopping: the best epoch is picked on validation), the same learning-rate grid. Each point is
+measured with several seeds (a different labelled subset and initialisation each) and reported as
+mean and standard deviation. Every choice is made on validation (carved from train); test is scored
+once per arm and seed, after the choice.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 import keras
 
-from ..artifacts import ENCODER_FILE, PRETRAIN_FOLDER, REPORT_FILE, load_model
+from ..artifacts import PRETRAIN_FOLDER, REPORT_FILE, SNAPSHOT_FOLDER, load_model
 from ..backend import release_free_memory
 from ..baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
-from ..checkpoints import last_heldout, read_checkpoint_meta
-from ..classifier import accuracy, classifier_for, encode_reviews
+from ..checkpoints import read_checkpoint_meta, read_snapshots
+from ..classifier import accuracy, build_classifier, encoder_length, pooled_features, reading_length
 from ..config import Config, from_dict, load as load_config
 from ..data import balanced_indices, balanced_subset, load_imdb, split_validation
 from ..finetune import finetune
@@ -35,36 +40,95 @@ from ..model import build_encoder
 from ..vectorize import Vectorizer
 from . import load_measured
 
-# The two encoder arms: the pretrained encoder, and a randomly initialised one of the same shape.
-EncoderArm = Literal["pretrained", "scratch"]
-# Learning rates of the encoder, tried per arm (the same grid for both: neither gets a better search).
-RATE_GRIDS = {"pretrained": (3e-4, 1e-3), "scratch": (3e-4, 1e-3)}
+# The arms of the curve, in the order they are drawn, with the names a plot shows.
+ARMS = {"pretrained": "pretrained encoder, fine-tuned", "scratch": "random encoder, fine-tuned",
+        "probe_pretrained": "pretrained encoder, linear probe", "probe_scratch": "random encoder, linear probe",
+        "tfidf": "TF-IDF + LR"}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What every encoder arm of a comparison gets, recorded with its numbers.
+
+    `classifier_length` tokens of each review are read by every arm (in windows of the encoder's
+    length); `epochs` in all, the first `frozen_epochs` of them (at most `frozen_steps` batches
+    each) with the encoder frozen, for every arm; each rate of `rates` tried, the best on
+    validation kept; `seeds` repeats of every point; the probe's C chosen from `probe_grid`.
+    """
+
+    classifier_length: int
+    epochs: int = 4
+    frozen_epochs: int = 1
+    frozen_steps: int | None = None
+    rates: tuple = (3e-4, 1e-3)
+    head_learning_rate: float = 1e-3
+    batch_size: int = 32
+    seeds: int = 3
+    probe_grid: tuple = (0.01, 0.1, 1.0)
+
+    @classmethod
+    def of(cls, cfg: Config, **changes) -> "Protocol":
+        """The protocol of a preset: its reading length, frozen-phase length, batch size and seeds."""
+        fields = {"classifier_length": cfg.classifier_length, "frozen_steps": cfg.frozen_steps,
+                  "batch_size": cfg.batch_size, "seeds": cfg.label_seeds}
+        return cls(**{**fields, **changes})
+
+    def windows_for(self, encoder) -> int:
+        """How many windows of the encoder's length cover `classifier_length` tokens."""
+        return math.ceil(self.classifier_length / encoder_length(encoder))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "rates": list(self.rates), "probe_grid": list(self.probe_grid)}
 
 
 @dataclass
 class Arm:
-    """One fitted arm: its classifier, the rate it chose, and its validation accuracy."""
+    """One fitted arm: its classifier, the rate it chose, its validation accuracy and its optimizer steps."""
 
     classifier: object
     rate: float
     val_accuracy: float
+    steps: int
+    reads_tokens: int  # of each review: the protocol's length, or less if the classifier reads fewer
 
 
-def fit_arm(name: EncoderArm, make_encoder, train_ids, train_labels, val_ids, val_labels, cfg: Config, epochs: int,
-            rates=None) -> Arm:
-    """Fine-tune a fresh classifier per learning rate of the arm's grid; keep the best on validation."""
-    if name not in RATE_GRIDS:
-        raise ValueError(f"arm must be one of {', '.join(map(repr, RATE_GRIDS))}. Received: {name!r}")
+def fit_arm(make_encoder, train_ids, train_labels, val_ids, val_labels, cfg: Config, protocol: Protocol,
+            seed: int) -> Arm:
+    """Fine-tune a fresh classifier per rate of the protocol's grid; keep the best on validation.
+
+    Every call with the same protocol takes the same steps with the same schedule, whatever the
+    encoder: that is what makes the pretrained and the random arm comparable."""
     best = None
-    for rate in rates or RATE_GRIDS[name]:
+    run_cfg = cfg.replace(batch_size=protocol.batch_size, frozen_steps=protocol.frozen_steps, seed=seed)
+    for rate in protocol.rates:
+        keras.utils.set_random_seed(seed)
         encoder = make_encoder()
-        classifier = classifier_for(encoder, cfg)
-        frozen = 1 if name == "pretrained" and epochs > 1 else 0  # same total epochs for both arms
-        result = finetune(classifier, encoder, train_ids, train_labels, val_ids, val_labels, cfg,
-                          head_learning_rate=1e-3, encoder_learning_rate=rate, frozen_epochs=frozen,
-                          unfrozen_epochs=epochs - frozen, patience=2)
+        classifier = build_classifier(encoder, dropout=cfg.dropout, windows=protocol.windows_for(encoder))
+        result = finetune(classifier, encoder, train_ids, train_labels, val_ids, val_labels, run_cfg,
+                          head_learning_rate=protocol.head_learning_rate, encoder_learning_rate=rate,
+                          frozen_epochs=protocol.frozen_epochs, unfrozen_epochs=protocol.epochs - protocol.frozen_epochs,
+                          patience=None)
         if best is None or result.val_accuracy > best.val_accuracy:
-            best = Arm(classifier, rate, result.val_accuracy)
+            best = Arm(classifier, rate, result.val_accuracy, result.steps,
+                       min(protocol.classifier_length, reading_length(classifier)))
+    return best
+
+
+def linear_probe(train_features, train_labels, val_features, val_labels, grid=(0.01, 0.1, 1.0), seed: int = 0) -> dict:
+    """Logistic regression on frozen encoder vectors (standardised), C chosen on validation.
+
+    Returns `{"model", "C", "val_accuracy"}`; `model.predict(features)` gives labels. Seconds to fit."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    best = None
+    for c in grid:
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
+        model.fit(train_features, np.asarray(train_labels))
+        val_accuracy = float((model.predict(val_features) == np.asarray(val_labels)).mean())
+        if best is None or val_accuracy > best["val_accuracy"]:
+            best = {"model": model, "C": c, "val_accuracy": val_accuracy}
     return best
 
 
@@ -85,76 +149,135 @@ def validation_subset(validation, cfg: Config):
     return balanced_subset(validation, cfg.label_validation_reviews, cfg.seed + 13)
 
 
-def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, sizes, epochs: int = 4,
-            progress: bool = False) -> list[dict]:
-    """The label-efficiency rows: `{"labels", "pretrained", "scratch", "tfidf", ...rates}` per size.
+def summarize(runs: dict[str, list[float]]) -> dict:
+    """Mean, standard deviation (0 for one seed) and the runs themselves, per arm: `{arm, arm_std, arm_runs}`."""
+    row = {}
+    for name, values in runs.items():
+        row[name] = round(float(np.mean(values)), 4)
+        row[f"{name}_std"] = round(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, 4)
+        row[f"{name}_runs"] = [round(float(v), 4) for v in values]
+    return row
 
-    With `progress`, one line per fitted arm on stderr (the curve takes minutes)."""
+
+def _forget(*objects):
+    """Let a fitted classifier's memory go before the next is built (a curve fits dozens)."""
+    del objects
+    keras.backend.clear_session()
+    release_free_memory()
+
+
+def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, sizes, protocol: Protocol | None = None,
+            progress: bool = False) -> list[dict]:
+    """The label-efficiency rows, one per size: every arm's mean, `_std`, `_runs`, and its rates and steps.
+
+    `protocol` defaults to the preset's (`Protocol.of(cfg)`). With `progress`, one line per fitted
+    arm on stderr (the curve takes minutes)."""
+    protocol = protocol or Protocol.of(cfg)
     encoders = {"pretrained": lambda: load_model(encoder_path, "pretrained encoder", "run `bertmlm pretrain`"),
                 "scratch": lambda: build_encoder(cfg, vectorizer.vocabulary_size)}
     validation = validation_subset(validation, cfg)
-    val_ids, test_ids = encode_reviews(vectorizer, validation.texts, cfg), encode_reviews(vectorizer, test.texts, cfg)
-    rows = []
-    for n, indices in nested_subsets(train.labels, sizes, cfg.seed).items():
-        subset = train.take(indices)
-        ids = encode_reviews(vectorizer, subset.texts, cfg)
-        row = {"labels": n}
-        for name, make in encoders.items():
-            arm = fit_arm(name, make, ids, subset.labels, val_ids, validation.labels, cfg, epochs)
-            row[name] = accuracy(arm.classifier, test_ids, test.labels)
-            row[f"{name}_rate"], row[f"{name}_val_accuracy"] = arm.rate, arm.val_accuracy
-            if progress:
-                print(f"label efficiency: {n:,} labels, {name} encoder: test accuracy {row[name]:.3f} "
-                      f"(rate {arm.rate:g} chosen on validation)", file=sys.stderr, flush=True)
-            del arm  # eight classifiers per size: let each one's memory go before the next is built
-            keras.backend.clear_session()
-            release_free_memory()
-        baseline = tfidf_logistic_regression(subset.texts, subset.labels, validation.texts, validation.labels,
-                                             seed=cfg.seed)
-        row["tfidf"] = baseline_accuracy(baseline, test.texts, test.labels)
-        row["tfidf_C"], row["tfidf_val_accuracy"] = baseline["C"], baseline["val_accuracy"]
-        rows.append(row)
-    return rows
+    length = protocol.classifier_length
+    val_ids, test_ids = (vectorizer.encode(validation.texts, length=length), vectorizer.encode(test.texts, length=length))
+    train_ids = vectorizer.encode(train.texts, length=length)
+    sizes = sorted({min(int(n), len(train.labels)) for n in sizes})
+    runs = {n: {name: [] for name in ARMS} for n in sizes}
+    details = {n: {} for n in sizes}
+    for s in range(protocol.seeds):
+        seed = cfg.seed + s
+        probes = {}
+        for name, make in encoders.items():  # frozen vectors of every review, once per encoder and seed
+            keras.utils.set_random_seed(seed)
+            encoder = make()
+            windows = protocol.windows_for(encoder)
+            probes[name] = {split: pooled_features(encoder, ids, windows)
+                            for split, ids in (("train", train_ids), ("val", val_ids), ("test", test_ids))}
+            _forget(encoder)
+        for n, indices in nested_subsets(train.labels, sizes, seed).items():
+            labels = train.labels[indices]
+            for name, make in encoders.items():
+                arm = fit_arm(make, train_ids[indices], labels, val_ids, validation.labels, cfg, protocol, seed)
+                runs[n][name].append(accuracy(arm.classifier, test_ids, test.labels))
+                details[n].setdefault(f"{name}_rates", []).append(arm.rate)
+                details[n].setdefault(f"{name}_steps", []).append(arm.steps)
+                details[n].setdefault(f"{name}_reads_tokens", []).append(arm.reads_tokens)
+                if progress:
+                    print(f"label efficiency: {n:,} labels, seed {s + 1}/{protocol.seeds}, {name} encoder: test "
+                          f"accuracy {runs[n][name][-1]:.3f} (rate {arm.rate:g} chosen on validation, {arm.steps} steps)",
+                          file=sys.stderr, flush=True)
+                _forget(arm)
+                probe = linear_probe(probes[name]["train"][indices], labels, probes[name]["val"], validation.labels,
+                                     protocol.probe_grid, seed)
+                runs[n][f"probe_{name}"].append(float((probe["model"].predict(probes[name]["test"]) == test.labels).mean()))
+                details[n].setdefault(f"probe_{name}_C", []).append(probe["C"])
+            subset = train.take(indices)
+            baseline = tfidf_logistic_regression(subset.texts, subset.labels, validation.texts, validation.labels, seed=seed)
+            runs[n]["tfidf"].append(baseline_accuracy(baseline, test.texts, test.labels))
+            details[n].setdefault("tfidf_C", []).append(baseline["C"])
+    return [{"labels": n, **summarize(runs[n]), **details[n]} for n in sorted(runs)]
 
 
 def plot(rows: list[dict], ax=None, title: str | None = None):
-    """Test accuracy against labelled reviews, one line per arm (log scale of labels)."""
+    """Test accuracy against labelled reviews, one line per arm (log scale of labels), with error
+    bars of one standard deviation over seeds where the rows have them. Probes are dashed."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
     labels = [row["labels"] for row in rows]
-    for key, name in (("pretrained", "pretrained encoder"), ("scratch", "random encoder"), ("tfidf", "TF-IDF + LR")):
-        ax.plot(labels, [row[key] for row in rows], marker="o", label=name)
+    for key, name in ARMS.items():
+        if not all(key in row for row in rows):
+            continue  # an older curve without this arm
+        errors = [row.get(f"{key}_std", 0.0) for row in rows]
+        ax.errorbar(labels, [row[key] for row in rows], yerr=errors if any(errors) else None, marker="o",
+                    capsize=3, linestyle="--" if key.startswith("probe") else "-", label=name)
     ax.set_xscale("log")
     ax.set_xlabel("labelled training reviews")
     ax.set_ylabel("test accuracy")
     ax.set_title(title or "What pretraining buys per label")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     return ax
 
 
-def plot_budget(points: list[dict], tfidf: float | None = None, ax=None, labels: int | None = None):
-    """Test accuracy at one label budget against minutes of pretraining (0 = a random encoder).
-
-    `points` are `{"minutes", "test_accuracy", "name"}`; `tfidf` draws the baseline at the same labels.
-    """
+def plot_budget(report: dict, ax=None):
+    """Test accuracy at one label budget against minutes of pretraining (0 = a random encoder), from a
+    `downstream_check` report: fine-tuned and probe, mean and one standard deviation over seeds,
+    TF-IDF on the same labels dashed."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
-    points = sorted(points, key=lambda p: p["minutes"])
-    ax.plot([p["minutes"] for p in points], [p["test_accuracy"] for p in points], marker="o",
-            label="BERT classifier")
-    for p in points:
-        ax.annotate(p["name"], (p["minutes"], p["test_accuracy"]), textcoords="offset points", xytext=(4, -12),
-                    fontsize=8)
-    if tfidf is not None:
-        ax.axhline(tfidf, color="grey", linestyle="--", label="TF-IDF + LR, same labels")
-    ax.set_xlabel("minutes of MLM pretraining (2-core CPU)")
+    runs = sorted(report["runs"].values(), key=lambda run: run["pretraining_minutes"])
+    minutes = [run["pretraining_minutes"] for run in runs]
+    for key, name in (("test_accuracy", "fine-tuned"), ("probe", "linear probe")):
+        ax.errorbar(minutes, [run[key] for run in runs], yerr=[run[f"{key}_std"] for run in runs], marker="o",
+                    capsize=3, linestyle="-" if key == "test_accuracy" else "--", label=name)
+    ax.axhline(report["tfidf"], color="grey", linestyle=":", label="TF-IDF + LR, same labels")
+    ax.set_xscale("symlog", linthresh=5)
+    ax.set_xlabel("minutes of MLM pretraining (2-core CPU; 0 = random encoder)")
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"What more pretraining buys{f' at {labels:,} labels' if labels else ''}")
+    ax.set_title(f"What more pretraining buys at {report['labels']:,} labels")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_payoff(report: dict, ax=None):
+    """The tutorial's thesis as one picture: downstream test accuracy (fine-tuned, mean and spread over
+    seeds) against held-out masked accuracy, one point per encoder of a `downstream_check` report."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6.0, 3.8))[1]
+    runs = [(name, run) for name, run in report["runs"].items()]
+    x = [100 * (run["heldout_masked_accuracy"] or 0.0) for _, run in runs]
+    ax.errorbar(x, [run["test_accuracy"] for _, run in runs], yerr=[run["test_accuracy_std"] for _, run in runs],
+                marker="o", linestyle="none", capsize=3, label="fine-tuned classifier")
+    for (name, run), xi in zip(runs, x):
+        ax.annotate(name, (xi, run["test_accuracy"]), textcoords="offset points", xytext=(5, -11), fontsize=8)
+    ax.axhline(report["tfidf"], color="grey", linestyle=":", label="TF-IDF + LR, same labels")
+    ax.set_xlabel("held-out masked accuracy of the encoder (%)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"Better at the blanks, better at sentiment? ({report['labels']:,} labels)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     return ax
 
 
@@ -176,42 +299,84 @@ def latest_curve(cfg: Config) -> dict:
     return load_measured(SHIPPED_CURVE)
 
 
-def downstream_check(folders: dict, labels: int = 1000, test_reviews: int = 5000, data_path=None,
-                     base: Config | None = None, scratch_like: str | None = None, epochs: int = 4) -> dict:
-    """Fine-tune a classifier on `labels` labelled reviews from each pretrained encoder; test accuracy.
+def compare_encoders(encoders: dict, pool, validation, test, vectorizer, cfg: Config, labels: int,
+                     protocol: Protocol, progress: bool = False) -> dict:
+    """Each encoder (name -> a function that makes it) fine-tuned and linearly probed on the same
+    `labels` labelled reviews of `pool`, with the same protocol, and scored once on `test`; TF-IDF on
+    the same labels beside. Every seed draws another label-balanced set and initialisation.
 
-    `folders` maps a name to an artifacts folder written by `pretrain` (vocabulary + encoder).
-    With `scratch_like=name`, the same classifier is also trained from a randomly initialised
-    encoder of that run's shape, and TF-IDF + logistic regression on the same labels. Each arm picks
-    its learning rate on validation (from train); test is scored once.
+    Returns `{"labels", "validation", "test_reviews", "protocol", "runs": {name: {"test_accuracy",
+    "probe" (each with `_std` and `_runs`), "rates", "steps", "reads_tokens"}}, "tfidf", ...}`."""
+    labels = min(labels, len(pool))
+    length = protocol.classifier_length
+    pool_ids, val_ids, test_ids = (vectorizer.encode(split.texts, length=length) for split in (pool, validation, test))
+    runs = {name: {"fine-tuned": [], "probe": [], "rates": [], "steps": [], "reads_tokens": []} for name in encoders}
+    tfidf = []
+    for s in range(protocol.seeds):
+        seed = cfg.seed + s
+        indices = balanced_indices(pool.labels, labels, seed)
+        train_labels = pool.labels[indices]
+        for name, make in encoders.items():
+            started = time.monotonic()
+            arm = fit_arm(make, pool_ids[indices], train_labels, val_ids, validation.labels, cfg, protocol, seed)
+            runs[name]["fine-tuned"].append(accuracy(arm.classifier, test_ids, test.labels))
+            runs[name]["rates"].append(arm.rate)
+            runs[name]["steps"].append(arm.steps)
+            runs[name]["reads_tokens"].append(arm.reads_tokens)
+            _forget(arm)
+            keras.utils.set_random_seed(seed)
+            encoder = make()
+            windows = protocol.windows_for(encoder)
+            features = [pooled_features(encoder, ids, windows) for ids in (pool_ids[indices], val_ids, test_ids)]
+            _forget(encoder)
+            probe = linear_probe(features[0], train_labels, features[1], validation.labels, protocol.probe_grid, seed)
+            runs[name]["probe"].append(float((probe["model"].predict(features[2]) == test.labels).mean()))
+            if progress:
+                print(f"seed {s + 1}/{protocol.seeds}, {name}: fine-tuned {runs[name]['fine-tuned'][-1]:.3f}, "
+                      f"linear probe {runs[name]['probe'][-1]:.3f} ({time.monotonic() - started:.0f} s)",
+                      file=sys.stderr, flush=True)
+        subset = pool.take(indices)
+        baseline = tfidf_logistic_regression(subset.texts, subset.labels, validation.texts, validation.labels, seed=seed)
+        tfidf.append(baseline_accuracy(baseline, test.texts, test.labels))
+    report = {"labels": labels, "validation": len(validation), "test_reviews": len(test),
+              "protocol": protocol.as_dict(), "runs": {}, **summarize({"tfidf": tfidf})}
+    for name in encoders:
+        report["runs"][name] = {**summarize({"test_accuracy": runs[name]["fine-tuned"], "probe": runs[name]["probe"]}),
+                                **{key: runs[name][key] for key in ("rates", "steps", "reads_tokens")}}
+    return report
+
+
+def downstream_check(folder, labels: int = 1000, test_reviews: int = 5000, data_path=None,
+                     base: Config | None = None, protocol: Protocol | None = None, progress: bool = False) -> dict:
+    """What each stretch of pretraining bought downstream, with the fair protocol at `labels` labelled reviews.
+
+    The encoders compared: a random one of the same shape and every snapshot `folder`'s pretraining
+    kept (`snapshot_minutes`: each with the step and held-out scores it was taken at); all read
+    `folder`'s vocabulary and the same tokens (`compare_encoders`, on `labels` validation reviews
+    carved from train and `test_reviews` test reviews). Each run also gets its
+    `pretraining_minutes` and `heldout_masked_accuracy`.
     """
+    folder = Path(folder)
+    pretrained = folder / PRETRAIN_FOLDER
+    meta = read_checkpoint_meta(pretrained)
     base = base or load_config("workshop")
-    imdb = load_imdb(data_path, train_reviews=2 * labels, test_reviews=test_reviews, unsup_reviews=2,
+    cfg = from_dict({**meta["config"], "preset": base.preset, "artifacts": str(folder), "seed": base.seed})
+    protocol = protocol or Protocol.of(cfg, seeds=3)
+    vectorizer = Vectorizer.load(folder)
+    imdb = load_imdb(data_path, train_reviews=4 * labels, test_reviews=test_reviews, unsup_reviews=2,
                      seed=base.seed, progress=False)
-    train, validation = split_validation(imdb.train, 0.5, base.seed)
-    report = {"labels": len(train), "validation": len(validation), "test_reviews": len(imdb.test), "runs": {}}
-    runs = {name: (folder, "pretrained") for name, folder in folders.items()}
-    if scratch_like:
-        runs["scratch (random encoder)"] = (folders[scratch_like], "scratch")
-    for name, (folder, arm_name) in runs.items():
-        folder = Path(folder)
-        vectorizer = Vectorizer.load(folder)
-        meta = read_checkpoint_meta(folder / PRETRAIN_FOLDER)
-        cfg = from_dict({**meta["config"], "preset": base.preset, "artifacts": str(folder)})
-        scratch = arm_name == "scratch"
-        make = ((lambda: build_encoder(cfg, vectorizer.vocabulary_size)) if scratch else
-                (lambda: load_model(folder / PRETRAIN_FOLDER / ENCODER_FILE, "pretrained encoder", "run `bertmlm pretrain`")))
-        started = time.monotonic()
-        arm = fit_arm(arm_name, make, encode_reviews(vectorizer, train.texts, cfg), train.labels,
-                      encode_reviews(vectorizer, validation.texts, cfg), validation.labels, cfg.replace(batch_size=32),
-                      epochs)
-        report["runs"][name] = {
-            "pretraining_minutes": 0.0 if scratch else round(float(meta.get("seconds", 0)) / 60, 1),
-            "heldout_masked_accuracy": None if scratch else (last_heldout(folder / PRETRAIN_FOLDER) or {}).get("masked_accuracy"),
-            "rate": arm.rate, "val_accuracy": arm.val_accuracy,
-            "test_accuracy": accuracy(arm.classifier, encode_reviews(vectorizer, imdb.test.texts, cfg), imdb.test.labels),
-            "seconds": round(time.monotonic() - started, 1),
-        }
-    baseline = tfidf_logistic_regression(train.texts, train.labels, validation.texts, validation.labels, seed=base.seed)
-    report["tfidf"] = baseline_accuracy(baseline, imdb.test.texts, imdb.test.labels)
+    pool, validation = split_validation(imdb.train, 0.25, base.seed)
+
+    def saved(path):
+        return lambda: load_model(path, "pretrained encoder", "run `bertmlm pretrain`")
+
+    untrained = (meta.get("heldout_at_step_0") or {}).get("masked_accuracy")
+    encoders = {"random": (lambda: build_encoder(cfg, vectorizer.vocabulary_size), 0.0, untrained)}
+    for snap in read_snapshots(pretrained):
+        encoders[f"{snap['minutes']:g} min"] = (saved(pretrained / SNAPSHOT_FOLDER / snap["file"]), float(snap["minutes"]),
+                                               snap["heldout"].get("masked_accuracy"))
+    report = compare_encoders({name: make for name, (make, _, _) in encoders.items()}, pool, validation, imdb.test,
+                              vectorizer, cfg, labels, protocol, progress)
+    for name, (_, minutes, masked) in encoders.items():
+        report["runs"][name] = {"pretraining_minutes": minutes, "heldout_masked_accuracy": masked, **report["runs"][name]}
     return report

@@ -36,6 +36,7 @@ PLATEAU_EXIT = 0.20  # held-out masked accuracy that counts as having left the f
 CHECKPOINT_STEPS = (500, 800, 1000, 1500, 1800, 2000)  # steps at which the summary reads every curve
 CHECKPOINT_SECONDS = (60, 120, 180, 240)  # ... and training seconds (this machine's: a slower laptop has fewer steps)
 REFERENCE_VOCABULARY = 8_000  # the vocabulary every run is also scored in (the workshop's)
+SHARED_SCORE = f"all_words_accuracy_{REFERENCE_VOCABULARY}"  # a summary's score in that vocabulary, all words
 COMMON_WORDS = 4_000  # ids below this are words every candidate's vocabulary knows
 
 
@@ -203,8 +204,12 @@ def _in_reference_vocabulary(entry: dict, run: dict, part: str) -> float | None:
     its own held-out score (the same reviews and masks), also when it predates the shared scoring."""
     if part in run.get("shared_vocabulary", {}):
         return run["shared_vocabulary"][part]
-    in_reference = entry["overrides"].get("vocab_size", REFERENCE_VOCABULARY) == REFERENCE_VOCABULARY
-    return run["heldout"]["masked_accuracy"] if part == "all_words" and in_reference else None
+    return run["heldout"]["masked_accuracy"] if part == "all_words" and not _other_vocabulary(entry) else None
+
+
+def _other_vocabulary(entry: dict) -> bool:
+    """Whether a candidate trains with a vocabulary other than the reference one."""
+    return entry["overrides"].get("vocab_size", REFERENCE_VOCABULARY) != REFERENCE_VOCABULARY
 
 
 def summarize(entry: dict) -> dict:
@@ -323,8 +328,7 @@ def format_ranking(report: dict) -> str:
             return "-"
         mean, sd = (100 * spread["mean"], 100 * spread["sd"]) if percent else (spread["mean"], spread["sd"])
         return f"{mean:.1f}" + (f"+-{sd:.1f}" if spread["n"] > 1 else "") + ("%" if percent else "")
-    shared = f"all_words_accuracy_{REFERENCE_VOCABULARY}"
-    fair = any(entry["summary"].get(shared) for entry in report["candidates"].values())
+    fair = any(entry["summary"].get(SHARED_SCORE) for entry in report["candidates"].values())
     lines = [f"{'recipe':60} {'seeds':>5} {'exit step':>12} {'at 1,000':>11} {'at end':>11}"
              + (f" {'in 8k words':>11}" if fair else "") + f" {'steps/s':>8}"]
     for _, entry in ranking(report):
@@ -335,7 +339,7 @@ def format_ranking(report: dict) -> str:
             exit_text += f" ({summary['never_left_plateau']} never)"
         lines.append(f"{entry['label']:60} {summary['seeds']:>5} {exit_text:>12} "
                      f"{cell(summary['accuracy_at_step']['1000']):>11} {cell(summary['final_accuracy']):>11}"
-                     + (f" {cell(summary.get(shared)):>11}" if fair else "")
+                     + (f" {cell(summary.get(SHARED_SCORE)):>11}" if fair else "")
                      + f" {summary['steps_per_second']['mean']:>8.1f}")
     return "\n".join(lines)
 
@@ -372,9 +376,8 @@ def plot_quality(report: dict, path=None, axes=None, names: list[str] | None = N
             (f", {len(runs)} seeds)" if len(runs) > 1 else ")")
         chosen = name == WORKSHOP_RECIPE
         label = f"{label}: the workshop preset now" if chosen else label
-        fair = entry["summary"].get(f"all_words_accuracy_{REFERENCE_VOCABULARY}")
-        other_vocabulary = entry["overrides"].get("vocab_size", REFERENCE_VOCABULARY) != REFERENCE_VOCABULARY
-        if fair and other_vocabulary:
+        fair = entry["summary"].get(SHARED_SCORE) if _other_vocabulary(entry) else None
+        if fair:
             label += f"; the circle: its end scored on the {REFERENCE_VOCABULARY:,}-word vocabulary's words"
         for ax, x in zip(axes, xs_of):
             xs, mean, low, high = _band(runs, x)
@@ -382,7 +385,7 @@ def plot_quality(report: dict, path=None, axes=None, names: list[str] | None = N
                     linewidth=3.0 if chosen else 1.4, zorder=3 if chosen else 2)
             if len(runs) > 1:
                 ax.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
-            if fair and other_vocabulary:  # the fair score: the same held-out words as every other recipe
+            if fair:  # the fair score: the same held-out words as every other recipe
                 ax.plot([xs[-1]], [100 * fair["mean"]], marker="o", markersize=9, markerfacecolor="none",
                         markeredgewidth=1.8, color=colour, zorder=4)
     for ax, xlabel in zip(axes, ("optimizer steps", "training seconds (2-core CPU)")):

@@ -1,6 +1,7 @@
 """Binder cannot be reached from here, so we test what can be: the files parse, agree with
 pyproject.toml, and the install they describe works in a fresh virtual environment."""
 
+import json
 import os
 import re
 import subprocess
@@ -67,3 +68,8 @@ def test_binder_install_works_in_a_fresh_venv(tmp_path):
                          capture_output=True, text=True, timeout=300).stdout
     assert lab.strip().startswith("4.")
     assert (venv / "bin" / "bertmlm").exists()
+    # JupyterLab reads its default overrides from <application directory>/settings/overrides.json
+    app_dir = subprocess.run([str(venv / "bin" / "jupyter"), "lab", "path"], check=True, env=env, capture_output=True,
+                             text=True, timeout=300).stdout.split("Application directory:")[1].splitlines()[0].strip()
+    overrides = json.loads((Path(app_dir) / "settings" / "overrides.json").read_text())
+    assert overrides["@jupyterlab/notebook-extension:tracker"]["kernelShutdown"] is True

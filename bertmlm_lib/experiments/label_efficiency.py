@@ -184,15 +184,17 @@ def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, size
     details = {n: {} for n in sizes}
     for s in range(protocol.seeds):
         seed = cfg.seed + s
+        subsets = nested_subsets(train.labels, sizes, seed)
+        largest = subsets[sizes[-1]]  # every smaller subset is its first n reviews
         probes = {}
-        for name, make in encoders.items():  # frozen vectors of every review, once per encoder and seed
+        for name, make in encoders.items():  # frozen vectors of the reviews used, once per encoder and seed
             keras.utils.set_random_seed(seed)
             encoder = make()
             windows = protocol.windows_for(encoder)
             probes[name] = {split: pooled_features(encoder, ids, windows)
-                            for split, ids in (("train", train_ids), ("val", val_ids), ("test", test_ids))}
+                            for split, ids in (("train", train_ids[largest]), ("val", val_ids), ("test", test_ids))}
             _forget(encoder)
-        for n, indices in nested_subsets(train.labels, sizes, seed).items():
+        for n, indices in subsets.items():
             labels = train.labels[indices]
             for name, make in encoders.items():
                 arm = fit_arm(make, train_ids[indices], labels, val_ids, validation.labels, cfg, protocol, seed)
@@ -205,7 +207,7 @@ def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, size
                           f"accuracy {runs[n][name][-1]:.3f} (rate {arm.rate:g} chosen on validation, {arm.steps} steps)",
                           file=sys.stderr, flush=True)
                 _forget(arm)
-                probe = linear_probe(probes[name]["train"][indices], labels, probes[name]["val"], validation.labels,
+                probe = linear_probe(probes[name]["train"][:n], labels, probes[name]["val"], validation.labels,
                                      protocol.probe_grid, seed)
                 runs[n][f"probe_{name}"].append(float((probe["model"].predict(probes[name]["test"]) == test.labels).mean()))
                 details[n].setdefault(f"probe_{name}_C", []).append(probe["C"])
@@ -252,6 +254,8 @@ def plot_budget(report: dict, ax=None):
                     capsize=3, linestyle="-" if key == "test_accuracy" else "--", label=name)
     ax.axhline(report["tfidf"], color="grey", linestyle=":", label="TF-IDF + LR, same labels")
     ax.set_xscale("symlog", linthresh=5)
+    ax.set_xticks(minutes, [f"{m:g}" for m in minutes])
+    ax.minorticks_off()
     ax.set_xlabel("minutes of MLM pretraining (2-core CPU; 0 = random encoder)")
     ax.set_ylabel("test accuracy")
     ax.set_title(f"What more pretraining buys at {report['labels']:,} labels")
@@ -261,23 +265,27 @@ def plot_budget(report: dict, ax=None):
 
 
 def plot_payoff(report: dict, ax=None):
-    """The tutorial's thesis as one picture: downstream test accuracy (fine-tuned, mean and spread over
-    seeds) against held-out masked accuracy, one point per encoder of a `downstream_check` report."""
+    """The tutorial's thesis as one picture: downstream test accuracy (fine-tuned and linear probe, mean
+    and spread over seeds) against held-out masked accuracy, one point per encoder of a `downstream_check`
+    report."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6.0, 3.8))[1]
-    runs = [(name, run) for name, run in report["runs"].items()]
+    runs = list(report["runs"].items())
     x = [100 * (run["heldout_masked_accuracy"] or 0.0) for _, run in runs]
-    ax.errorbar(x, [run["test_accuracy"] for _, run in runs], yerr=[run["test_accuracy_std"] for _, run in runs],
-                marker="o", linestyle="none", capsize=3, label="fine-tuned classifier")
+    for key, name, marker in (("test_accuracy", "fine-tuned", "o"), ("probe", "linear probe", "s")):
+        ax.errorbar(x, [run[key] for _, run in runs], yerr=[run[f"{key}_std"] for _, run in runs], marker=marker,
+                    linestyle="none", capsize=3, label=name, markerfacecolor="white" if key == "probe" else None)
     for (name, run), xi in zip(runs, x):
-        ax.annotate(name, (xi, run["test_accuracy"]), textcoords="offset points", xytext=(5, -11), fontsize=8)
+        left_edge = xi < 5  # the random encoder's label goes right of its point, the others left
+        ax.annotate(name, (xi, run["test_accuracy"]), textcoords="offset points", xytext=(6 if left_edge else -6, -3),
+                    fontsize=8, ha="left" if left_edge else "right", va="top")
     ax.axhline(report["tfidf"], color="grey", linestyle=":", label="TF-IDF + LR, same labels")
     ax.set_xlabel("held-out masked accuracy of the encoder (%)")
     ax.set_ylabel("test accuracy")
     ax.set_title(f"Better at the blanks, better at sentiment? ({report['labels']:,} labels)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left")
     return ax
 
 

@@ -93,8 +93,34 @@ report = evaluate.summary(imdb.test.labels, probabilities)
 print(f"test accuracy {report['accuracy']:.3f}, ROC AUC {report['auc']:.3f} on {report['reviews']:,} reviews "
       f"({len(imdb.test) / seconds:,.0f} reviews/s from raw text)")
 
+# %% [markdown]
+# Two numbers beside accuracy:
+#
+# * **ROC AUC** is the chance that the model gives a randomly picked positive review a higher
+#   probability than a randomly picked negative one: 0.5 is guessing, 1.0 a perfect ranking. It does
+#   not depend on the 0.5 threshold that accuracy uses.
+# * **Calibration** asks whether the probabilities mean what they say: of all reviews given about
+#   0.8, are about 80% positive? A model can rank well (high AUC) and still be over- or under-confident.
+#
+# The **confusion matrix** counts the four outcomes at the 0.5 threshold: positive reviews called
+# positive (true positives), negative ones called positive (false positives), and the two mirror
+# cases. The cell after the plot reads it in words.
+
 # %%
 ax = evaluate.plot_confusion(report["confusion"])
+
+# %%
+counts = report["confusion"]
+negatives, positives = counts["true_negative"] + counts["false_positive"], counts["true_positive"] + counts["false_negative"]
+print(f"of {positives:,} positive reviews, {counts['false_negative']:,} were called negative "
+      f"({counts['false_negative'] / max(positives, 1):.1%}); of {negatives:,} negative reviews, "
+      f"{counts['false_positive']:,} were called positive ({counts['false_positive'] / max(negatives, 1):.1%})")
+
+# %% [markdown]
+# The reliability plot puts the test reviews into ten bins by predicted probability. Each point
+# is one bin: across, the bin's mean predicted probability; up, the share of its reviews that are
+# really positive. Points on the diagonal mean calibrated; below it, the model was too sure of
+# "positive"; above it, too sure of "negative".
 
 # %%
 ax = evaluate.plot_reliability(evaluate.calibration(imdb.test.labels, probabilities))
@@ -123,8 +149,15 @@ for mistake in evaluate.most_confident_mistakes(imdb.test.texts, imdb.test.label
 sentiment_widget(lambda texts: end_to_end.predict(model, texts), vectorize.standardize_text, cfg.classifier_length)
 
 # %% [markdown]
-# And where does each attention head look? Pick a layer and a head; each row is a word, each
-# column where it looks.
+# And where does each attention head look? Pick a layer and a head. **How to read it**: each row is
+# a word of your review, each column a word it can look at, and the colour of a cell is how much of
+# that row's attention goes to that column (every row sums to 1). Look for rows that put most of
+# their weight on one column: a word leaning on its neighbour, on a sentiment word, or on itself.
+#
+# **A caveat**: attention shows where a head *reads from*, not *why* the model decided. The
+# vectors it reads are mixed again by the feed-forward layers and the pooling, and researchers
+# found that attention weights can be changed a lot without changing the prediction (Jain &
+# Wallace, 2019). For "which words mattered", trust the leave-one-word-out tints above more.
 
 # %%
 attention_widget(model.get_layer("sentiment_classifier").get_layer("bert_encoder"), vectorizer)
@@ -135,7 +168,7 @@ attention_widget(model.get_layer("sentiment_classifier").get_layer("bert_encoder
 # %%
 assert difference < 1e-5, "the reloaded model gives the same predictions"
 assert report["reviews"] == len(imdb.test) and 0 <= report["accuracy"] <= 1 and 0 <= report["auc"] <= 1
-assert sum(report["confusion"].values()) == len(imdb.test)
+assert sum(report["confusion"].values()) == len(imdb.test) == positives + negatives
 assert end_to_end.predict(model, ["great " * 5000]).shape == (1,), "a very long review is cut, not refused"
 
 # %% [markdown]

@@ -113,6 +113,20 @@ MILESTONE_STEPS = (800, 1800)
 HELDOUT_MASKING = dict(mask_rate=0.15, mask_token_share=0.8, random_token_share=0.1)
 
 
+def masked_accuracy_at(model: keras.Model, token_ids, vocabulary_size: int, mask_rate: float, batch_size: int = 32,
+                       seed: int = 0) -> float:
+    """Held-out masked accuracy of a pretraining model when `mask_rate` of the words are chosen (fixed
+    masks, BERT's 80/10/10): how well it fills blanks when that much of the text is hidden."""
+    heldout = mlm_dataset(np.asarray(token_ids), vocabulary_size=vocabulary_size, batch_size=batch_size, seed=seed,
+                          shuffle=False, fixed_masks=True, mask_rate=mask_rate,
+                          max_predictions=max_predictions_for(np.shape(token_ids)[1], mask_rate),
+                          mask_token_share=HELDOUT_MASKING["mask_token_share"],
+                          random_token_share=HELDOUT_MASKING["random_token_share"])
+    if not model.compiled:  # a model saved without its training state: only the loss and metrics are needed
+        model.compile(loss=model_module.mlm_loss(), metrics=model_module.mlm_metrics())
+    return float(model.evaluate(heldout, verbose=0, return_dict=True)["masked_accuracy"])
+
+
 def datasets(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int = 0):
     """The training stream (endless, fresh masks) and the held-out set (fixed masks, `HELDOUT_MASKING`).
 

@@ -57,7 +57,8 @@ def markdown(report: dict) -> str:
     how = (f"every encoder arm reads {protocol['classifier_length']} tokens and takes the same steps: "
            f"{protocol['epochs']} epochs, the first {protocol['frozen_epochs']} with the encoder frozen, no early "
            f"stopping, each rate of {', '.join(f'{r:g}' for r in protocol['rates'])} tried and the best on validation "
-           f"kept; {seeds} seed{'s (mean +- standard deviation)' if seeds > 1 else ' (one seed, so no spread: read a single point with care)'}"
+           f"kept; " + (f"{seeds} seeds, mean +- standard deviation" if seeds > 1
+                        else "one seed, so no spread: read a single point with care")
            ) if protocol else "each arm picked its learning rate on validation"
     probe = report["fill_mask_probe"][0] if report["fill_mask_probe"] else {"text": "", "top": []}
     skipped = f" (reused: {', '.join(report['skipped'])})" if report["skipped"] else ""
@@ -83,7 +84,7 @@ chosen on validation, scored once on {clf['test_reviews']:,} test reviews): test
 {clf['test_accuracy']:.4f}, ROC AUC {clf['auc']:.4f}, validation accuracy {clf['val_accuracy']:.4f}.
 TF-IDF + logistic regression with the same labels: {report['baselines']['tfidf_lr']:.4f}.
 
-**Label efficiency** (test accuracy on {report.get('label_efficiency_test_reviews') or 'the'} test reviews; {how}):
+**Label efficiency** (test accuracy on {f"{report['label_efficiency_test_reviews']:,}" if report.get('label_efficiency_test_reviews') else 'the'} test reviews; {how}):
 
 | labels | {' | '.join(label_efficiency.ARMS[arm] for arm in arms)} |
 |---|{'---|' * len(arms)}

@@ -225,18 +225,22 @@ def plot(rows: list[dict], ax=None, title: str | None = None):
 
     ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
     labels = [row["labels"] for row in rows]
+    colours = {"pretrained": "C0", "scratch": "C1", "tfidf": "grey"}  # an encoder's probe shares its colour
     for key, name in ARMS.items():
         if not all(key in row for row in rows):
             continue  # an older curve without this arm
         errors = [row.get(f"{key}_std", 0.0) for row in rows]
         ax.errorbar(labels, [row[key] for row in rows], yerr=errors if any(errors) else None, marker="o",
-                    capsize=3, linestyle="--" if key.startswith("probe") else "-", label=name)
+                    capsize=3, linestyle="--" if key.startswith("probe") else "-", label=name,
+                    color=colours[key.removeprefix("probe_")], markerfacecolor="white" if key.startswith("probe") else None)
     ax.set_xscale("log")
+    ax.set_xticks(labels, [f"{n:,}" for n in labels])
+    ax.minorticks_off()
     ax.set_xlabel("labelled training reviews")
     ax.set_ylabel("test accuracy")
     ax.set_title(title or "What pretraining buys per label")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside the data
     return ax
 
 

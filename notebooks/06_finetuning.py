@@ -246,3 +246,6 @@ assert downstream["protocol"]["seeds"] == 3 and all(len(run["test_accuracy_runs"
 #    `finetune.classifier_for(finetune.pretrained_encoder(cfg, vectorizer), cfg, pooling="max")`.
 # 2. Skip phase 1 (`frozen_epochs=0` in `finetune.finetune`), again from a fresh pretrained encoder.
 #    What happens to the first epochs?
+# 3. Fit a linear probe yourself: the frozen encoder's vectors of 1,000 labelled reviews
+#    (`classifier.pooled_features`), then `label_efficiency.linear_probe`. Predict first: which
+#    encoder's vectors separate the classes better, yours or a random one's, and by how much?

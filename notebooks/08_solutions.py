@@ -34,6 +34,7 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
 import bertmlm_lib
 from bertmlm_lib import (checkpoints, classifier, data, end_to_end, evaluate, finetune, masking, model, pretrain, stages,
                          vectorize)
+from bertmlm_lib.experiments import label_efficiency
 from bertmlm_lib.fill_mask import PROBE_ANSWERS, PROBES, FillMasker
 from bertmlm_lib.widgets.sentiment import word_influence
 
@@ -190,6 +191,26 @@ for name, pooling, frozen in (("mean, frozen first", "mean", None), ("max, froze
           f"{outcomes[name].history[0]['val_accuracy']:.3f}")
 assert all(0 <= result.val_accuracy <= 1 for result in outcomes.values())
 assert outcomes["mean, no frozen phase"].history[0]["phase"] == "encoder unfrozen"
+
+# %% [markdown]
+# **3.** A linear probe: the encoder stays frozen, each review becomes the average of its token
+# vectors, and a logistic regression learns from those. A random encoder's vectors still carry which
+# words occur (each word has its own random vector), so its probe beats a coin; pretrained vectors
+# should do better, because pretraining put words used alike near each other. In the measurement
+# shipped with lesson 06 (the instructor's encoder, 1,000 labels): 0.815 against 0.666.
+
+# %%
+probe_train, probe_validation = data.balanced_subset(train, 1000, cfg.seed), validation
+probe_ids = [classifier.encode_reviews(vectorizer, split.texts, cfg) for split in (probe_train, probe_validation)]
+probes = {}
+for name, make in (("yours", lambda: checkpoints.load_encoder(cfg, vectorizer)),
+                   ("random", lambda: model.build_encoder(cfg, vectorizer.vocabulary_size))):
+    frozen = make()
+    features = [classifier.pooled_features(frozen, ids, cfg.classifier_windows) for ids in probe_ids]
+    probes[name] = label_efficiency.linear_probe(features[0], probe_train.labels, features[1], probe_validation.labels)
+    print(f"{name:7} encoder: probe validation accuracy {probes[name]['val_accuracy']:.3f} (C={probes[name]['C']:g})")
+assert features[0].shape == (len(probe_train), cfg.embed_dim)
+assert all(0.4 <= probe["val_accuracy"] <= 1 for probe in probes.values())
 
 # %% [markdown]
 # ## 07 end to end

@@ -163,6 +163,19 @@ def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:
     return manifest
 
 
+def load(path: str | Path = SHIPPED):
+    """The pretraining model and its own vocabulary from a checkpoint file, `(model, vectorizer)`,
+    whatever the preset: for looking at the instructor's model beside yours, not for training on."""
+    manifest = read_manifest(path)
+    with zipfile.ZipFile(path) as pack, tempfile.TemporaryDirectory() as scratch:
+        pack.extractall(scratch, members=[VOCABULARY_FILE, MODEL_FILE])
+        saved = read_json(Path(scratch) / VOCABULARY_FILE, "vocabulary", "export the checkpoint again.")
+        vectorizer = Vectorizer(saved.get("tokens") or [], manifest["config"]["max_length"], saved.get("counts"))
+        if vectorizer.fingerprint != manifest["vocabulary_sha256"]:
+            raise ArtifactError(f"the vocabulary inside {path} does not match its hash: the file is damaged; export it again.")
+        return keras.saving.load_model(Path(scratch) / MODEL_FILE, safe_mode=True), vectorizer
+
+
 def shipped_problems(cfg: Config, vectorizer=None) -> list[str]:
     """Why the checkpoint shipped with the library does not fit this preset (and vocabulary, if given); [] if it fits."""
     if not SHIPPED.is_file():

@@ -347,25 +347,46 @@ def frequent_word_accuracy(vectorizer: Vectorizer) -> float:
     return words[0] / sum(words) if sum(words) else 0.0
 
 
-def plot_curves(history: list[dict], axes=None, phases: list | None = None):
+def reference_levels(vectorizer: Vectorizer) -> dict[str, tuple[float, str]]:
+    """The levels a learning model must beat, per curve: `{metric: (value, what it is)}`.
+
+    A uniform guess over V words has loss ln V and perplexity V; always guessing the most frequent
+    word scores its share of the corpus. The plateau sits just above that last line.
+    """
+    size = vectorizer.vocabulary_size
+    return {"loss": (math.log(size), f"a uniform guess: ln {size:,} = {math.log(size):.2f}"),
+            "masked_accuracy": (frequent_word_accuracy(vectorizer),
+                                f"always {vectorizer.tokens[FIRST_WORD_ID]!r}: {frequent_word_accuracy(vectorizer):.1%}"),
+            "perplexity": (float(size), f"a uniform guess: {size:,}")}
+
+
+def plot_curves(history: list[dict], axes=None, phases: list | None = None, references: dict | None = None):
     """Loss, masked accuracy and perplexity against steps, training and held-out, side by side.
 
-    With `phases` (a run's `result.phases`), a dotted line marks where the reviews got longer.
+    With `phases` (a run's `result.phases`), a dotted line marks where the reviews got longer; with
+    `references` (`reference_levels(vectorizer)`), a dashed line shows the level to beat on each curve.
     """
     import matplotlib.pyplot as plt
 
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     steps = [row["step"] for row in history]
+    titles = {"loss": "Loss falls from the uniform guess", "masked_accuracy": "Accuracy climbs past the frequent word",
+              "perplexity": "Perplexity: words still in doubt"}
     for ax, key, label in zip(axes, ("loss", "masked_accuracy", "perplexity"),
                               ("loss (cross-entropy)", "masked-token accuracy", "perplexity")):
         ax.plot(steps, [row.get(key) for row in history], label="training (running mean over the pass)")
-        ax.plot(steps, [row.get(f"val_{key}") for row in history], marker="o", label="held-out reviews")
+        ax.plot(steps, [row.get(f"val_{key}") for row in history], marker="o", markersize=3, label="held-out reviews")
         ax.set_xlabel("step")
         ax.set_ylabel(label)
-        ax.set_title(label.capitalize())
+        ax.set_title(titles[key] if references else label.capitalize(), fontsize=10)
         if key == "perplexity":
             ax.set_yscale("log")
+        if references and key in references:
+            level, words = references[key]
+            ax.axhline(level, color="dimgray", linestyle="--", linewidth=1)
+            ax.annotate(words, (0.98, level), xycoords=("axes fraction", "data"), ha="right",
+                        va="top" if key == "masked_accuracy" else "bottom", fontsize=8, color="dimgray")
         for phase in (phases or [])[1:]:
             ax.axvline(phase["from_step"], color="grey", linestyle=":",
                        label=f"from here reviews are read up to {phase['length']} tokens")

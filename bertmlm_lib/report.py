@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import evaluate, pretrain  # noqa: E402
 from .fill_mask import PROBE_ANSWERS  # noqa: E402
+from .vectorize import Vectorizer  # noqa: E402
 from .experiments import label_efficiency  # noqa: E402
 from .widgets.fill_mask import plot_expected_word  # noqa: E402
 
@@ -24,8 +25,10 @@ PLOTS = {"training_curves": "training_curves.png", "fill_mask": "fill_mask_over_
 def write(folder: Path, report: dict, summaries: dict) -> Path:
     """Draw the four plots into `folder` and write `report.md` beside `report.json`."""
     pre = summaries["pretrain"]
+    references = pretrain.reference_levels(Vectorizer.load(folder))
     drawings = {
-        "training_curves": lambda: pretrain.plot_curves(pre["history"], phases=pre["mlm"].get("phases"))[0].figure,
+        "training_curves": lambda: pretrain.plot_curves(pre["history"], phases=pre["mlm"].get("phases"),
+                                                        references=references)[0].figure,
         "fill_mask": lambda: plot_expected_word(pre["fill_mask_history"], list(PROBE_ANSWERS),
                                                 plt.subplots(figsize=(6, 3))[1]).figure,
         "label_efficiency": lambda: label_efficiency.plot(report["label_efficiency"]).figure,

@@ -132,6 +132,12 @@ def instructor_artifacts(cfg: Config) -> Path | None:
     return folder.artifacts_dir
 
 
+def instructor_model():
+    """The shipped instructor's pretraining model and its own vocabulary, `(model, vectorizer)`, whatever
+    the preset: to look inside it beside yours (lesson 05), not to train on."""
+    return instructor.load()
+
+
 # ------------------------------------------------------------------------------------------
 # Fine-tuning
 # ------------------------------------------------------------------------------------------

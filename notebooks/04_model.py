@@ -43,13 +43,24 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
 
 import bertmlm_lib
 import numpy as np
-from bertmlm_lib import config, model, stages, vectorize
+from bertmlm_lib import config, diagram, model, stages, vectorize
 
 cfg = bertmlm_lib.start_lesson()
 vectorizer = stages.vocabulary(cfg)
 mlm = model.build_pretraining_model(cfg, vocabulary_size=vectorizer.vocabulary_size)
 print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim vectors, {cfg.num_heads} heads, "
       f"{vectorizer.vocabulary_size:,} words")
+
+# %% [markdown]
+# ## The whole model in one picture
+#
+# Drawn from the model the set-up cell just built, so it follows your preset: the boxes, their
+# output shapes and their parameter counts are read from it. Ids go in at the top; at the bottom the
+# MLM head gives each masked word a score for every vocabulary word, using the same word vectors as
+# the embeddings (the dashed arrow). Most of the parameters are those word vectors.
+
+# %%
+ax = diagram.plot_architecture(mlm)
 
 # %% [markdown]
 # ## The encoder
@@ -207,6 +218,7 @@ assert (bias[:, 5, 5] == 0).all() and (bias[0, 5, 9] < bias[0, 5, 6] < 0), "ALiB
 assert np.allclose([turned_q[0] @ turned_k[d] for d in range(41)], scores, atol=1e-3), "RoPE: only d matters"
 assert mlm.head.token_embedding is model.token_embedding_of(mlm.encoder)
 assert model.head_cost(cfg)["saving_factor"] > 5
+assert sum(row["parameters"] for row in diagram.architecture_rows(mlm)) == mlm.count_params(), "the diagram counts every weight once"
 
 # %% [markdown]
 # ## Exercises

@@ -50,7 +50,8 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install i
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
 
 import bertmlm_lib
-from bertmlm_lib import pretrain, stages, vectorize
+import numpy as np
+from bertmlm_lib import pretrain, representations, stages, vectorize
 from bertmlm_lib.experiments import quality
 from bertmlm_lib.fill_mask import PROBES, FillMasker, format_table
 from bertmlm_lib.widgets.fill_mask import fill_mask_widget
@@ -112,10 +113,12 @@ print(f"{result.steps} steps in {result.seconds:.0f} s, stopped by {result.stopp
 # *Masked-token accuracy* is the share of hidden words guessed exactly. *Perplexity* is
 # `exp(loss)`: roughly, how many words the model is still hesitating between (a model that guesses
 # uniformly has a perplexity equal to the vocabulary size). A model that always guesses the most
-# frequent word scores the share printed below: that is the first bar to clear.
+# frequent word scores the share printed below: that is the first bar to clear. The dashed lines
+# mark these levels: where the loss and perplexity start (a uniform guess over the vocabulary:
+# loss ln V, perplexity V) and the always-the-most-frequent-word accuracy.
 
 # %%
-axes = pretrain.plot_curves(result.history, phases=result.phases)
+axes = pretrain.plot_curves(result.history, phases=result.phases, references=pretrain.reference_levels(vectorizer))
 print(f"always guessing {vectorizer.tokens[vectorize.FIRST_WORD_ID]!r}: {pretrain.frequent_word_accuracy(vectorizer):.1%} masked accuracy")
 
 # %%
@@ -228,6 +231,60 @@ if teacher is not None:
     print(format_table(masker(list(PROBES), top_k=5)))
 
 # %% [markdown]
+# ## What pretraining put into the model
+#
+# The numbers above say the model got better at filling blanks. Three pictures show *how*, each
+# for a fresh model (as yours was at step 0), yours, and the instructor's (an hour of pretraining;
+# it reads its own vocabulary, so it is shown whatever your preset).
+#
+# **1. Words used alike get vectors that point the same way.** Each word id starts as a random
+# vector (lesson 04). The table lists, for a few words, the vocabulary words whose vectors are the
+# closest in direction (cosine similarity, 1 = same direction). Pretraining pulls together words
+# that fill the same blanks, and opposites fill the same blanks: "good" and "bad" end up neighbours.
+
+# %%
+shipped_model, shipped_vocabulary = stages.instructor_model()  # shipped with the library, whatever your preset
+models = {"fresh (step 0)": (pretrain.build_model_for(cfg, vectorizer).encoder, vectorizer),
+          "yours": (mlm.encoder, vectorizer), "instructor's": (shipped_model.encoder, shipped_vocabulary)}
+words = [word for word in ("good", "bad", "movie", "actor", "boring", "excellent")
+         if all(vocabulary.id_of(word) >= vectorize.FIRST_WORD_ID for _, vocabulary in models.values())]
+neighbours = {name: representations.nearest_words(encoder, vocabulary, words, k=4)
+              for name, (encoder, vocabulary) in models.items()}
+for word in words:
+    print(f"{word}:")
+    for name in models:
+        print(f"   {name:15} " + ", ".join(f"{other} {similarity:.2f}" for other, similarity in neighbours[name][word]))
+
+# %% [markdown]
+# **2. The same word gets a different vector in each sentence.** The encoder's *output* for a word
+# mixes in what attention found around it. Below, "good" in four sentences: each cell is the
+# cosine similarity of two of its output vectors. A fresh model barely mixes (everything near
+# 1.00); a pretrained one gives "good" in "not good" and in "good grief" clearly different vectors.
+# This is what lesson 06 builds on: the classifier reads these contextual vectors, not the word list.
+
+# %%
+contexts = ["the acting was good", "the acting was not good", "good grief what a mess", "it was a good movie"]
+similarities = {name: representations.cosine_matrix(representations.contextual_vectors(encoder, vocabulary, contexts, "good"))
+                for name, (encoder, vocabulary) in models.items()}
+for name, matrix in similarities.items():
+    print(f"{name}: 'good' in sentence 1 vs 2, 3, 4: " + ", ".join(f"{value:.2f}" for value in matrix[0, 1:]))
+
+# %% [markdown]
+# **3. Where the `[mask]` looks.** The plateau of the recipe plot above is the phase where the
+# model guesses frequent words because it does not yet use the words next to the blank. Each bar is
+# the attention the `[mask]` gives one word of a probe sentence (the last encoder block, its heads
+# averaged); orange bars are the two words beside it. A fresh model spreads its attention about
+# evenly; after pretraining, about half of it goes to the two neighbours, the words that decide
+# what fits.
+
+# %%
+axes = representations.plot_mask_attention(models, list(PROBES))
+shares = {name: [representations.neighbour_share(*representations.mask_attention(encoder, vocabulary, sentence))
+                 for sentence in PROBES] for name, (encoder, vocabulary) in models.items()}
+print("share of the [mask]'s attention on its two neighbours, per probe: "
+      + "; ".join(f"{name} " + ", ".join(f"{share:.0%}" for share in values) for name, values in shares.items()))
+
+# %% [markdown]
 # ## What this lesson claims, checked
 
 # %%
@@ -250,6 +307,11 @@ assert abs(four["all_words_accuracy_8000"]["mean"] - eight["all_words_accuracy_8
 [two_minutes] = quality.load_report(name="quality_2_minutes.json")["candidates"][quality.WORKSHOP_RECIPE]["seeds"].values()
 assert two_minutes["heldout"]["masked_accuracy"] > 0.20 and two_minutes["probe_top5"][0] in ("movie", "film")
 assert len(result.history) >= 4, "the curve has points to read"
+# what pretraining put into the vectors, checked on the instructor's model against a fresh one
+assert (similarities["fresh (step 0)"][0, 1:] > 0.99).all(), "a fresh model barely mixes context into a word"
+assert similarities["instructor's"][0, 1:].min() < 0.8, "a pretrained one gives one word different vectors"
+assert "bad" in [other for other, _ in neighbours["instructor's"]["good"]], "opposites fill the same blanks"
+assert np.mean(shares["instructor's"]) > 1.8 * np.mean(shares["fresh (step 0)"]), "a trained [mask] looks beside it"
 
 # %% [markdown]
 # ## Exercises

@@ -23,11 +23,13 @@ FLOORS = [
     ("masking",),  # lesson 03
     ("widgets.masking_explorer",),
     ("model",),  # lesson 04
+    ("diagram",),  # lesson 04's picture of the model
     ("widgets.sentiment",),  # draws attention maps of a model
     ("checkpoints",),  # trained models on disk: what fill-mask, pretraining and fine-tuning load
     ("fill_mask",),  # lesson 05, asking a model; pretraining shows it live, so it stands below
     ("callbacks",),
     ("pretrain",),  # lesson 05
+    ("representations",),  # lesson 05: what pretraining put into the vectors
     ("classifier",),  # lesson 06's model
     ("finetune",),  # lesson 06
     ("end_to_end",),  # lesson 07
@@ -43,8 +45,8 @@ FLOORS = [
 FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in modules}
 # What a lesson notebook may import: its lesson's modules and those of earlier lessons, `stages` for its
 # set-up, `config`, the measured experiments it shows; never the plumbing (files, runners, the CLI).
-NOTEBOOK_LESSON = {"01": "data", "02": "vectorize", "03": "widgets.masking_explorer", "04": "model",
-                   "05": "pretrain", "06": "finetune", "07": "evaluate", "08": "evaluate"}
+NOTEBOOK_LESSON = {"01": "data", "02": "vectorize", "03": "widgets.masking_explorer", "04": "diagram",
+                   "05": "representations", "06": "finetune", "07": "evaluate", "08": "evaluate"}
 NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks", "instructor", "report", "pipeline", "runs", "cli"}
 
 

@@ -111,18 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--levers", action="store_true", help="also time intermediate variants (what each change gives)")
     bench.add_argument("--inference", action="store_true",
                        help="raw-string inference speed of the fine-tuned model in --artifacts (reviews/s, batch 256)")
-    bench.add_argument("--artifacts", metavar="DIR", help="artifacts folder with a fine-tuned model (--inference)")
+    bench.add_argument("--artifacts", metavar="DIR", help="artifacts folder with a fine-tuned model (--inference); where the lessons write (--lessons)")
     bench.add_argument("--no-memory", action="store_true", help="skip the per-model peak memory runs")
     bench.add_argument("--quality", action="store_true",
                        help="time to quality instead: pretrain each candidate recipe for --steps, compare curves "
                             "and plateau exit steps")
+    bench.add_argument("--lessons", action="store_true",
+                       help="run every lesson notebook in a fresh kernel, one after another: seconds and peak memory")
+    bench.add_argument("--notebooks", metavar="DIR", default="notebooks",
+                       help="folder of the lesson notebooks (--lessons; default: notebooks)")
+    bench.add_argument("--figures", metavar="DIR", help="save every figure the lessons draw there, as PNG (--lessons)")
+    bench.add_argument("--server", action="store_true",
+                       help="count an idle JupyterLab server with each kernel, as on Binder (--lessons)")
     bench.add_argument("--minutes", type=_positive_float,
                        help="training minutes per candidate instead of --steps (--quality)")
     bench.add_argument("--seeds", type=_positive_int, default=1, help="seeds per candidate (--quality; default 1)")
     bench.add_argument("--eval-every", type=_positive_int, default=100,
                        help="steps between held-out evaluations (--quality; default 100)")
     bench.add_argument("--candidates", metavar="A,B", help="comma-separated candidate names (--quality; default all)")
-    bench.add_argument("--out", metavar="DIR", help="where quality.json and quality.png go (--quality)")
+    bench.add_argument("--out", metavar="DIR", help="where quality.json and quality.png (--quality) or lessons.json (--lessons) go")
     bench.add_argument("--preset", choices=config_module.preset_names(),
                        help="data sizes for --quality (default: $BERTMLM_PRESET, else workshop)")
     bench.add_argument("--data", metavar="PATH", help="IMDB archive or folder (default: $BERTMLM_DATA or download)")
@@ -366,6 +373,8 @@ def run_predict(args) -> list:
 def run_bench(args) -> dict:
     if args.quality:
         return run_quality(args)
+    if args.lessons:
+        return run_lessons_bench(args)
     if args.inference:
         return run_inference_bench(args)
     from .experiments import bench
@@ -375,6 +384,28 @@ def run_bench(args) -> dict:
     if args.json:  # the last line is always the one-line summary
         summary = {k: v for k, v in report.items() if isinstance(v, dict) and "samples_per_s" in v}
         print(json.dumps({**summary, "ratio": report["ratio"]}))
+    return report
+
+
+def run_lessons_bench(args) -> dict:
+    import importlib.util
+
+    from .experiments import lessons
+
+    missing = [name for name in ("jupyter_client", "ipykernel", "psutil") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise BertmlmError(f"bertmlm bench --lessons runs the notebooks in Jupyter kernels, and {', '.join(missing)} "
+                           "is not installed: pip install 'bertmlm[lab]' (or the README's install command).")
+    notebooks = sorted(Path(args.notebooks).glob("0*.ipynb"))
+    if not notebooks:
+        raise BertmlmError(f"no lesson notebooks (0*.ipynb) in {args.notebooks}: run this from a clone of the "
+                           "repository, or pass --notebooks DIR.")
+    report = lessons.run(notebooks, preset=args.preset or "workshop", artifacts=args.artifacts, server=args.server,
+                         figures=args.figures)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "lessons.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=1) if args.json else lessons.format_table(report))
     return report
 
 

@@ -36,7 +36,7 @@ FLOORS = [
     ("evaluate",),  # lesson 07
     ("instructor",),  # packs and unpacks pretrained checkpoints
     ("stages",),  # raw data -> each stage's artifacts
-    ("experiments.quality", "experiments.label_efficiency", "experiments.bench"),
+    ("experiments.quality", "experiments.label_efficiency", "experiments.bench", "experiments.lessons"),
     ("report",),
     ("pipeline",),
     ("runs",),

@@ -260,8 +260,10 @@ def coverage_curve(counts: Counter, sizes) -> list[dict]:
     return out
 
 
-def plot_zipf(counts: Counter, ax=None, label_top: int = 8):
-    """Word frequency against rank on log-log axes: a near-straight line is Zipf's law."""
+def plot_zipf(counts: Counter, ax=None, label_ranks=(1, 10, 100, 1000, 10000)):
+    """Word frequency against rank on log-log axes: a near-straight line is Zipf's law.
+
+    A dot and its word mark each of `label_ranks` (one per power of ten, so the labels never overlap)."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 4))[1]
@@ -269,8 +271,10 @@ def plot_zipf(counts: Counter, ax=None, label_top: int = 8):
     frequencies = np.array([n for _, n in ranked])
     ranks = np.arange(1, len(frequencies) + 1)
     ax.loglog(ranks, frequencies, linewidth=1.5)
-    for rank, (word, n) in enumerate(ranked[:label_top], start=1):
-        ax.annotate(word, (rank, n), textcoords="offset points", xytext=(4, 2), fontsize=8)
+    for rank in (r for r in label_ranks if r <= len(ranked)):
+        word, n = ranked[rank - 1]
+        ax.plot(rank, n, "o", color="#b45f06", markersize=4)
+        ax.annotate(f"#{rank:,} {word!r}: {n:,}", (rank, n), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_title("Zipf's law: a few words are most of the text")
     ax.set_xlabel("rank of the word (1 = most frequent)")
     ax.set_ylabel("occurrences in the corpus")

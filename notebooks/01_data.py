@@ -29,6 +29,10 @@
 # 3. decide which reviews each later stage may read, so that the final test score stays honest.
 #
 # Every function used here lives in `bertmlm_lib/data.py`.
+#
+# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 47 s in the
+# workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel),
+# 40 s of it unpacking the archive the first time; later runs skip that.
 
 # %% [markdown]
 # *Set-up (helper cell).* On Colab the library is installed first. Then we check versions and load
@@ -148,3 +152,14 @@ assert abs(validation.labels.mean() - 0.5) < 0.01, "validation is stratified"
 #    `seed` in `config.load(seed=...)` and compare `imdb.train.files[:3]`.
 # 2. Before running it, guess the share of reviews longer than 256 words; then compute it with
 #    `(data.review_lengths(imdb.train.texts) > 256).mean()`.
+
+# %% [markdown]
+# ## Recap
+#
+# * IMDB gives 25,000 labelled training reviews, 25,000 labelled test reviews and 50,000 without a
+#   label; positive and negative come half and half.
+# * Pretraining may read the training and unlabelled reviews (never a copy of a test review);
+#   fine-tuning keeps part of the training reviews aside for validation; the test reviews are read
+#   once, at the very end (lesson 07), so the final score is honest.
+#
+# **Next, lesson 02**: the reviews become rows of word ids, with a vocabulary built from them.

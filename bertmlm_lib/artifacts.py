@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 from .errors import ArtifactError
@@ -123,12 +124,69 @@ def load_model(path: str | os.PathLike, what: str, make_it: str, compile: bool =
     if not path.is_file():
         raise ArtifactError(f"no {what} at {path}: {make_it} first.")
     try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+        return load_keras_file(path, compile=compile)
     except Exception as exc:  # Keras raises many types for a truncated zip, a foreign format, an unknown layer
         raise ArtifactError(
             f"the {what} {path} cannot be read ({type(exc).__name__}: {str(exc)[:160]}): it is damaged or from "
             f"another version; delete it and {make_it} again."
         ) from exc
+
+
+# Where Keras keeps the classes whose saved settings are plain keyword arguments (explicit signatures).
+_SETTINGS_MODULES = ("keras.initializers", "keras.regularizers", "keras.constraints")
+
+
+def drop_settings_unknown_here(node, dropped: list) -> None:
+    """Remove, in place, the settings of initializers, regularizers and constraints that this Keras does
+    not know and that hold their default (None): what a newer Keras writes and an older one refuses.
+
+    Keras 3.15, for one, saves `GlorotUniform(input_axes=None, output_axes=None)`; Keras 3.13 (Colab's)
+    raises on the unknown keywords. Dropping a None is lossless; anything else is kept, and fails loudly.
+    `dropped` collects "Class.setting" for each removal.
+    """
+    import importlib
+    import inspect
+
+    if isinstance(node, list):
+        for item in node:
+            drop_settings_unknown_here(item, dropped)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("module") in _SETTINGS_MODULES and isinstance(node.get("config"), dict):
+        cls = getattr(importlib.import_module(node["module"]), str(node.get("class_name")), None)
+        if cls is not None:
+            known = inspect.signature(cls.__init__).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in known.values()):
+                for key in [k for k, v in node["config"].items() if k not in known and v is None]:
+                    del node["config"][key]
+                    dropped.append(f"{node['class_name']}.{key}")
+    for value in node.values():
+        drop_settings_unknown_here(value, dropped)
+
+
+def load_keras_file(path: str | os.PathLike, compile: bool = False):
+    """`keras.saving.load_model` in safe mode that also reads a file saved by a newer Keras, when all it
+    added are default-valued settings this Keras does not know (see `drop_settings_unknown_here`)."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (TypeError, ValueError) as first:
+        if "unexpected keyword argument" not in str(first) and "could not be deserialized" not in str(first):
+            raise
+        with zipfile.ZipFile(path) as saved:
+            settings = json.loads(saved.read("config.json"))
+            dropped: list[str] = []
+            drop_settings_unknown_here(settings, dropped)
+            if not dropped:
+                raise
+            with tempfile.TemporaryDirectory() as scratch:
+                portable = Path(scratch) / Path(path).name
+                with zipfile.ZipFile(portable, "w", zipfile.ZIP_DEFLATED) as out:
+                    for name in saved.namelist():
+                        out.writestr(name, json.dumps(settings) if name == "config.json" else saved.read(name))
+                return keras.saving.load_model(portable, compile=compile, safe_mode=True)
 
 
 def pid_alive(pid: int) -> bool:

@@ -18,7 +18,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from . import model as model_module
@@ -29,6 +28,7 @@ from .artifacts import (
     atomic_write_bytes,
     ensure_folder,
     exclusive,
+    load_keras_file,
     read_json,
     save_model_atomically,
     write_json,
@@ -142,7 +142,7 @@ def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:
         if any((checkpoint_folder(folder) / name).is_file() for name in (ENCODER_FILE, CHECKPOINT_FILE)):
             raise ArtifactError(f"{folder} already holds a pretrained model; import into another artifacts folder "
                                 "(or delete its pretrain/ folder first).")
-        source = keras.saving.load_model(Path(scratch) / MODEL_FILE, safe_mode=True)
+        source = load_keras_file(Path(scratch) / MODEL_FILE)
     model = model_module.build_pretraining_model(cfg, vocabulary_size=imported.vocabulary_size)
     weights = []
     for mine, theirs in zip(model.weights, source.weights):
@@ -173,7 +173,7 @@ def load(path: str | Path = SHIPPED):
         vectorizer = Vectorizer(saved.get("tokens") or [], manifest["config"]["max_length"], saved.get("counts"))
         if vectorizer.fingerprint != manifest["vocabulary_sha256"]:
             raise ArtifactError(f"the vocabulary inside {path} does not match its hash: the file is damaged; export it again.")
-        return keras.saving.load_model(Path(scratch) / MODEL_FILE, safe_mode=True), vectorizer
+        return load_keras_file(Path(scratch) / MODEL_FILE), vectorizer
 
 
 def shipped_problems(cfg: Config, vectorizer=None) -> list[str]:

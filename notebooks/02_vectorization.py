@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 02 · Vectorization: from words to ids
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/02_vectorization.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/02_vectorization.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/02_vectorization.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/02_vectorization.ipynb)
 #
 # A model reads numbers, not words. This lesson turns every review into a row of `max_length`
 # integers with a Keras `TextVectorization` layer:
@@ -39,9 +39,9 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
+if "google.colab" in sys.modules:  # Colab starts without our library: install this release of it (seconds;
+    import subprocess              # Colab's own TensorFlow, Keras and ipywidgets stay as they are)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm@v0.1.0"], check=True)
 
 import bertmlm_lib
 from bertmlm_lib import stages, vectorize

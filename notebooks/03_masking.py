@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 03 · Masking: hiding words on purpose
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/03_masking.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/03_masking.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/03_masking.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/03_masking.ipynb)
 #
 # Masked language modeling is a fill-in-the-blank game. We hide some words of a review and ask
 # the model to guess them from the words around them. No labels are needed: the review itself
@@ -40,9 +40,9 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
+if "google.colab" in sys.modules:  # Colab starts without our library: install this release of it (seconds;
+    import subprocess              # Colab's own TensorFlow, Keras and ipywidgets stay as they are)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm@v0.1.0"], check=True)
 
 import bertmlm_lib
 from IPython.display import HTML, display

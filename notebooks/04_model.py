@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 04 · The model: a small BERT, and a head that only looks where it must
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/04_model.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/04_model.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/04_model.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/04_model.ipynb)
 #
 # BERT is a stack of transformer **encoder blocks** on top of word and position **embeddings**.
 # For masked language modeling, an **MLM head** (the model's last part) turns the vector at each
@@ -41,9 +41,9 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
+if "google.colab" in sys.modules:  # Colab starts without our library: install this release of it (seconds;
+    import subprocess              # Colab's own TensorFlow, Keras and ipywidgets stay as they are)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm@v0.1.0"], check=True)
 
 import bertmlm_lib
 import numpy as np

@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 05 · Pretraining: watch the model learn to fill in the blanks
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/05_pretraining.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/05_pretraining.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/05_pretraining.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/05_pretraining.ipynb)
 #
 # Now the model plays the fill-in-the-blank game on tens of thousands of reviews. While it trains,
 # a panel shows its best guesses for a few probe sentences, so you can watch it go from random
@@ -49,9 +49,9 @@
 import sys
 from pathlib import Path
 
-if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
+if "google.colab" in sys.modules:  # Colab starts without our library: install this release of it (seconds;
+    import subprocess              # Colab's own TensorFlow, Keras and ipywidgets stay as they are)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm@v0.1.0"], check=True)
 
 import bertmlm_lib
 import numpy as np

@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 07 · End to end: a model that reads raw text, judged once on test
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/07_end_to_end.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/07_end_to_end.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/07_end_to_end.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/07_end_to_end.ipynb)
 #
 # A model that needs Python code around it to turn text into ids is hard to ship. In this lesson
 # you will
@@ -40,9 +40,9 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab starts without our library: install it (about a minute)
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm"], check=True)
+if "google.colab" in sys.modules:  # Colab starts without our library: install this release of it (seconds;
+    import subprocess              # Colab's own TensorFlow, Keras and ipywidgets stay as they are)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm@v0.1.0"], check=True)
 
 import time
 

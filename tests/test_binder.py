@@ -23,19 +23,44 @@ def _name(requirement):
     return re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower()
 
 
+def _frozen(python, env) -> dict:
+    """name -> version of what a venv has installed."""
+    lines = subprocess.run([str(python), "-m", "pip", "freeze"], check=True, env=env, capture_output=True,
+                           text=True, timeout=300).stdout.splitlines()
+    return dict(line.lower().split("==", 1) for line in lines if "==" in line)
+
+
 def _project_dependencies():
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
 
 
-def test_binder_requirements_match_pyproject():
-    assert sorted(_requirement_lines(ROOT / "binder" / "requirements.txt")) == sorted(_project_dependencies())
+def test_binder_requirements_pin_exact_versions_inside_pyproject_ranges():
+    """Every library the tutorial needs is pinned exactly, within pyproject.toml's range; JupyterLab and
+    ipywidgets come from repo2docker's own environment and are not listed, so pip never replaces them."""
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in _requirement_lines(ROOT / "binder" / "requirements.txt"):
+        requirement = Requirement(line)
+        [specifier] = requirement.specifier
+        assert specifier.operator == "==", f"binder/requirements.txt should pin an exact version: {line}"
+        pins[requirement.name.lower().replace("tensorflow-cpu", "tensorflow")] = specifier.version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["lab"]]
+    for requirement in needed:
+        name = requirement.name.lower()
+        if name in ("jupyterlab", "ipywidgets"):
+            assert name not in pins, f"{name} is repo2docker's: listing it would fight its JupyterLab"
+            continue
+        assert name in pins, f"binder/requirements.txt should pin {name}"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside pyproject's {requirement}"
 
 
 def test_environment_yml_parses_and_matches_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     assert "-e ." in pip_section
-    assert {_name(r) for r in pip_section if r != "-e ."} >= {_name(r) for r in _project_dependencies()}
+    assert {_name(r) for r in pip_section if r != "-e ."} >= {_name(r) for r in _project_dependencies()} | {"jupyterlab"}
     text = (ROOT / "environment.yml").read_text()
     for line in text.splitlines():  # every pin carries a comment that explains it
         if line.strip().startswith("- ") and ("=" in line or "-e ." in line) and "python=" not in line and "pip" != line.strip()[2:]:
@@ -56,14 +81,22 @@ def test_binder_install_works_in_a_fresh_venv(tmp_path):
     python = venv / "bin" / "python"
     env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)
+    # repo2docker's base environment brings JupyterLab 4 and ipywidgets 8 (its environment.yml)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "jupyterlab==4.*", "ipywidgets==8.*"],
+                   check=True, env=env, timeout=900)
+    before = _frozen(python, env)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(ROOT / "binder" / "requirements.txt")],
                    check=True, env=env, timeout=900)
+    after = _frozen(python, env)
+    server = ("jupyterlab", "jupyter-server", "ipykernel", "ipywidgets", "jupyterlab-widgets", "widgetsnbextension")
+    assert {name: after.get(name) for name in server} == {name: before.get(name) for name in server}, \
+        "installing binder/requirements.txt changed a package of repo2docker's Jupyter environment"
     subprocess.run(["bash", str(ROOT / "binder" / "postBuild")], check=True, env=env, cwd=ROOT, timeout=600)
     versions = subprocess.run(
         [str(python), "-c", "import bertmlm_lib; print(bertmlm_lib.check_versions())"],
         check=True, env=env, capture_output=True, text=True, timeout=300,
     ).stdout
-    assert "'tensorflow': '2.21" in versions and "'keras': '3.15" in versions
+    assert "'tensorflow': '2.21" in versions and "'keras': '3.15" in versions  # the pins above
     lab = subprocess.run([str(venv / "bin" / "jupyter"), "lab", "--version"], check=True, env=env,
                          capture_output=True, text=True, timeout=300).stdout
     assert lab.strip().startswith("4.")

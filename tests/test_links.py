@@ -13,9 +13,22 @@ def _links(text: str) -> set[str]:
     return set(re.findall(r"\]\((https://(?:colab\.research\.google\.com|mybinder\.org)[^)\s]+)\)", text))
 
 
+RELEASE = "v" + re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M).group(1)
+
+
 def _expected(name: str) -> set[str]:
-    return {f"https://colab.research.google.com/github/bertmlm/bertmlm/blob/main/notebooks/{name}.ipynb",
-            f"https://mybinder.org/v2/gh/bertmlm/bertmlm/main?urlpath=lab/tree/notebooks/{name}.ipynb"}
+    """A lesson opens at the tagged release, the same one its Colab cell installs."""
+    return {f"https://colab.research.google.com/github/bertmlm/bertmlm/blob/{RELEASE}/notebooks/{name}.ipynb",
+            f"https://mybinder.org/v2/gh/bertmlm/bertmlm/{RELEASE}?urlpath=lab/tree/notebooks/{name}.ipynb"}
+
+
+def test_the_colab_cell_installs_the_release_and_nothing_of_colabs():
+    """Pinned to the release tag the badges open; no TensorFlow, Keras or ipywidgets named, so pip keeps Colab's."""
+    for name in LESSONS:
+        source = next(c.source for c in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
+                      if c.cell_type == "code")
+        installs = re.findall(r'"pip", "install", ([^\]]+)\]', source)
+        assert installs == [f'"-q", "bertmlm @ git+https://github.com/bertmlm/bertmlm@{RELEASE}"'], name
 
 
 def test_every_lesson_row_of_the_readme_opens_its_own_notebook():

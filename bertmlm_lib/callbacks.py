@@ -9,6 +9,8 @@ fairly.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -81,6 +83,40 @@ class StopAt(keras.callbacks.Callback):
         elif self.budget is not None and self.clock.seconds() >= self.budget:
             self.reason = "time budget"
             self.model.stop_training = self.fired = True
+
+
+class StopOnCtrlC(keras.callbacks.Callback):
+    """Ctrl-C (SIGINT, also Jupyter's "interrupt kernel") stops training after the current batch.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be, which can be inside
+    TensorFlow's input pipeline or a finaliser that swallows it, and training then goes on. Here the
+    first Ctrl-C only sets `pressed`; training stops at the end of the batch, in a known state, and
+    the caller saves and raises KeyboardInterrupt itself. A second Ctrl-C interrupts at once. Where
+    SIGINT is ignored (a background job) or training runs off the main thread, nothing changes.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.pressed = False
+        self._previous = None
+
+    def _on_sigint(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.pressed:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 class FitScheduleToBudget(keras.callbacks.Callback):

@@ -54,6 +54,7 @@ from .callbacks import (  # noqa: E402
     SnapshotAt,
     StartClock,
     StopAt,
+    StopOnCtrlC,
     TrainingClock,
     step_of,
 )
@@ -272,8 +273,9 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
         with clock.pause():
             save_snapshot(model, folder, minutes, step_of(model), _heldout_of(evaluator.rows[-1]))
 
+    ctrl_c = StopOnCtrlC()
     callbacks = [StartClock(clock), stopper, evaluator, fill, progress_line,
-                 CheckpointEvery(save, cfg.checkpoint_minutes), *extra_callbacks]
+                 CheckpointEvery(save, cfg.checkpoint_minutes), *extra_callbacks, ctrl_c]
     if cfg.snapshot_minutes:
         callbacks.append(SnapshotAt(clock, cfg.snapshot_minutes, snapshot,
                                     taken=[s["minutes"] for s in read_snapshots(folder)], already_seconds=seconds_before))
@@ -287,6 +289,8 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
                       initial_epoch=step_of(model) // per_pass,
                       callbacks=callbacks + ([phase.ends_with] if phase.ends_with else []), verbose=0, shuffle=False)
             ran[-1]["to_step"] = step_of(model)
+            if ctrl_c.pressed:
+                raise KeyboardInterrupt
             if stopper.fired:
                 break
     except KeyboardInterrupt:

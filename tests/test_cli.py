@@ -287,14 +287,19 @@ def test_ctrl_c_during_pretraining_saves_a_checkpoint_and_exits_cleanly(tmp_path
                                # a terminal's foreground command (what a user's Ctrl-C reaches) does not
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     meta = artifacts / "pretrain" / "checkpoint.json"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None and not meta.exists():
-        time.sleep(0.2)  # a checkpoint is written at the end of every pass: training is under way
-    assert process.poll() is None, f"training ended before Ctrl-C: {process.stderr.read()[-800:]}"
-    seen = json.loads(meta.read_text())["step"]
-    time.sleep(1.0)  # let it train past that checkpoint
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None and not meta.exists():
+            time.sleep(0.2)  # a checkpoint is written at the end of every pass: training is under way
+        assert process.poll() is None, f"training ended before Ctrl-C: {process.stderr.read()[-800:]}"
+        seen = json.loads(meta.read_text())["step"]
+        time.sleep(1.0)  # let it train past that checkpoint
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:  # a failure must not leave a training process behind (it slowed a later CI run by minutes)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert process.returncode == 130, err[-1500:]
     lines = err.strip().splitlines()
     assert lines == ["interrupted: stopped by Ctrl-C; finished outputs are kept."], lines

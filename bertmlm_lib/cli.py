@@ -403,8 +403,9 @@ def run_lessons_bench(args) -> dict:
     report = lessons.run(notebooks, preset=args.preset or "workshop", artifacts=args.artifacts, server=args.server,
                          figures=args.figures)
     if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "lessons.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        from .artifacts import write_json
+
+        write_json(Path(args.out) / "lessons.json", report)
     print(json.dumps(report, indent=1) if args.json else lessons.format_table(report))
     return report
 

@@ -123,7 +123,8 @@ def run_notebook(path: Path, env: dict, timeout: float = 1800, extra_pids=(), fi
         manager.shutdown_kernel(now=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel picks it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -131,7 +132,7 @@ def _free_port() -> int:
 
 def start_server(folder: Path, env: dict) -> subprocess.Popen:
     """An idle JupyterLab server on a free local port, as Binder runs one beside the kernel."""
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={_free_port()}", "--ServerApp.token=",
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={free_port()}", "--ServerApp.token=",
                "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={folder}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root; Binder does not
         command.append("--allow-root")

@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bertmlm_lib.experiments.lessons import free_port  # the same free-port probe the lessons bench uses
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BERTMLM_CHROMIUM", "/usr/bin/chromium")
@@ -38,12 +39,6 @@ TOKEN = secrets.token_hex(16)
 # JupyterLab's news and update checks would reach the internet: off, as a user setting.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
                 {"fetchNews": "false", "checkForUpdates": False}}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _require_browser() -> None:
@@ -94,7 +89,7 @@ def lab(tmp_path_factory):
                JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
     env.setdefault("BERTMLM_ARTIFACTS", str(ROOT / "build" / "artifacts-smoke"))
-    port = _free_port()
+    port = free_port()
     log = home / "jupyter.log"
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",

@@ -32,10 +32,15 @@ def step_of(model) -> int:
 
 
 class TrainingClock:
-    """Seconds spent training, excluding the pauses for evaluation and display."""
+    """Seconds spent training, excluding the pauses for evaluation and display.
+
+    In a multi-worker run each worker's own clock differs a little; `agreed` (set by
+    `AgreeAcrossWorkers` after every batch) is the time all of them read instead.
+    """
 
     def __init__(self, already: float = 0.0):
         self.already, self.started, self.paused = already, None, 0.0
+        self.agreed: float | None = None
 
     def start(self):
         """Start (or, for a later phase of the same run, restart) counting; time so far is kept."""
@@ -44,6 +49,10 @@ class TrainingClock:
         self.started = time.monotonic()
 
     def seconds(self) -> float:
+        return self.agreed if self.agreed is not None else self.local_seconds()
+
+    def local_seconds(self) -> float:
+        """This process's own count."""
         return self.already + (time.monotonic() - self.started - self.paused if self.started else 0.0)
 
     def pause(self):
@@ -67,6 +76,32 @@ class StartClock(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.clock.start()
+
+
+class AgreeAcrossWorkers(keras.callbacks.Callback):
+    """Multi-worker runs: after every batch the workers agree on the training time and on Ctrl-C.
+
+    Every decision a callback takes from the clock (stop at the budget, evaluate, snapshot, stretch
+    the schedule) then falls on the same step on every worker, as it must: evaluation and training
+    steps are collective, and a worker that stopped alone would leave the others waiting. A Ctrl-C
+    on any worker stops all of them after the batch. `agree` is `distribute.agree` for the run's strategy.
+    """
+
+    def __init__(self, clock: TrainingClock, ctrl_c: "StopOnCtrlC", agree):
+        super().__init__()
+        self.clock, self.ctrl_c, self.agree = clock, ctrl_c, agree
+
+    def _sync(self):
+        seconds, pressed = self.agree([self.clock.local_seconds(), float(self.ctrl_c.pressed)])
+        self.clock.agreed = seconds
+        if pressed > 0:
+            self.ctrl_c.pressed = True
+
+    def on_train_begin(self, logs=None):
+        self._sync()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._sync()
 
 
 class StopAt(keras.callbacks.Callback):
@@ -207,19 +242,24 @@ class HeldoutEvaluator(keras.callbacks.Callback):
 
 
 class CheckpointEvery(keras.callbacks.Callback):
-    """Save a checkpoint every `minutes` of wall time, at every pass over the corpus, and at the end."""
+    """Save a checkpoint every `minutes` of wall time, at every pass over the corpus, and at the end.
 
-    def __init__(self, save, minutes: float):
+    With a `clock`, every `minutes` of its training time instead: a multi-worker run passes its agreed
+    clock, since all workers must save at the same step.
+    """
+
+    def __init__(self, save, minutes: float, clock: TrainingClock | None = None):
         super().__init__()
         self.save, self.interval = save, 60 * minutes
-        self.last = time.monotonic()
+        self.now = clock.seconds if clock else time.monotonic
+        self.last = self.now()
 
     def _save(self):
         self.save()
-        self.last = time.monotonic()
+        self.last = self.now()
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self.last >= self.interval:
+        if self.now() - self.last >= self.interval:
             self._save()
 
     def on_epoch_end(self, epoch, logs=None):

@@ -33,8 +33,14 @@ def _add_common(parser: argparse.ArgumentParser, artifacts: bool = True, strateg
                             help="folder for this run's outputs (default: $BERTMLM_ARTIFACTS, else a "
                                  "per-user cache folder per preset)")
     if strategy:
-        parser.add_argument("--strategy", choices=("default", "mirrored"),
-                            help="'mirrored': train on every local GPU (or logical CPU device) at once")
+        parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                            help="'mirrored': train on every local GPU (or logical CPU device) at once; "
+                                 "'multiworker': on several machines, each running this same command")
+        parser.add_argument("--workers", metavar="HOST:PORT,...",
+                            help="with --strategy multiworker: every worker's address, the chief first "
+                                 "(default: the cluster in $TF_CONFIG)")
+        parser.add_argument("--worker-index", type=int, default=0, metavar="N",
+                            help="with --workers: this machine's place in the list (0, the chief, writes the outputs)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                         help="change one config setting for this run, e.g. --set mask_rate=0.25 (repeatable; "
                              "'none' turns an optional one off; bertmlm_lib/config.py lists them all)")
@@ -170,6 +176,20 @@ def _config(args, **overrides):
     return config_module.load(args.preset, artifacts=getattr(args, "artifacts", None), **{**settings, **overrides})
 
 
+def _join_cluster(args) -> None:
+    """For --strategy multiworker: join the cluster before anything runs in TensorFlow, as it requires."""
+    if getattr(args, "workers", None) and args.strategy != "multiworker":
+        raise config_module.ConfigError("--workers is for --strategy multiworker: add it, or drop --workers.")
+    if getattr(args, "strategy", None) != "multiworker":
+        return
+    if args.command not in ("pretrain", "finetune"):
+        raise config_module.ConfigError(f"--strategy multiworker is for `bertmlm pretrain` and `bertmlm finetune`, not "
+                                        f"`bertmlm {args.command}`: run the other stages on one machine.")
+    from .distribute import start_multiworker
+
+    start_multiworker(args.workers, args.worker_index)
+
+
 def _positive(kind, what: str):
     """An argparse type: `kind(text)`, refused with a short reason unless > 0."""
     def parse(text: str):
@@ -278,13 +298,14 @@ def run_pretrain(args) -> dict:
     from . import stages
 
     cfg = _config(args, **({"pretrain_epochs": args.epochs} if args.epochs else {}))
-    _, result = stages.run_pretraining(cfg, args.data, resume=args.resume, minutes=args.minutes,
-                                         progress=not args.quiet, fill_mask_display=not (args.quiet or args.json))
+    model, result = stages.run_pretraining(cfg, args.data, resume=args.resume, minutes=args.minutes,
+                                           progress=not args.quiet, fill_mask_display=not (args.quiet or args.json))
     summary = {
         "artifacts": str(cfg.artifacts_dir), "steps": result.steps, "seconds": result.seconds,
         "stopped_by": result.stopped_by, "heldout": result.heldout, "heldout_at_start": result.heldout_at_start,
         "masked_accuracy_at_step": result.accuracy_at_steps, "checkpoint": result.checkpoint,
         "probe": result.fill_mask[-1]["results"][0] if result.fill_mask else None,
+        **_worker_facts(cfg, model),
     }
     if args.json:
         print(json.dumps(summary, indent=1))
@@ -295,6 +316,19 @@ def run_pretrain(args) -> dict:
               + "".join(f"; {a:.1%} at step {int(s):,}" for s, a in result.accuracy_at_steps.items())
               + f"; checkpoint {result.checkpoint}")
     return summary
+
+
+def _worker_facts(cfg, model=None) -> dict:
+    """In a multi-worker run: this worker's index, whether it wrote the outputs, and a digest of the
+    weights it ended with (the same on every worker when all went well)."""
+    if cfg.strategy != "multiworker":
+        return {}
+    from . import distribute
+
+    strategy = distribute.strategy_for(cfg)
+    facts = {"worker": strategy.cluster_resolver.task_id, "workers": strategy.num_replicas_in_sync,
+             "wrote_outputs": distribute.writes_here(strategy)}
+    return {**facts, "weights_digest": distribute.weights_digest(model)} if model is not None else facts
 
 
 def run_fill_mask(args) -> list:
@@ -311,8 +345,12 @@ def run_finetune(args) -> dict:
 
     cfg = _config(args)
     summary = stages.run_finetuning(cfg, args.data, progress=not args.quiet, from_scratch=args.from_scratch)
+    summary.update(_worker_facts(cfg))
     if args.json:
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
+    elif summary["model"] is None:
+        print(f"worker {summary['worker']}: fine-tuned on {summary['train_reviews']:,} reviews in "
+              f"{summary['seconds']:.0f} s: validation accuracy {summary['val_accuracy']:.3f}; the chief saved the model")
     else:
         print(f"fine-tuned on {summary['train_reviews']:,} reviews in {summary['seconds']:.0f} s: validation accuracy "
               f"{summary['val_accuracy']:.3f}; end-to-end model saved to {summary['model']}")
@@ -509,6 +547,7 @@ def main(argv=None) -> int:
     """Entry point of the `bertmlm` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        _join_cluster(args)
         args.run(args)
     except BertmlmError as exc:
         if args.debug:

@@ -32,7 +32,7 @@ DEFAULT_PRESET = "workshop"
 Activation = Literal["relu", "gelu"]
 PositionEncoding = Literal["learned", "sinusoidal", "alibi", "rope", "t5"]
 Schedule = Literal["linear", "warmup", "constant"]
-Strategy = Literal["default", "mirrored"]
+Strategy = Literal["default", "mirrored", "multiworker"]
 POSITION_ENCODINGS = typing.get_args(PositionEncoding)
 # What a setting meant before it existed: a config or model saved then had this behaviour, whatever
 # the preset's default is now, so it reloads and resumes unchanged.
@@ -115,7 +115,9 @@ class Config:
     # each through the same encoder (which learned max_length positions), and pools over all of them.
     classifier_windows: int = 1
     # "default": one device (the GPU if there is one, else the CPU); "mirrored": every local GPU, or
-    # every logical CPU device, through tf.distribute.MirroredStrategy (the batch is split between them).
+    # every logical CPU device, through tf.distribute.MirroredStrategy (the batch is split between them);
+    # "multiworker": several processes or machines, through tf.distribute.MultiWorkerMirroredStrategy
+    # (the cluster from TF_CONFIG or `--workers`; see distribute.py).
     strategy: Strategy = "default"
     # The label-efficiency curve of `bertmlm run`: labelled-review counts, and the label-balanced
     # slice of test it is scored on (None: the preset's whole test set).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from .checkpoints import (
     save_snapshot,
 )
 from .config import Config
-from .distribute import per_replica, strategy_for
+from .distribute import agree, is_multiworker, per_replica, save_target, strategy_for, writes_here
 from .masking import max_predictions_for, mlm_dataset
 from .vectorize import FIRST_WORD_ID, Vectorizer
 
@@ -46,6 +47,7 @@ import keras  # noqa: E402
 
 from . import model as model_module  # noqa: E402
 from .callbacks import (  # noqa: E402
+    AgreeAcrossWorkers,
     CheckpointEvery,
     FillMaskCallback,
     FitScheduleToBudget,
@@ -223,8 +225,11 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     With `resume=True` it continues from the last checkpoint: the budget counts the training time
     of all runs together, and the schedule is stretched to the (possibly raised) passes or budget.
     A second run on the same artifacts folder at the same time is refused (`ArtifactError`).
+    In a multi-worker run (`cfg.strategy="multiworker"`) every worker calls this with the same data; only the
+    chief writes to `cfg.artifacts_dir`, which every worker must be able to read (to resume).
     """
-    with exclusive(cfg.artifacts_dir, "pretraining"):
+    writes = writes_here(strategy_for(cfg))
+    with exclusive(cfg.artifacts_dir, "pretraining") if writes else nullcontext():
         return _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks,
                          eval_every, steps)
 
@@ -232,55 +237,58 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
 def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks, eval_every,
               steps):
     folder = checkpoint_folder(cfg)
-    ensure_folder(folder)
-    remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
+    strategy = strategy_for(cfg)
+    writes = writes_here(strategy)  # False on a multi-worker run's other workers: only the chief writes
+    if writes:
+        ensure_folder(folder)
+        remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
     per_pass, planned = plan_steps(cfg, len(corpus.train_ids))
     planned = min(planned, steps) if steps else planned
     budget = minutes if minutes is not None else cfg.pretrain_minutes
-    strategy = strategy_for(cfg)
-    with strategy.scope():  # one device by default; all of them under --strategy mirrored
-        model, seconds_before, heldout_at_zero = _start_model(cfg, vectorizer, folder, resume, planned)
+    with strategy.scope():  # one device by default; all of them under --strategy mirrored or multiworker
+        model, seconds_before, heldout_at_zero = _start_model(cfg, vectorizer, folder, resume, planned, writes)
     start_step = step_of(model)
     size = vectorizer.vocabulary_size
-    train_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[0], cfg)
+    train_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[0], cfg, vary_by_worker=True)
     heldout_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[1], cfg)
     clock = TrainingClock(already=seconds_before)
     phases = [Phase(cfg.max_length, train_ds)]
     short_end_step, short_end_minutes = short_phase(cfg, planned, budget)
     if (short_end_minutes is not None and seconds_before < 60 * short_end_minutes) or start_step < short_end_step:
-        short_ds = per_replica(strategy, lambda c: short_dataset(corpus, c, size, start_step), cfg)
+        short_ds = per_replica(strategy, lambda c: short_dataset(corpus, c, size, start_step), cfg, vary_by_worker=True)
         phases.insert(0, Phase(cfg.short_length, short_ds, ends_with=StopAt(short_end_step, clock, short_end_minutes)))
     every = eval_every or cfg.eval_every
     every_minutes = cfg.eval_every_seconds / 60 if cfg.eval_every_seconds and not eval_every else None
 
-    def save():
-        save_checkpoint(model, folder, {
-            "format_version": 1, "step": step_of(model), "planned_steps": planned,
-            "heldout_at_step_0": heldout_at_zero or (_heldout_of(evaluator.rows[0])
-                                                     if start_step == 0 and evaluator.rows else None),
-            "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": architecture(cfg),
-            "config": cfg.to_dict(), "vocabulary_fingerprint": vectorizer.fingerprint,
-        })
+    def save():  # on every worker: the others save into a scratch folder (see `save_target`)
+        with save_target(strategy, folder) as where:
+            save_checkpoint(model, where, {
+                "format_version": 1, "step": step_of(model), "planned_steps": planned,
+                "heldout_at_step_0": heldout_at_zero or (_heldout_of(evaluator.rows[0])
+                                                         if start_step == 0 and evaluator.rows else None),
+                "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": architecture(cfg),
+                "config": cfg.to_dict(), "vocabulary_fingerprint": vectorizer.fingerprint,
+            })
 
     stopper = StopAt(planned, clock, budget)
     evaluator = HeldoutEvaluator(heldout_ds, clock, every, every_minutes=every_minutes, at_steps=MILESTONE_STEPS)
-    fill = FillMaskCallback(vectorizer, clock, every=every, every_minutes=every_minutes, log_path=folder / FILL_MASK_LOG,
-                            display=fill_mask_display)
-    progress_line = ProgressLine(planned, clock, budget, enabled=progress)
+    fill = FillMaskCallback(vectorizer, clock, every=every, every_minutes=every_minutes,
+                            log_path=folder / FILL_MASK_LOG if writes else None, display=fill_mask_display and writes)
+    progress_line = ProgressLine(planned, clock, budget, enabled=progress and writes)
 
     def snapshot(minutes):
         evaluator.record()  # held-out scores at this very step
-        with clock.pause():
-            save_snapshot(model, folder, minutes, step_of(model), _heldout_of(evaluator.rows[-1]))
+        with clock.pause(), save_target(strategy, folder) as where:
+            save_snapshot(model, where, minutes, step_of(model), _heldout_of(evaluator.rows[-1]))
 
     ctrl_c = StopOnCtrlC()
-    callbacks = [StartClock(clock), stopper, evaluator, fill, progress_line,
-                 CheckpointEvery(save, cfg.checkpoint_minutes), *extra_callbacks, ctrl_c]
+    callbacks = [StartClock(clock), AgreeAcrossWorkers(clock, ctrl_c, lambda values: agree(strategy, values)), stopper,
+                 evaluator, fill, progress_line, CheckpointEvery(save, cfg.checkpoint_minutes, clock if is_multiworker(strategy) else None), *extra_callbacks, ctrl_c]
     if cfg.snapshot_minutes:
         callbacks.append(SnapshotAt(clock, cfg.snapshot_minutes, snapshot,
                                     taken=[s["minutes"] for s in read_snapshots(folder)], already_seconds=seconds_before))
     if budget and schedule_of(model) is not None:
-        callbacks.insert(2, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
+        callbacks.insert(3, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
     ran = []
     try:
         for phase in phases:  # short reviews first (if configured), then full length
@@ -304,16 +312,18 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
         heldout=_heldout_of(rows[-1]), heldout_at_start=heldout_at_zero or (_heldout_of(rows[0]) if start_step == 0 else None),
         history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE), phases=ran,
     )
-    _append_log(folder / LOG_FILE, result)
-    save_encoder(model, folder)
+    if writes:
+        _append_log(folder / LOG_FILE, result)
+    with save_target(strategy, folder) as where:
+        save_encoder(model, where)
     return model, result
 
 
-def _start_model(cfg: Config, vectorizer: Vectorizer, folder: Path, resume: bool, planned: int):
+def _start_model(cfg: Config, vectorizer: Vectorizer, folder: Path, resume: bool, planned: int, writes: bool = True):
     """(compiled model, training seconds so far, held-out scores at step 0): resumed or new."""
     folder_has_checkpoint = (folder / CHECKPOINT_FILE).exists()
     if not (resume and folder_has_checkpoint):
-        for stale in (LOG_FILE, FILL_MASK_LOG):
+        for stale in (LOG_FILE, FILL_MASK_LOG) if writes else ():
             (folder / stale).unlink(missing_ok=True)
         return compile_pretraining_model(build_model_for(cfg, vectorizer), cfg, planned), 0.0, None
     meta = read_checkpoint_meta(folder)

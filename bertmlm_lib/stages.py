@@ -9,6 +9,7 @@ the fine-tuned model, and the one evaluation that writes `finetune/evaluate.json
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from . import data, end_to_end, evaluate, instructor
@@ -26,7 +27,8 @@ from .artifacts import (
 from .checkpoints import checkpoint_folder, load_encoder
 from .classifier import classifier_for, encode_reviews
 from .config import Config
-from .distribute import strategy_for
+from .distribute import is_multiworker, save_target, strategy_for, weights_digest, writes_here
+from .errors import ArtifactError
 from .finetune import FinetuneResult, finetune
 from .model import build_encoder
 from .pretrain import prepare_corpus, pretrain
@@ -72,11 +74,15 @@ def build_vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=No
     return summary
 
 
-def vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None) -> Vectorizer:
-    """The preset's vocabulary from the artifacts folder if it was built from the same settings, else built now."""
+def vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None, save: bool = True) -> Vectorizer:
+    """The preset's vocabulary from the artifacts folder if it was built from the same settings, else built now
+    (and saved, unless `save` is False: a multi-worker run's other workers build the same one in memory)."""
     path = cfg.artifacts_dir / VOCABULARY_FILE
     built_with = (read_json(path, "vocabulary", "").get("built_with") or {}) if path.is_file() else {}
     if not all(built_with.get(name) == getattr(cfg, name) for name in VOCABULARY_FIELDS):
+        if not save:
+            imdb = imdb or reviews(cfg, data_path, progress)
+            return build_vectorizer(imdb.pretraining_texts(), cfg.vocab_size, cfg.max_length)
         build_vocabulary(cfg, data_path, progress=progress, imdb=imdb)
     return Vectorizer.load(cfg.artifacts_dir)
 
@@ -89,9 +95,10 @@ def vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None) ->
 def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: float | None = None,
                     progress: bool = True, fill_mask_display: bool = True):
     """The pretraining stage from raw data: vocabulary (built if missing), corpus, training."""
-    with exclusive(cfg.artifacts_dir, "pretraining"):  # the vocabulary is written here too
+    writes = writes_here(strategy_for(cfg))  # a multi-worker run's other workers write nothing
+    with exclusive(cfg.artifacts_dir, "pretraining") if writes else nullcontext():  # the vocabulary is written here too
         imdb = reviews(cfg, data_path, progress)
-        vectorizer = vocabulary(cfg, data_path, progress=progress, imdb=imdb)
+        vectorizer = vocabulary(cfg, data_path, progress=progress, imdb=imdb, save=writes)
         corpus = prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
         del imdb  # the ids are all pretraining needs: ~100k review texts less in memory
         return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
@@ -147,24 +154,37 @@ def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scra
                    train_reviews: int | None = None, imdb=None, vectorizer=None) -> dict:
     """The fine-tuning stage: reviews, vocabulary and encoder from the artifacts (`from_scratch`: a random
     encoder), two-phase fine-tuning, then the end-to-end model saved (`save_finetuned`). Returns its summary.
-    `train_reviews` keeps a label-balanced share of the labelled reviews (a lesson's slot); None: all."""
-    with exclusive(cfg.artifacts_dir, "fine-tuning"):
+    `train_reviews` keeps a label-balanced share of the labelled reviews (a lesson's slot); None: all.
+    In a multi-worker run only the chief saves; the encoder must already be in the artifacts folder."""
+    strategy = strategy_for(cfg)
+    writes = writes_here(strategy)
+    if is_multiworker(strategy) and not from_scratch and not (checkpoint_folder(cfg) / ENCODER_FILE).is_file():
+        raise ArtifactError(f"no pretrained encoder in {checkpoint_folder(cfg)}: a multi-worker fine-tuning starts from "
+                            "the one in --artifacts (shared by every worker). Pretrain it first (or `bertmlm import` "
+                            "one), or pass --from-scratch.")
+    with exclusive(cfg.artifacts_dir, "fine-tuning") if writes else nullcontext():
         started = time.monotonic()
         vectorizer = vectorizer or Vectorizer.load(cfg.artifacts_dir)
         imdb = imdb or reviews(cfg, data_path, progress, unlabelled=False)
         train, validation = labelled_splits(cfg, imdb)
         if train_reviews:
             train = data.balanced_subset(train, train_reviews, cfg.seed)
-        with strategy_for(cfg).scope():  # one device by default; all of them under --strategy mirrored
+        with strategy.scope():  # one device by default; several under --strategy mirrored or multiworker
             encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
                        else pretrained_encoder(cfg, vectorizer, data_path, progress))
             classifier = classifier_for(encoder, cfg)
             result = finetune(classifier, encoder, encode_reviews(vectorizer, train.texts, cfg), train.labels,
                               encode_reviews(vectorizer, validation.texts, cfg), validation.labels, cfg,
-                              frozen_epochs=0 if from_scratch else None, verbose=0, progress=progress)
-        return save_finetuned(cfg, vectorizer, classifier, result, {
-            "from_scratch": from_scratch, "train_reviews": len(train), "validation_reviews": len(validation),
-            "seconds": round(time.monotonic() - started, 1)})
+                              frozen_epochs=0 if from_scratch else None, verbose=0, progress=progress and writes)
+        facts = {"from_scratch": from_scratch, "train_reviews": len(train), "validation_reviews": len(validation),
+                 "seconds": round(time.monotonic() - started, 1)}
+        if is_multiworker(strategy):  # equal on every worker when all went well
+            facts["weights_digest"] = weights_digest(classifier)
+        if not writes:  # it saves with the chief (see `distribute.save_target`), into a folder deleted at once
+            with save_target(strategy, cfg.artifacts_dir) as scratch:
+                summary = save_finetuned(cfg.replace(artifacts=str(scratch)), vectorizer, classifier, result, facts)
+            return {**summary, "model": None}
+        return save_finetuned(cfg, vectorizer, classifier, result, facts)
 
 
 def save_finetuned(cfg: Config, vectorizer: Vectorizer, classifier, result: FinetuneResult, facts: dict) -> dict:

@@ -121,37 +121,45 @@ class StopAt(keras.callbacks.Callback):
 
 
 class StopOnCtrlC(keras.callbacks.Callback):
-    """Ctrl-C (SIGINT, also Jupyter's "interrupt kernel") stops training after the current batch.
+    """Ctrl-C (SIGINT, also Jupyter's "interrupt kernel") or `kill` (SIGTERM) stops training after the
+    current batch.
 
     Python raises KeyboardInterrupt wherever the main thread happens to be, which can be inside
-    TensorFlow's input pipeline or a finaliser that swallows it, and training then goes on. Here the
-    first Ctrl-C only sets `pressed`; training stops at the end of the batch, in a known state, and
+    TensorFlow's input pipeline or a finaliser that swallows it, and training then goes on; and a
+    plain `kill` ends the process at once, losing the training since the last checkpoint. Here the
+    first signal only sets `pressed`; training stops at the end of the batch, in a known state, and
     the caller saves and raises KeyboardInterrupt itself. A second Ctrl-C interrupts at once. Where
-    SIGINT is ignored (a background job) or training runs off the main thread, nothing changes.
+    a signal is ignored (SIGINT in a background job) or training runs off the main thread, nothing
+    changes for it.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         super().__init__()
         self.pressed = False
-        self._previous = None
+        self._previous: dict = {}
 
-    def _on_sigint(self, signum, frame):
-        if self.pressed:
+    def _on_signal(self, signum, frame):
+        if self.pressed and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.pressed = True
 
     def on_train_begin(self, logs=None):
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in self.SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.pressed:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 class FitScheduleToBudget(keras.callbacks.Callback):

@@ -555,7 +555,7 @@ def main(argv=None) -> int:
         print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted: stopped by Ctrl-C; finished outputs are kept.", file=sys.stderr)
+        print("interrupted: stopped by Ctrl-C or kill; finished outputs are kept.", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 

@@ -4,7 +4,7 @@ MultiWorkerMirroredStrategy, as two machines would.
 Worker 0 (the chief) and worker 1 each read their own copy of the artifacts folder, as machines
 without a shared disk do. The chief writes; worker 1's folder must come out unchanged. Both must
 end with the same weights. One test walks a whole life: pretrain under a time budget (the workers
-must agree when it runs out), resume, Ctrl-C on the worker that is not the chief (both stop, the
+must agree when it runs out), resume, `kill` of the worker that is not the chief (both stop, the
 chief saves), and fine-tune.
 """
 
@@ -87,7 +87,7 @@ def test_two_workers_pretrain_resume_stop_and_finetune_as_one_model(tmp_path):
     assert _folder_state(other) == before  # the other worker wrote nothing
     assert json.loads((chief / "pretrain" / "checkpoint.json").read_text())["step"] == first[0]["steps"]
 
-    # 2. Resume from the chief's checkpoint (copied to the other machine), and Ctrl-C on the other worker:
+    # 2. Resume from the chief's checkpoint (copied to the other machine), and `kill` the other worker:
     # both stop after the same batch, the chief saves, both exit as after Ctrl-C.
     assert not (other / "pretrain").exists()
     shutil.copytree(chief / "pretrain", other / "pretrain")
@@ -100,7 +100,7 @@ def test_two_workers_pretrain_resume_stop_and_finetune_as_one_model(tmp_path):
             if any(p.poll() is not None for p in processes):
                 break  # a worker ended early: its exit code and error are reported below
             time.sleep(0.2)  # a checkpoint at every pass: the resumed run is training
-        processes[1].send_signal(signal.SIGINT)
+        processes[1].send_signal(signal.SIGTERM)  # `kill`, as a cluster manager stops a machine
     finally:
         results = cluster.finish(processes, timeout=120)
     assert [code for code, _, _ in results] == [130, 130], [err[-1500:] for _, _, err in results]

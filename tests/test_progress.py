@@ -41,8 +41,10 @@ def test_reading_a_subset_counts_the_reviews_kept(tiny_archive, capsys):
     assert last.startswith("reading reviews: 10 of 10 reviews (100%)"), last
 
 
-def test_ctrl_c_stops_training_after_the_batch_and_restores_the_handler():
-    """The first SIGINT only marks the stop: the batch finishes, fit returns, and the old handler is back."""
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_stops_training_after_the_batch_and_restores_the_handler(signum):
+    """The first SIGINT (Ctrl-C) or SIGTERM (kill) only marks the stop: the batch finishes, fit returns, and the
+    old handlers are back."""
     import os
     import signal
 
@@ -54,13 +56,13 @@ def test_ctrl_c_stops_training_after_the_batch_and_restores_the_handler():
     class PressAt(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             if batch == 2:
-                os.kill(os.getpid(), signal.SIGINT)  # delivered to this (main) thread, as Ctrl-C is
+                os.kill(os.getpid(), getattr(signal, signum))  # delivered to this (main) thread, as Ctrl-C is
 
-    before = signal.getsignal(signal.SIGINT)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     ctrl_c = StopOnCtrlC()
     model.fit(np.zeros((64, 2)), np.zeros(64), batch_size=4, epochs=3, callbacks=[PressAt(), ctrl_c], verbose=0)
     assert ctrl_c.pressed
     assert int(model.optimizer.iterations) == 3, "stopped at the end of the batch that was running"
-    assert signal.getsignal(signal.SIGINT) is before
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -79,22 +79,25 @@ class StartClock(keras.callbacks.Callback):
 
 
 class AgreeAcrossWorkers(keras.callbacks.Callback):
-    """Multi-worker runs: after every batch the workers agree on the training time and on Ctrl-C.
+    """Multi-worker runs: after every batch the workers agree on the training time and on Ctrl-C or kill.
 
     Every decision a callback takes from the clock (stop at the budget, evaluate, snapshot, stretch
     the schedule) then falls on the same step on every worker, as it must: evaluation and training
-    steps are collective, and a worker that stopped alone would leave the others waiting. A Ctrl-C
-    on any worker stops all of them after the batch. `agree` is `distribute.agree` for the run's strategy.
+    steps are collective, and a worker that stopped alone would leave the others waiting. A signal
+    on any worker stops all of them after the same batch: `ctrl_c` acts on the agreed flag only, since
+    a signal can land between the agreement and the end of the batch on one worker alone.
+    `agree` is `distribute.agree` for the run's strategy.
     """
 
     def __init__(self, clock: TrainingClock, ctrl_c: "StopOnCtrlC", agree):
         super().__init__()
         self.clock, self.ctrl_c, self.agree = clock, ctrl_c, agree
+        ctrl_c.follows_signals = False
 
     def _sync(self):
-        seconds, pressed = self.agree([self.clock.local_seconds(), float(self.ctrl_c.pressed)])
+        seconds, signalled = self.agree([self.clock.local_seconds(), float(self.ctrl_c.signalled)])
         self.clock.agreed = seconds
-        if pressed > 0:
+        if signalled > 0:
             self.ctrl_c.pressed = True
 
     def on_train_begin(self, logs=None):
@@ -130,20 +133,22 @@ class StopOnCtrlC(keras.callbacks.Callback):
     first signal only sets `pressed`; training stops at the end of the batch, in a known state, and
     the caller saves and raises KeyboardInterrupt itself. A second Ctrl-C interrupts at once. Where
     a signal is ignored (SIGINT in a background job) or training runs off the main thread, nothing
-    changes for it.
+    changes for it. `signalled` is what this process received; `pressed`, what training acts on: the
+    same, unless `AgreeAcrossWorkers` sets it from every worker's `signalled` (`follows_signals` False).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         super().__init__()
-        self.pressed = False
+        self.signalled = self.pressed = False
+        self.follows_signals = True
         self._previous: dict = {}
 
     def _on_signal(self, signum, frame):
-        if self.pressed and signum == signal.SIGINT:
+        if self.signalled and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self.pressed = True
+        self.signalled = True
 
     def on_train_begin(self, logs=None):
         if threading.current_thread() is not threading.main_thread():
@@ -153,6 +158,8 @@ class StopOnCtrlC(keras.callbacks.Callback):
                 self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.follows_signals and self.signalled:
+            self.pressed = True
         if self.pressed:
             self.model.stop_training = True
 

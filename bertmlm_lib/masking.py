@@ -139,12 +139,16 @@ def mlm_dataset(token_ids: np.ndarray, vocabulary_size: int, batch_size: int, se
     tf = load_tensorflow()
     token_ids = np.asarray(token_ids, dtype=np.int32)
     predictions = max_predictions or max_predictions_for(token_ids.shape[1], mask_rate)
-    ds = tf.data.Dataset.from_tensor_slices(token_ids)
+    # The pipeline shuffles and batches row numbers and gathers the rows per batch: a shuffle buffer of
+    # whole reviews would hold a second copy of the corpus (~40 MB in the workshop preset). The order
+    # is the one shuffling the rows themselves gives, since a shuffle never looks at what it moves.
+    rows = tf.constant(token_ids)
+    ds = tf.data.Dataset.range(len(token_ids))
     if shuffle:
         ds = ds.shuffle(len(token_ids), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(lambda index: tf.gather(rows, index))
     if fixed_masks:
         seeds = tf.data.Dataset.range(np.iinfo(np.int64).max).map(lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
     else:

@@ -282,13 +282,16 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
             save_snapshot(model, where, minutes, step_of(model), _heldout_of(evaluator.rows[-1]))
 
     ctrl_c = StopOnCtrlC()
-    callbacks = [StartClock(clock), AgreeAcrossWorkers(clock, ctrl_c, lambda values: agree(strategy, values)), stopper,
-                 evaluator, fill, progress_line, CheckpointEvery(save, cfg.checkpoint_minutes, clock if is_multiworker(strategy) else None), *extra_callbacks, ctrl_c]
+    several = is_multiworker(strategy)  # several workers: they agree on the clock and on signals after every batch
+    callbacks = [StartClock(clock), *([AgreeAcrossWorkers(clock, ctrl_c, lambda values: agree(strategy, values))]
+                                      if several else []),
+                 stopper, evaluator, fill, progress_line, CheckpointEvery(save, cfg.checkpoint_minutes, clock if several else None),
+                 *extra_callbacks, ctrl_c]
     if cfg.snapshot_minutes:
         callbacks.append(SnapshotAt(clock, cfg.snapshot_minutes, snapshot,
                                     taken=[s["minutes"] for s in read_snapshots(folder)], already_seconds=seconds_before))
     if budget and schedule_of(model) is not None:
-        callbacks.insert(3, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
+        callbacks.insert(callbacks.index(stopper) + 1, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
     ran = []
     try:
         for phase in phases:  # short reviews first (if configured), then full length

@@ -119,6 +119,30 @@ def test_dataset_draws_fresh_masks_each_pass_and_is_reproducible():
     assert positions(fixed) == positions(fixed)
 
 
+def test_dataset_shuffles_row_numbers_yet_gives_the_batches_shuffling_rows_gives():
+    """The stream keeps one copy of the reviews (it shuffles row numbers, then gathers): its batches are
+    exactly those of the former pipeline, which shuffled the rows themselves (a second copy in its buffer)."""
+    import tensorflow as tf
+
+    ids = _batch(rows=40, length=16)
+    kwargs = dict(mask_rate=0.25, mask_token_share=0.8, random_token_share=0.1)
+    predictions = M.max_predictions_for(16, 0.25)
+    rows = tf.data.Dataset.from_tensor_slices(ids).shuffle(40, seed=3, reshuffle_each_iteration=True).repeat()
+    seeds = tf.data.Dataset.random(seed=3).batch(2)
+
+    def former(batch, pair):
+        out = M.mask_tokens(batch, pair, VOCAB, max_predictions=predictions, **kwargs)
+        flat, labels = M.pack_predictions(out["mask_positions"], out["mask_ids"], out["mask_weights"], 16)
+        return {"token_ids": out["token_ids"], "mask_positions": flat}, labels
+
+    reference = tf.data.Dataset.zip((rows.batch(8, drop_remainder=True), seeds)).map(former)
+    stream = M.mlm_dataset(ids, VOCAB, batch_size=8, seed=3, shuffle=True, repeat=True, drop_remainder=True,
+                           max_predictions=predictions, **kwargs)
+    for (x, labels), (x_ref, labels_ref) in zip(stream.take(12), reference.take(12)):  # 2.4 passes: reshuffled too
+        assert np.array_equal(x["token_ids"], x_ref["token_ids"])
+        assert np.array_equal(x["mask_positions"], x_ref["mask_positions"]) and np.array_equal(labels, labels_ref)
+
+
 def test_dataset_packs_the_real_predictions_of_a_batch():
     ids = _batch(rows=10, length=64)
     (x, labels), = M.mlm_dataset(ids, VOCAB, batch_size=10, seed=0, shuffle=False).take(1)

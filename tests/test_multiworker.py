@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,14 @@ import pytest
 from bertmlm_lib import cli
 from bertmlm_lib.distribute import cluster_config
 from bertmlm_lib.errors import ConfigError
-from bertmlm_lib.experiments.lessons import free_port
+
+
+def _two_free_ports() -> tuple[int, int]:
+    """Two distinct TCP ports on 127.0.0.1 that nothing listens on now (both held while the kernel picks)."""
+    with socket.socket() as first, socket.socket() as second:
+        first.bind(("127.0.0.1", 0))
+        second.bind(("127.0.0.1", 0))
+        return first.getsockname()[1], second.getsockname()[1]
 
 
 def _folder_state(folder: Path) -> dict:
@@ -40,7 +48,7 @@ class TwoWorkers:
         self.env = {**os.environ, "BERTMLM_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
     def start(self, command: str, *options: str) -> list[subprocess.Popen]:
-        workers = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+        workers = ",".join(f"127.0.0.1:{port}" for port in _two_free_ports())
         return [subprocess.Popen(
             [sys.executable, "-m", "bertmlm_lib.cli", command, "--preset", "smoke", "--data", str(self.archive),
              "--artifacts", str(folder), "--strategy", "multiworker", "--workers", workers, "--worker-index", str(i),

@@ -86,13 +86,16 @@ class AgreeAcrossWorkers(keras.callbacks.Callback):
     steps are collective, and a worker that stopped alone would leave the others waiting. A signal
     on any worker stops all of them after the same batch: `ctrl_c` acts on the agreed flag only, since
     a signal can land between the agreement and the end of the batch on one worker alone.
-    `agree` is `distribute.agree` for the run's strategy.
+    `agree` is `distribute.agree` for the run's strategy; `ctrl_c` must be made with
+    `follows_signals=False`.
     """
 
     def __init__(self, clock: TrainingClock, ctrl_c: "StopOnCtrlC", agree):
         super().__init__()
+        if ctrl_c.follows_signals:
+            raise ValueError("AgreeAcrossWorkers needs StopOnCtrlC(follows_signals=False): the workers stop on "
+                             "the agreed flag only")
         self.clock, self.ctrl_c, self.agree = clock, ctrl_c, agree
-        ctrl_c.follows_signals = False
 
     def _sync(self):
         seconds, signalled = self.agree([self.clock.local_seconds(), float(self.ctrl_c.signalled)])
@@ -130,19 +133,20 @@ class StopOnCtrlC(keras.callbacks.Callback):
     Python raises KeyboardInterrupt wherever the main thread happens to be, which can be inside
     TensorFlow's input pipeline or a finaliser that swallows it, and training then goes on; and a
     plain `kill` ends the process at once, losing the training since the last checkpoint. Here the
-    first signal only sets `pressed`; training stops at the end of the batch, in a known state, and
+    first signal only sets `signalled`; training stops at the end of the batch, in a known state, and
     the caller saves and raises KeyboardInterrupt itself. A second Ctrl-C interrupts at once. Where
     a signal is ignored (SIGINT in a background job) or training runs off the main thread, nothing
     changes for it. `signalled` is what this process received; `pressed`, what training acts on: the
-    same, unless `AgreeAcrossWorkers` sets it from every worker's `signalled` (`follows_signals` False).
+    same, unless `follows_signals` is False: then `AgreeAcrossWorkers` sets it from every worker's
+    `signalled`.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self):
+    def __init__(self, follows_signals: bool = True):
         super().__init__()
         self.signalled = self.pressed = False
-        self.follows_signals = True
+        self.follows_signals = follows_signals
         self._previous: dict = {}
 
     def _on_signal(self, signum, frame):

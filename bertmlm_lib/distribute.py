@@ -115,7 +115,6 @@ def start_multiworker(workers: str | None = None, index: int | None = None):
     if workers is not None:
         os.environ["TF_CONFIG"] = json.dumps(cluster_config(workers, 0 if index is None else index))
     _check_tf_config(os.environ.get("TF_CONFIG"))
-    tf = load_tensorflow()
     try:
         _multiworker = _strategy_class()()
     except (RuntimeError, ValueError) as exc:

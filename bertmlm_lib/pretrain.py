@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import CHECKPOINT_FILE, FILL_MASK_LOG, LOG_FILE, ensure_folder, exclusive, remove_abandoned
-from .backend import load_tensorflow
+from .backend import load_tensorflow, release_free_memory
 from .checkpoints import (
     architecture,
     check_compatible,
@@ -228,17 +228,19 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     In a multi-worker run (`cfg.strategy="multiworker"`) every worker calls this with the same data; only the
     chief writes to `cfg.artifacts_dir`, which every worker must be able to read (to resume).
     """
-    writes = writes_here(strategy_for(cfg))
+    strategy = strategy_for(cfg)
+    writes = writes_here(strategy)  # False on a multi-worker run's other workers: only the chief writes
     with exclusive(cfg.artifacts_dir, "pretraining") if writes else nullcontext():
-        return _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks,
-                         eval_every, steps)
+        try:
+            return _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks,
+                             eval_every, steps, strategy, writes)
+        finally:
+            release_free_memory()  # what training freed goes back to the system: a kernel's next cells start lower
 
 
 def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks, eval_every,
-              steps):
+              steps, strategy, writes):
     folder = checkpoint_folder(cfg)
-    strategy = strategy_for(cfg)
-    writes = writes_here(strategy)  # False on a multi-worker run's other workers: only the chief writes
     if writes:
         ensure_folder(folder)
         remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
@@ -281,8 +283,8 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
         with clock.pause(), save_target(strategy, folder) as where:
             save_snapshot(model, where, minutes, step_of(model), _heldout_of(evaluator.rows[-1]))
 
-    ctrl_c = StopOnCtrlC()
     several = is_multiworker(strategy)  # several workers: they agree on the clock and on signals after every batch
+    ctrl_c = StopOnCtrlC(follows_signals=not several)
     callbacks = [StartClock(clock), *([AgreeAcrossWorkers(clock, ctrl_c, lambda values: agree(strategy, values))]
                                       if several else []),
                  stopper, evaluator, fill, progress_line, CheckpointEvery(save, cfg.checkpoint_minutes, clock if several else None),

@@ -23,6 +23,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -290,5 +291,43 @@ def read_packed(root: Path, split: str) -> dict | None:
             raise ValueError("not a packed split")
         return record
     except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+        return None
+
+
+def write_cached_arrays(root: Path, name: str, key: str, arrays: dict) -> None:
+    """Keep some numpy arrays made from this archive (`name`, e.g. the encoded corpus) beside its
+    extraction, under `key` (what they were made with); only the newest `name` is kept. As with the
+    packed reviews, a full or read-only cache, or a folder the user gave, only means no copy is kept."""
+    import io
+
+    import numpy as np
+
+    folder = extraction_folder(root)
+    if folder is None:
+        return
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    try:
+        path = atomic_write_bytes(folder / f"{name}-{key[:16]}.npz", buffer.getvalue())
+    except ArtifactError:
+        return
+    for older in folder.glob(f"{name}-*.npz"):
+        if older != path:
+            older.unlink(missing_ok=True)
+
+
+def read_cached_arrays(root: Path, name: str, key: str) -> dict | None:
+    """The arrays `write_cached_arrays` kept under `key`, or None (none kept, or damaged: then removed)."""
+    import numpy as np
+
+    folder = extraction_folder(root)
+    path = None if folder is None else folder / f"{name}-{key[:16]}.npz"
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {array: stored[array] for array in stored.files}
+    except (OSError, ValueError, KeyError, EOFError, zlib.error, zipfile.BadZipFile):
         path.unlink(missing_ok=True)
         return None

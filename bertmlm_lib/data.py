@@ -176,6 +176,10 @@ def read_split(root: Path, split: str, n: int | None = None, seed: int = 0,
     `bar` advances by the reviews kept, whether they come from the files or the packed copy.
     """
     bar = bar or Progress(None, "", enabled=False)
+    if n == 0:  # nothing to read: not even the packed copy (the unlabelled one alone is ~65 MB of text)
+        empty = np.zeros(0, dtype=np.int8)
+        return Split(name=split, texts=[], labels=empty, ratings=empty.copy(), files=[],
+                     had_bad_bytes=np.zeros(0, dtype=bool))
     packed = _read_packed(root, split)
     if packed is not None:
         chosen = packed.take(balanced_indices(packed.labels, n, seed))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .backend import load_tensorflow
+from .backend import load_tensorflow, release_free_memory
 from .config import Config
 from .progress import Progress
 
@@ -87,6 +87,7 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
     if best_weights is not None:
         classifier.set_weights(best_weights)
     encoder.trainable = True
+    release_free_memory()  # what training freed goes back to the system: a kernel's next cells start lower
     return result
 
 

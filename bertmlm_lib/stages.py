@@ -8,11 +8,13 @@ the fine-tuned model, and the one evaluation that writes `finetune/evaluate.json
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from . import data, end_to_end, evaluate, instructor
+from . import archive, data, end_to_end, evaluate, instructor
 from .artifacts import (
     ENCODER_FILE,
     EVALUATE_FILE,
@@ -31,7 +33,8 @@ from .distribute import is_multiworker, save_target, strategy_for, weights_diges
 from .errors import ArtifactError
 from .finetune import FinetuneResult, finetune
 from .model import build_encoder
-from .pretrain import prepare_corpus, pretrain
+from .backend import release_free_memory
+from .pretrain import Corpus, prepare_corpus, pretrain
 from .vectorize import VOCABULARY_FIELDS, VOCABULARY_FILE, Vectorizer, build_vectorizer, count_words, most_frequent
 
 VOCABULARY_SUMMARY = "vectorize.json"
@@ -44,7 +47,9 @@ VOCABULARY_SUMMARY = "vectorize.json"
 
 def reviews(cfg: Config, data_path=None, progress: bool = True, unlabelled: bool = True) -> data.Imdb:
     """The preset's reviews; without the 50,000 unlabelled ones if only labelled reviews are needed."""
-    return data.load_imdb(data_path, cfg=cfg, progress=progress, unsup_reviews=None if unlabelled else 0)
+    imdb = data.load_imdb(data_path, cfg=cfg, progress=progress, unsup_reviews=None if unlabelled else 0)
+    release_free_memory()  # parsing the packed copies leaves their whole text freed but held
+    return imdb
 
 
 def labelled_splits(cfg: Config, imdb: data.Imdb) -> tuple[data.Split, data.Split]:
@@ -91,16 +96,48 @@ def vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None, sa
 # Pretraining
 # ------------------------------------------------------------------------------------------
 
+CORPUS_FORMAT = 1  # raise when `prepare_corpus` or the vocabulary's encoding changes what it makes
+
+
+def corpus_key(cfg: Config, vectorizer: Vectorizer) -> str:
+    """What the encoded pretraining corpus depends on, hashed: the vocabulary, the length, the reviews
+    chosen (sizes and seed) and the held-out share. The archive itself is named by the cache folder."""
+    facts = {"format": CORPUS_FORMAT, "vocabulary": vectorizer.fingerprint, "max_length": cfg.max_length,
+             **{name: getattr(cfg, name) for name in ("seed", "heldout_reviews", "train_reviews", "test_reviews",
+                                                       "unsup_reviews")}}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def pretraining_corpus(cfg: Config, vectorizer: Vectorizer, data_path=None, progress: bool = True,
+                       imdb: data.Imdb | None = None) -> Corpus:
+    """The encoded pretraining corpus (`pretrain.prepare_corpus`), kept beside the extracted archive.
+
+    Encoding ~75,000 reviews takes seconds and, inside TensorFlow, a few hundred MB of memory that a
+    kernel keeps afterwards; loading the kept ids takes neither, and needs no review text in memory
+    (lesson 05 then fits Binder's memory). Reviews are read (or `imdb` used) only to make it.
+    """
+    if imdb is not None and not imdb.unsup.texts and cfg.unsup_reviews != 0:
+        imdb = None  # read without the unlabelled reviews: not the preset's corpus
+    root = imdb.root if imdb is not None else archive.prepare_dataset(data_path, progress=progress)
+    key = corpus_key(cfg, vectorizer)
+    kept = archive.read_cached_arrays(root, "corpus", key)
+    if kept is not None and {"train_ids", "heldout_ids"} <= kept.keys():
+        return Corpus(train_ids=kept["train_ids"], heldout_ids=kept["heldout_ids"])
+    texts = (imdb or reviews(cfg, data_path, progress)).pretraining_texts()
+    corpus = prepare_corpus(texts, vectorizer, cfg)
+    del texts, imdb
+    archive.write_cached_arrays(root, "corpus", key, {"train_ids": corpus.train_ids, "heldout_ids": corpus.heldout_ids})
+    release_free_memory()
+    return corpus
+
 
 def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: float | None = None,
                     progress: bool = True, fill_mask_display: bool = True):
     """The pretraining stage from raw data: vocabulary (built if missing), corpus, training."""
     writes = writes_here(strategy_for(cfg))  # a multi-worker run's other workers write nothing
     with exclusive(cfg.artifacts_dir, "pretraining") if writes else nullcontext():  # the vocabulary is written here too
-        imdb = reviews(cfg, data_path, progress)
-        vectorizer = vocabulary(cfg, data_path, progress=progress, imdb=imdb, save=writes)
-        corpus = prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
-        del imdb  # the ids are all pretraining needs: ~100k review texts less in memory
+        vectorizer = vocabulary(cfg, data_path, progress=progress, save=writes)
+        corpus = pretraining_corpus(cfg, vectorizer, data_path, progress)  # no review text in memory when kept
         return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
                         fill_mask_display=fill_mask_display)
 

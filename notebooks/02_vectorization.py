@@ -138,6 +138,20 @@ coverage = vectorizer.coverage(corpus, counts=counts)
 coverage
 
 # %% [markdown]
+# ## Encode the corpus once
+#
+# Pretraining reads every review again and again, so lesson 05 does not keep the text: it reads the
+# ids, encoded once here and kept beside the data (`stages.pretraining_corpus`; a few hundred
+# reviews are set aside as held-out, never trained on). A table of integers is much smaller than the
+# reviews it came from, and reading it back takes a second and no TensorFlow text processing.
+
+# %%
+encoded = stages.pretraining_corpus(cfg, vectorizer, imdb=imdb)
+print(f"{len(encoded.train_ids):,} reviews to train on + {len(encoded.heldout_ids):,} held out, "
+      f"{encoded.train_ids.shape[1]} ids each: {encoded.train_ids.nbytes / 2**20:.0f} MB as int32 "
+      f"(the review texts: {sum(len(text) for text in corpus) / 2**20:.0f} MB)")
+
+# %% [markdown]
 # ## What this lesson claims, checked
 
 # %%
@@ -148,10 +162,11 @@ assert vectorizer.tokens[vectorize.FIRST_WORD_ID] == vectorize.most_frequent(cou
 assert ids.shape == (cfg.max_length,) and (ids[len(vectorize.standardize_text(sentence).split()):] == 0).all()
 assert coverage["known_share"] > 0.8, "the vocabulary knows most words of the corpus"
 assert vectorize.Vectorizer.load(cfg.artifacts_dir).fingerprint == vectorizer.fingerprint
+assert len(encoded.train_ids) + len(encoded.heldout_ids) == len(corpus) and encoded.train_ids.shape[1] == cfg.max_length
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+# *Worked solutions, checked by CI: `08_solutions_01_04.ipynb`. Try first!*
 #
 # 1. Predict, then check with `counts`: how many distinct words occur only once in the corpus? What
 #    happens to them in a vocabulary of `cfg.vocab_size` ids?

@@ -36,8 +36,8 @@
 #
 # The functions used here live in `bertmlm_lib/pretrain.py` (the run), `callbacks.py` (clock,
 # evaluation, checkpoints, the live panel), `fill_mask.py`, `widgets/fill_mask.py` and
-# `representations.py` (looking inside); the set-up cell gets the reviews and the vocabulary from
-# `stages.py`, and the measured recipes come from `experiments/quality.py`.
+# `representations.py` (looking inside); the set-up cell gets the vocabulary and the encoded reviews
+# from `stages.py`, and the measured recipes come from `experiments/quality.py`.
 #
 # **Time:** 20 minutes in class; the notebook runs in about 2.5 minutes in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
@@ -61,9 +61,8 @@ from bertmlm_lib.fill_mask import PROBES, FillMasker, format_table
 from bertmlm_lib.widgets.fill_mask import fill_mask_widget
 
 cfg = bertmlm_lib.start_lesson()
-imdb = stages.reviews(cfg, progress=False)
-vectorizer = stages.vocabulary(cfg, imdb=imdb)
-corpus = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
+vectorizer = stages.vocabulary(cfg, progress=False)
+corpus = stages.pretraining_corpus(cfg, vectorizer, progress=False)  # the ids lesson 02 kept (else encoded now)
 print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, {len(corpus.heldout_ids):,} held out; "
       f"{cfg.pretrain_epochs} pass(es)" + (f", at most {cfg.for_lesson().pretrain_minutes:g} minutes in this lesson"
                                            if cfg.pretrain_minutes else ""))
@@ -321,7 +320,7 @@ assert np.mean(shares["instructor's"]) > 1.8 * np.mean(shares["fresh (step 0)"])
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+# *Worked solutions, checked by CI: `09_solutions_05_07.ipynb`. Try first!*
 #
 # 1. Give the model more time: `cfg = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1)` (and, in
 #    the workshop preset, `lesson_pretrain_minutes=cfg.lesson_pretrain_minutes + 2`: the budget

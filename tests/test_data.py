@@ -1,5 +1,6 @@
 import hashlib
 import os
+import shutil
 import tarfile
 
 import numpy as np
@@ -270,3 +271,13 @@ def test_only_a_finished_extraction_counts_as_one(tiny_archive, tiny_folder, tmp
     assert archive.extraction_folder(archive.find_imdb_root(look_alike)) is None
     (root.parent / archive._COMPLETE_MARKER).unlink()  # half-extracted
     assert archive.extraction_folder(root) is None
+
+
+def test_a_split_asked_for_zero_reviews_is_not_read_at_all(tiny_archive):
+    root = archive.prepare_dataset(tiny_archive, progress=False)
+    data.read_split(root, "unsup")  # packs it
+    (root.parent / "reviews-unsup.json").write_text("not json")  # a read would notice and drop this file
+    shutil.rmtree(root / "train" / "unsup")
+    imdb = data.load_imdb(tiny_archive, unsup_reviews=0, progress=False)
+    assert len(imdb.unsup) == 0 and imdb.unsup.counts() == {"total": 0} and len(imdb.train) > 0
+    assert (root.parent / "reviews-unsup.json").read_text() == "not json"

@@ -372,3 +372,45 @@ def test_heldout_is_also_measured_at_the_milestone_steps(setup, monkeypatch):
     assert [row["step"] for row in result.history] == [0, 5, 11, 18]  # start, the two milestones, the end
     assert set(result.accuracy_at_steps) == {"5", "11"}
     assert result.accuracy_at_steps["11"] == result.history[2]["val_masked_accuracy"]
+
+
+def test_the_encoded_corpus_is_kept_beside_the_archive_and_read_back_without_the_reviews(tiny_archive, tmp_path,
+                                                                                          monkeypatch):
+    from bertmlm_lib import archive, data, stages
+
+    cfg = _cfg(tmp_path, train_reviews=None, test_reviews=None, unsup_reviews=None, heldout_reviews=2)
+    vectorizer = stages.vocabulary(cfg, tiny_archive, progress=False)
+    imdb = data.load_imdb(tiny_archive, cfg=cfg, progress=False)
+    expected = pretrain.prepare_corpus(imdb.pretraining_texts(), vectorizer, cfg)
+    first = stages.pretraining_corpus(cfg, vectorizer, tiny_archive, progress=False)
+    kept = list(archive.extraction_folder(imdb.root).glob("corpus-*.npz"))
+    assert len(kept) == 1
+    assert np.array_equal(first.train_ids, expected.train_ids) and np.array_equal(first.heldout_ids, expected.heldout_ids)
+
+    def no_reviews(*args, **kwargs):
+        raise AssertionError("the kept corpus needs no review text")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stages, "reviews", no_reviews)
+        again = stages.pretraining_corpus(cfg, vectorizer, tiny_archive, progress=False)
+    assert np.array_equal(again.train_ids, first.train_ids) and np.array_equal(again.heldout_ids, first.heldout_ids)
+
+    other = stages.pretraining_corpus(cfg.replace(seed=cfg.seed + 1), vectorizer, tiny_archive, progress=False)
+    assert not np.array_equal(other.heldout_ids, first.heldout_ids)  # another seed sets other reviews aside
+    assert [path.name for path in archive.extraction_folder(imdb.root).glob("corpus-*.npz")] != [kept[0].name]
+    assert len(list(archive.extraction_folder(imdb.root).glob("corpus-*.npz"))) == 1  # only the newest is kept
+
+    newest = next(archive.extraction_folder(imdb.root).glob("corpus-*.npz"))
+    newest.write_bytes(b"PK\x03\x04 cut short")  # damaged: made again from the reviews
+    rebuilt = stages.pretraining_corpus(cfg.replace(seed=cfg.seed + 1), vectorizer, tiny_archive, progress=False)
+    assert np.array_equal(rebuilt.train_ids, other.train_ids) and newest.is_file()
+
+
+def test_a_corpus_from_a_folder_the_user_gave_is_encoded_each_time_and_never_kept(tiny_folder, tmp_path):
+    from bertmlm_lib import stages
+
+    cfg = _cfg(tmp_path, train_reviews=None, test_reviews=None, unsup_reviews=None, heldout_reviews=2)
+    vectorizer = stages.vocabulary(cfg, tiny_folder, progress=False)
+    corpus = stages.pretraining_corpus(cfg, vectorizer, tiny_folder, progress=False)
+    assert len(corpus.train_ids) > 0
+    assert not list(tmp_path.rglob("corpus-*.npz"))

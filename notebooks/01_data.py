@@ -30,7 +30,7 @@
 #
 # Every function used here lives in `bertmlm_lib/data.py`.
 #
-# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 47 s in the
+# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 49 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel),
 # 40 s of it unpacking the archive the first time; later runs skip that.
 
@@ -146,7 +146,7 @@ assert abs(validation.labels.mean() - 0.5) < 0.01, "validation is stratified"
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+# *Worked solutions, checked by CI: `08_solutions_01_04.ipynb`. Try first!*
 #
 # 1. Load the data twice with the same preset: are the reviews the same, in the same order? Change
 #    `seed` in `config.load(seed=...)` and compare `imdb.train.files[:3]`.

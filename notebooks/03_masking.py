@@ -31,7 +31,7 @@
 #
 # Every function used here lives in `bertmlm_lib/masking.py`; the widget in `bertmlm_lib/widgets/`.
 #
-# **Time:** 10 minutes in class; the notebook runs in about 7 s in the workshop preset on a
+# **Time:** 10 minutes in class; the notebook runs in about 8 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
@@ -146,7 +146,7 @@ assert passes[0] != passes[1], "each pass draws new masks"
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+# *Worked solutions, checked by CI: `08_solutions_01_04.ipynb`. Try first!*
 #
 # 1. Predict, then check with the explorer: at a 40% mask rate, how many of a review's words are
 #    chosen (the summary line counts them)? With that many words hidden, how much context is left

@@ -226,7 +226,7 @@ assert sum(row["parameters"] for row in diagram.architecture_rows(mlm)) == mlm.c
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `08_solutions.ipynb`. Try first!*
+# *Worked solutions, checked by CI: `08_solutions_01_04.ipynb`. Try first!*
 #
 # 1. Before running it, predict how the number of parameters changes if you double `embed_dim`; then
 #    check with `model.parameter_counts(model.build_pretraining_model(cfg.replace(embed_dim=2 * cfg.embed_dim)))`.

@@ -39,7 +39,7 @@
 # `representations.py` (looking inside); the set-up cell gets the vocabulary and the encoded reviews
 # from `stages.py`, and the measured recipes come from `experiments/quality.py`.
 #
-# **Time:** 20 minutes in class; the notebook runs in about 2.5 minutes in the workshop preset on a
+# **Time:** 20 minutes in class; the notebook runs in about 2.7 minutes in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

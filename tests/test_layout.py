@@ -46,7 +46,8 @@ FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in mod
 # What a lesson notebook may import: its lesson's modules and those of earlier lessons, `stages` for its
 # set-up, `config`, the measured experiments it shows; never the plumbing (files, runners, the CLI).
 NOTEBOOK_LESSON = {"01": "data", "02": "vectorize", "03": "widgets.masking_explorer", "04": "diagram",
-                   "05": "representations", "06": "finetune", "07": "evaluate", "08": "evaluate"}
+                   "05": "representations", "06": "finetune", "07": "evaluate", "08": "evaluate",
+                   "09": "evaluate"}
 NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks", "instructor", "report", "pipeline", "runs", "cli"}
 
 

@@ -295,6 +295,13 @@ def read_packed(root: Path, split: str) -> dict | None:
         return None
 
 
+def cached_arrays_path(root: Path, name: str, key: str) -> Path | None:
+    """Where `write_cached_arrays` keeps `name` made under `key`: beside a finished extraction only, as
+    `packed_path`; None for a folder the user gave."""
+    folder = extraction_folder(root)
+    return None if folder is None else folder / f"{name}-{key[:16]}.npz"
+
+
 def write_cached_arrays(root: Path, name: str, key: str, arrays: dict) -> None:
     """Keep some numpy arrays made from this archive (`name`, e.g. the encoded corpus) beside its
     extraction, under `key` (what they were made with); only the newest `name` is kept. As with the
@@ -303,16 +310,16 @@ def write_cached_arrays(root: Path, name: str, key: str, arrays: dict) -> None:
 
     import numpy as np
 
-    folder = extraction_folder(root)
-    if folder is None:
+    path = cached_arrays_path(root, name, key)
+    if path is None:
         return
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     try:
-        path = atomic_write_bytes(folder / f"{name}-{key[:16]}.npz", buffer.getvalue())
+        atomic_write_bytes(path, buffer.getvalue())
     except ArtifactError:
         return
-    for older in folder.glob(f"{name}-*.npz"):
+    for older in path.parent.glob(f"{name}-*.npz"):
         if older != path:
             older.unlink(missing_ok=True)
 
@@ -321,8 +328,7 @@ def read_cached_arrays(root: Path, name: str, key: str) -> dict | None:
     """The arrays `write_cached_arrays` kept under `key`, or None (none kept, or damaged: then removed)."""
     import numpy as np
 
-    folder = extraction_folder(root)
-    path = None if folder is None else folder / f"{name}-{key[:16]}.npz"
+    path = cached_arrays_path(root, name, key)
     if path is None or not path.is_file():
         return None
     try:

@@ -26,6 +26,7 @@ from .artifacts import (
     read_json,
     write_json,
 )
+from .backend import release_free_memory
 from .checkpoints import checkpoint_folder, load_encoder
 from .classifier import classifier_for, encode_reviews
 from .config import Config
@@ -33,7 +34,6 @@ from .distribute import is_multiworker, save_target, strategy_for, weights_diges
 from .errors import ArtifactError
 from .finetune import FinetuneResult, finetune
 from .model import build_encoder
-from .backend import release_free_memory
 from .pretrain import Corpus, prepare_corpus, pretrain
 from .vectorize import VOCABULARY_FIELDS, VOCABULARY_FILE, Vectorizer, build_vectorizer, count_words, most_frequent
 
@@ -57,12 +57,18 @@ def labelled_splits(cfg: Config, imdb: data.Imdb) -> tuple[data.Split, data.Spli
     return data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
 
 
+def _with_unlabelled(cfg: Config, imdb: data.Imdb | None) -> data.Imdb | None:
+    """`imdb` if it holds the preset's pretraining reviews, else None (it was read without the unlabelled
+    ones, so a vocabulary or corpus made from it would not be the preset's)."""
+    if imdb is not None and not imdb.unsup.texts and cfg.unsup_reviews != 0:
+        return None
+    return imdb
+
+
 def build_vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None) -> dict:
     """Build the preset's vocabulary from the pretraining corpus, save it, and return a summary."""
     folder = ensure_folder(cfg.artifacts_dir)
-    if imdb is not None and not imdb.unsup.texts and cfg.unsup_reviews != 0:
-        imdb = None  # read without the unlabelled reviews: a vocabulary from it would not be the preset's
-    imdb = imdb or reviews(cfg, data_path, progress)
+    imdb = _with_unlabelled(cfg, imdb) or reviews(cfg, data_path, progress)
     corpus = imdb.pretraining_texts()
     started = time.perf_counter()
     counts = count_words(corpus)
@@ -86,7 +92,7 @@ def vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None, sa
     built_with = (read_json(path, "vocabulary", "").get("built_with") or {}) if path.is_file() else {}
     if not all(built_with.get(name) == getattr(cfg, name) for name in VOCABULARY_FIELDS):
         if not save:
-            imdb = imdb or reviews(cfg, data_path, progress)
+            imdb = _with_unlabelled(cfg, imdb) or reviews(cfg, data_path, progress)
             return build_vectorizer(imdb.pretraining_texts(), cfg.vocab_size, cfg.max_length)
         build_vocabulary(cfg, data_path, progress=progress, imdb=imdb)
     return Vectorizer.load(cfg.artifacts_dir)
@@ -116,8 +122,7 @@ def pretraining_corpus(cfg: Config, vectorizer: Vectorizer, data_path=None, prog
     kernel keeps afterwards; loading the kept ids takes neither, and needs no review text in memory
     (lesson 05 then fits Binder's memory). Reviews are read (or `imdb` used) only to make it.
     """
-    if imdb is not None and not imdb.unsup.texts and cfg.unsup_reviews != 0:
-        imdb = None  # read without the unlabelled reviews: not the preset's corpus
+    imdb = _with_unlabelled(cfg, imdb)
     root = imdb.root if imdb is not None else archive.prepare_dataset(data_path, progress=progress)
     key = corpus_key(cfg, vectorizer)
     kept = archive.read_cached_arrays(root, "corpus", key)

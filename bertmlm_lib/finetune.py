@@ -25,7 +25,7 @@ load_tensorflow()
 import keras  # noqa: E402
 
 from .classifier import PREDICT_BATCH, LengthGroupedBatches  # noqa: E402
-from .schedules import WarmupLinearDecay  # noqa: E402
+from .schedules import GlobalClipAdamW, WarmupLinearDecay  # noqa: E402
 
 
 @dataclass
@@ -66,7 +66,7 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
         encoder.trainable = trainable
         rate = (WarmupLinearDecay(encoder_learning_rate, epochs * len(train), 0.1) if trainable
                 else head_learning_rate)
-        classifier.compile(optimizer=keras.optimizers.AdamW(rate, weight_decay=0.01, global_clipnorm=1.0),
+        classifier.compile(optimizer=GlobalClipAdamW(rate, weight_decay=0.01, global_clipnorm=1.0),
                            loss="binary_crossentropy", metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
         stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience or epochs,
                                              restore_best_weights=True)

@@ -167,3 +167,30 @@ def test_lesson_budgets_apply_only_to_lessons():
     assert config.load("smoke").for_lesson() == config.load("smoke")
     with pytest.raises(config.ConfigError, match="lesson_train_reviews"):
         config.load("workshop", lesson_train_reviews=1)
+
+
+def test_global_clip_adamw_clips_like_keras_adamw_and_survives_saving(tmp_path):
+    import keras
+
+    from bertmlm_lib.schedules import GlobalClipAdamW
+
+    def step(optimizer, grads):
+        variables = [keras.Variable(np.ones((3,), "float32")), keras.Variable(np.full((2, 2), 2.0, "float32"))]
+        optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
+        return [v.numpy() for v in variables]
+
+    for scale in (100.0, 0.01):  # clipped (global norm far above 1), then left alone (far below)
+        grads = [np.array([1.0, -2.0, 3.0], "float32") * scale, np.array([[0.5, 0.0], [-4.0, 1.0]], "float32") * scale]
+        ours = GlobalClipAdamW(0.1, global_clipnorm=1.0)._clip_gradients([keras.ops.convert_to_tensor(g) for g in grads])
+        theirs = keras.optimizers.AdamW(0.1, global_clipnorm=1.0)._clip_gradients([keras.ops.convert_to_tensor(g) for g in grads])
+        norm = np.sqrt(sum(float((np.asarray(g) ** 2).sum()) for g in ours))
+        assert np.isclose(norm, 1.0 if scale > 1 else 0.01 * np.sqrt(1 + 4 + 9 + 0.25 + 16 + 1), rtol=1e-5)
+        assert all(np.allclose(a, b, atol=1e-7) for a, b in zip(ours, theirs))
+        assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(step(GlobalClipAdamW(0.1, weight_decay=0.01, global_clipnorm=1.0), grads),
+                                                              step(keras.optimizers.AdamW(0.1, weight_decay=0.01, global_clipnorm=1.0), grads)))
+
+    classifier = build_classifier(_tiny_encoder(8), windows=1)
+    classifier.compile(optimizer=GlobalClipAdamW(1e-3, global_clipnorm=1.0), loss="binary_crossentropy")
+    classifier.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer).__name__ == "GlobalClipAdamW" and loaded.optimizer.global_clipnorm == 1.0

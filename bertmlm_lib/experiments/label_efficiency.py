@@ -111,7 +111,29 @@ def fit_arm(make_encoder, train_ids, train_labels, val_ids, val_labels, cfg: Con
         if best is None or result.val_accuracy > best.val_accuracy:
             best = Arm(classifier, rate, result.val_accuracy, result.steps,
                        min(protocol.classifier_length, reading_length(classifier)))
+        del encoder, classifier  # the losing rate's classifier goes before the next is built
+        _let_go()
     return best
+
+
+def scored_arm(make_encoder, train_ids, train_labels, val_ids, val_labels, test_ids, test_labels, cfg: Config,
+               protocol: Protocol, seed: int) -> dict:
+    """`fit_arm`, then its test accuracy: `{"test_accuracy", "rate", "steps", "reads_tokens"}`.
+
+    Only numbers come back, so the fitted classifier is gone when this returns and its memory can go
+    back before the next arm is built (lesson 06 fits several in one kernel, on Binder's 2 GB)."""
+    arm = fit_arm(make_encoder, train_ids, train_labels, val_ids, val_labels, cfg, protocol, seed)
+    return {"test_accuracy": accuracy(arm.classifier, test_ids, test_labels), "rate": arm.rate, "steps": arm.steps,
+            "reads_tokens": arm.reads_tokens}
+
+
+def probe_features(make_encoder, id_sets, protocol: Protocol, seed: int) -> list:
+    """Frozen, mean-pooled vectors of each array of `id_sets` from a fresh `make_encoder()` (the linear
+    probe's input); the encoder is gone when this returns."""
+    keras.utils.set_random_seed(seed)
+    encoder = make_encoder()
+    windows = protocol.windows_for(encoder)
+    return [pooled_features(encoder, ids, windows) for ids in id_sets]
 
 
 def linear_probe(train_features, train_labels, val_features, val_labels, grid=(0.01, 0.1, 1.0), seed: int = 0) -> dict:
@@ -159,9 +181,10 @@ def summarize(runs: dict[str, list[float]]) -> dict:
     return row
 
 
-def _forget(*objects):
-    """Let a fitted classifier's memory go before the next is built (a curve fits dozens)."""
-    del objects
+def _let_go():
+    """Hand back the memory of models nothing refers to any more (a curve fits dozens).
+
+    Callers must drop their own references first: a name still bound in the caller keeps its model."""
     keras.backend.clear_session()
     release_free_memory()
 
@@ -188,25 +211,23 @@ def measure(train, validation, test, vectorizer, cfg: Config, encoder_path, size
         largest = subsets[sizes[-1]]  # every smaller subset is its first n reviews
         probes = {}
         for name, make in encoders.items():  # frozen vectors of the reviews used, once per encoder and seed
-            keras.utils.set_random_seed(seed)
-            encoder = make()
-            windows = protocol.windows_for(encoder)
-            probes[name] = {split: pooled_features(encoder, ids, windows)
-                            for split, ids in (("train", train_ids[largest]), ("val", val_ids), ("test", test_ids))}
-            _forget(encoder)
+            probes[name] = dict(zip(("train", "val", "test"),
+                                    probe_features(make, (train_ids[largest], val_ids, test_ids), protocol, seed)))
+            _let_go()
         for n, indices in subsets.items():
             labels = train.labels[indices]
             for name, make in encoders.items():
-                arm = fit_arm(make, train_ids[indices], labels, val_ids, validation.labels, cfg, protocol, seed)
-                runs[n][name].append(accuracy(arm.classifier, test_ids, test.labels))
-                details[n].setdefault(f"{name}_rates", []).append(arm.rate)
-                details[n].setdefault(f"{name}_steps", []).append(arm.steps)
-                details[n].setdefault(f"{name}_reads_tokens", []).append(arm.reads_tokens)
+                arm = scored_arm(make, train_ids[indices], labels, val_ids, validation.labels, test_ids, test.labels,
+                                 cfg, protocol, seed)
+                _let_go()
+                runs[n][name].append(arm["test_accuracy"])
+                details[n].setdefault(f"{name}_rates", []).append(arm["rate"])
+                details[n].setdefault(f"{name}_steps", []).append(arm["steps"])
+                details[n].setdefault(f"{name}_reads_tokens", []).append(arm["reads_tokens"])
                 if progress:
                     print(f"label efficiency: {n:,} labels, seed {s + 1}/{protocol.seeds}, {name} encoder: test "
-                          f"accuracy {runs[n][name][-1]:.3f} (rate {arm.rate:g} chosen on validation, {arm.steps} steps)",
-                          file=sys.stderr, flush=True)
-                _forget(arm)
+                          f"accuracy {arm['test_accuracy']:.3f} (rate {arm['rate']:g} chosen on validation, "
+                          f"{arm['steps']} steps)", file=sys.stderr, flush=True)
                 probe = linear_probe(probes[name]["train"][:n], labels, probes[name]["val"], validation.labels,
                                      protocol.probe_grid, seed)
                 runs[n][f"probe_{name}"].append(float((probe["model"].predict(probes[name]["test"]) == test.labels).mean()))
@@ -330,17 +351,14 @@ def compare_encoders(encoders: dict, pool, validation, test, vectorizer, cfg: Co
         train_labels = pool.labels[indices]
         for name, make in encoders.items():
             started = time.monotonic()
-            arm = fit_arm(make, pool_ids[indices], train_labels, val_ids, validation.labels, cfg, protocol, seed)
-            runs[name]["fine-tuned"].append(accuracy(arm.classifier, test_ids, test.labels))
-            runs[name]["rates"].append(arm.rate)
-            runs[name]["steps"].append(arm.steps)
-            runs[name]["reads_tokens"].append(arm.reads_tokens)
-            _forget(arm)
-            keras.utils.set_random_seed(seed)
-            encoder = make()
-            windows = protocol.windows_for(encoder)
-            features = [pooled_features(encoder, ids, windows) for ids in (pool_ids[indices], val_ids, test_ids)]
-            _forget(encoder)
+            arm = scored_arm(make, pool_ids[indices], train_labels, val_ids, validation.labels, test_ids, test.labels,
+                             cfg, protocol, seed)
+            _let_go()
+            runs[name]["fine-tuned"].append(arm["test_accuracy"])
+            for key, column in (("rate", "rates"), ("steps", "steps"), ("reads_tokens", "reads_tokens")):
+                runs[name][column].append(arm[key])
+            features = probe_features(make, (pool_ids[indices], val_ids, test_ids), protocol, seed)
+            _let_go()
             probe = linear_probe(features[0], train_labels, features[1], validation.labels, protocol.probe_grid, seed)
             runs[name]["probe"].append(float((probe["model"].predict(features[2]) == test.labels).mean()))
             if progress:

@@ -434,9 +434,9 @@ def run_lessons_bench(args) -> dict:
     if missing:
         raise BertmlmError(f"bertmlm bench --lessons runs the notebooks in Jupyter kernels, and {', '.join(missing)} "
                            "is not installed: pip install 'bertmlm[lab]' (or the README's install command).")
-    notebooks = sorted(Path(args.notebooks).glob("0*.ipynb"))
+    notebooks = sorted(Path(args.notebooks).glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
-        raise BertmlmError(f"no lesson notebooks (0*.ipynb) in {args.notebooks}: run this from a clone of the "
+        raise BertmlmError(f"no lesson notebooks ([0-9][0-9]_*.ipynb) in {args.notebooks}: run this from a clone of the "
                            "repository, or pass --notebooks DIR.")
     report = lessons.run(notebooks, preset=args.preset or "workshop", artifacts=args.artifacts, server=args.server,
                          figures=args.figures)

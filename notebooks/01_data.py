@@ -30,9 +30,9 @@
 #
 # Every function used here lives in `bertmlm_lib/data.py`.
 #
-# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 49 s in the
+# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 26 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel),
-# 40 s of it unpacking the archive the first time; later runs skip that.
+# 21 s of it unpacking and reading the archive the first time; later runs skip the unpacking.
 
 # %% [markdown]
 # *Set-up (helper cell).* On Colab the library is installed first. Then we check versions and load

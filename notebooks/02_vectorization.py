@@ -30,7 +30,7 @@
 #
 # Every function used here lives in `bertmlm_lib/vectorize.py`.
 #
-# **Time:** 15 minutes in class, together with lesson 01; the notebook runs in about 29 s in the
+# **Time:** 15 minutes in class, together with lesson 01; the notebook runs in about 16 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

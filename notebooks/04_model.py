@@ -32,7 +32,7 @@
 #
 # Every function used here lives in `bertmlm_lib/model.py`; the picture comes from `bertmlm_lib/diagram.py`.
 #
-# **Time:** 10 minutes in class; the notebook runs in about 6 s in the workshop preset on a
+# **Time:** 10 minutes in class; the notebook runs in about 5 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

@@ -39,7 +39,7 @@
 # `representations.py` (looking inside); the set-up cell gets the vocabulary and the encoded reviews
 # from `stages.py`, and the measured recipes come from `experiments/quality.py`.
 #
-# **Time:** 20 minutes in class; the notebook runs in about 2.7 minutes in the workshop preset on a
+# **Time:** 20 minutes in class; the notebook runs in about 2.6 minutes in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
@@ -320,7 +320,7 @@ assert np.mean(shares["instructor's"]) > 1.8 * np.mean(shares["fresh (step 0)"])
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `09_solutions_05_07.ipynb`. Try first!*
+# *Worked solutions, checked by CI: `09_solutions_05.ipynb`. Try first!*
 #
 # 1. Give the model more time: `cfg = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1)` (and, in
 #    the workshop preset, `lesson_pretrain_minutes=cfg.lesson_pretrain_minutes + 2`: the budget

@@ -33,7 +33,7 @@
 # Every function used here lives in `bertmlm_lib/classifier.py` (the model), `finetune.py` (its training),
 # `baselines.py` (TF-IDF) and `experiments/label_efficiency.py` (the fair comparison); the set-up cell uses `stages.py`.
 #
-# **Time:** 20 minutes in class; the notebook runs in about 2.5 minutes in the workshop preset on a
+# **Time:** 20 minutes in class; the notebook runs in about 99 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
@@ -244,7 +244,7 @@ assert downstream["protocol"]["seeds"] == 3 and all(len(run["test_accuracy_runs"
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `09_solutions_05_07.ipynb`. Try first!*
+# *Worked solutions, checked by CI: `10_solutions_06_07.ipynb`. Try first!*
 #
 # 1. Predict, then check: does `pooling="max"` do better or worse than the mean here? Why might it?
 #    The cell above changed `encoder` in place, so start again from the pretrained one:

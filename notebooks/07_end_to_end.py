@@ -31,7 +31,7 @@
 # Every function used here lives in `bertmlm_lib/end_to_end.py`, `bertmlm_lib/evaluate.py` and
 # `bertmlm_lib/widgets/sentiment.py`; the set-up cell uses `stages.py`.
 #
-# **Time:** 15 minutes in class; the notebook runs in about 50 s in the workshop preset on a
+# **Time:** 15 minutes in class; the notebook runs in about 47 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
@@ -176,7 +176,7 @@ assert end_to_end.predict(model, ["great " * 5000]).shape == (1,), "a very long 
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `09_solutions_05_07.ipynb`. Try first!*
+# *Worked solutions, checked by CI: `10_solutions_06_07.ipynb`. Try first!*
 #
 # 1. Write a review the model gets wrong on purpose. Which words did it rely on?
 # 2. Predict, then check: is the model better on short or on long reviews? Why?
@@ -188,4 +188,4 @@ assert end_to_end.predict(model, ["great " * 5000]).shape == (1,), "a very long 
 # * The test reviews are read once: accuracy, AUC, calibration and the confusion matrix say how
 #   good the model is and where it errs; attention shows where the model looks, not why it decides.
 #
-# **Next**: the worked solutions in `09_solutions_05_07.ipynb`; then `bertmlm run --preset full` for the hour-long version of everything here, or the instructor's guide (`docs/instructor.md`).
+# **Next**: the worked solutions in `10_solutions_06_07.ipynb`; then `bertmlm run --preset full` for the hour-long version of everything here, or the instructor's guide (`docs/instructor.md`).

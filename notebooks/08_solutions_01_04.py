@@ -21,12 +21,13 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/08_solutions_01_04.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/08_solutions_01_04.ipynb)
 #
 # Try each exercise in its lesson first: predict, then run. This notebook works every exercise of
-# lessons 01-04, in order, and checks its claims with `assert`s, so it also runs in CI; lessons
-# 05-07 have theirs in `09_solutions_05_07.ipynb` (two notebooks, so that each fits Binder's memory).
+# lessons 01-04, in order, and checks its claims with `assert`s, so it also runs in CI; lesson 05
+# has its own in `09_solutions_05.ipynb`, lessons 06-07 in `10_solutions_06_07.ipynb` (three
+# notebooks, so that each fits Binder's memory).
 # It builds whatever an earlier lesson would have left (the vocabulary, a pretrained model) if it
 # is missing.
 #
-# **Time:** not a class slot: open it after trying an exercise. It runs in about 22 s in the
+# **Time:** not a class slot: open it after trying an exercise. It runs in about 14 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %%
@@ -140,5 +141,6 @@ assert 2 <= wide["total"] / small["total"] <= 4
 # %% [markdown]
 # ## Next
 #
-# The exercises of lessons 05-07 (resuming pretraining, pooling and the frozen phase, a linear
-# probe, where the classifier goes wrong) are worked in `09_solutions_05_07.ipynb`.
+# The exercises of lesson 05 (resuming pretraining, which probe is easiest) are worked in
+# `09_solutions_05.ipynb`; those of lessons 06-07 (pooling and the frozen phase, a linear probe,
+# where the classifier goes wrong) in `10_solutions_06_07.ipynb`.

@@ -47,7 +47,7 @@ FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in mod
 # set-up, `config`, the measured experiments it shows; never the plumbing (files, runners, the CLI).
 NOTEBOOK_LESSON = {"01": "data", "02": "vectorize", "03": "widgets.masking_explorer", "04": "diagram",
                    "05": "representations", "06": "finetune", "07": "evaluate", "08": "evaluate",
-                   "09": "evaluate"}
+                   "09": "representations", "10": "evaluate"}
 NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks", "instructor", "report", "pipeline", "runs", "cli"}
 
 
@@ -125,7 +125,7 @@ def test_each_module_imports_only_what_stands_below_it():
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("0*.py")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")), ids=lambda p: p.stem)
 def test_a_lesson_imports_its_lesson_and_earlier_ones_plus_stages(notebook):
     lesson_floor = FLOOR[NOTEBOOK_LESSON[notebook.name[:2]]]
     imported = _imports(notebook, ["bertmlm_lib"])

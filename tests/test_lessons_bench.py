@@ -45,4 +45,4 @@ def test_a_failing_cell_is_named_not_timed(tmp_path):
 
 def test_the_command_needs_the_lessons_folder(tmp_path, capsys):
     assert cli.main(["bench", "--lessons", "--notebooks", str(tmp_path)]) != 0
-    assert "no lesson notebooks (0*.ipynb)" in capsys.readouterr().err
+    assert "no lesson notebooks ([0-9][0-9]_*.ipynb)" in capsys.readouterr().err

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
+LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def _links(text: str) -> set[str]:
@@ -32,7 +32,7 @@ def test_the_colab_cell_installs_the_release_and_nothing_of_colabs():
 
 
 def test_every_lesson_row_of_the_readme_opens_its_own_notebook():
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| \[(0\d_\w+)\]\(notebooks/\1\.ipynb\).*$",
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| \[(\d\d_\w+)\]\(notebooks/\1\.ipynb\).*$",
                                                           (ROOT / "README.md").read_text(encoding="utf-8"), re.M)}
     assert sorted(rows) == LESSONS
     wrong = [name for name, row in rows.items() if not _expected(name) <= _links(row)]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+BINDER_INSTALL = pytest.StashKey()
+
 POSITIVE = [
     "A wonderful film, the acting was superb and the story moving.",
     "I loved this movie<br /><br />Great cast, great music!",
@@ -103,3 +105,36 @@ def tiny_archive(tmp_path) -> Path:
 @pytest.fixture
 def tiny_folder(tmp_path) -> Path:
     return write_tree(tmp_path / "extracted", imdb_members())
+
+
+BINDER_INSTALL_TEST = "tests/test_binder.py::test_binder_install_works_in_a_fresh_venv"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The Binder install (a fresh venv, a minute or two of pip) starts in the background as soon as
+    its test is collected, and the test moves to the end, where it checks what the install found:
+    the suite does not wait for pip."""
+    binder = [item for item in items if item.nodeid == BINDER_INSTALL_TEST]
+    if binder:
+        from binder_install import BackgroundInstall
+
+        items.remove(binder[0])
+        items.append(binder[0])
+        config.stash[BINDER_INSTALL] = BackgroundInstall()
+
+
+def pytest_unconfigure(config):
+    install = config.stash.get(BINDER_INSTALL, None)
+    if install is not None:
+        install.close()
+
+
+@pytest.fixture
+def binder_install(request) -> dict:
+    """What the background Binder install found (it raises the install's own error if a step failed)."""
+    install = request.config.stash.get(BINDER_INSTALL, None)
+    if install is None:  # run without collection (e.g. by name from another tool): install now
+        from binder_install import BackgroundInstall
+
+        install = request.config.stash[BINDER_INSTALL] = BackgroundInstall()
+    return install.result()

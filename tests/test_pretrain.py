@@ -149,7 +149,8 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
     folder = cfg.artifacts_dir / "pretrain"
     snapshots = checkpoints.read_snapshots(folder)
     assert [s["minutes"] for s in snapshots] == [0.05, 0.1]
-    assert 0 < snapshots[0]["step"] < snapshots[1]["step"] < result.steps
+    # steps only grow; on a busy machine the first step (tracing) can outlast both times, so equal is allowed
+    assert 0 < snapshots[0]["step"] <= snapshots[1]["step"] < result.steps
     assert [row["step"] for row in result.history if row["step"] in (snapshots[0]["step"], snapshots[1]["step"])] == \
         [s["step"] for s in snapshots]  # scored on the held-out reviews at that very step
     assert all(0 <= s["heldout"]["masked_accuracy"] <= 1 for s in snapshots)

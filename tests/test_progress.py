@@ -58,11 +58,17 @@ def test_ctrl_c_or_kill_stops_training_after_the_batch_and_restores_the_handler(
             if batch == 2:
                 os.kill(os.getpid(), getattr(signal, signum))  # delivered to this (main) thread, as Ctrl-C is
 
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    ctrl_c = StopOnCtrlC()
-    model.fit(np.zeros((64, 2)), np.zeros(64), batch_size=4, epochs=3, callbacks=[PressAt(), ctrl_c], verbose=0)
-    assert ctrl_c.pressed
-    assert int(model.optimizer.iterations) == 3, "stopped at the end of the batch that was running"
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    # a shell's background job (`pytest &`) starts with SIGINT ignored, which StopOnCtrlC rightly leaves
+    # alone; here it must be Python's usual Ctrl-C handler, as in a terminal or a notebook
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        ctrl_c = StopOnCtrlC()
+        model.fit(np.zeros((64, 2)), np.zeros(64), batch_size=4, epochs=3, callbacks=[PressAt(), ctrl_c], verbose=0)
+        assert ctrl_c.pressed
+        assert int(model.optimizer.iterations) == 3, "stopped at the end of the batch that was running"
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    finally:
+        signal.signal(signal.SIGINT, ignored)

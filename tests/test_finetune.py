@@ -54,6 +54,7 @@ def test_budget_plot_and_payoff_scatter_draw_means_with_error_bars():
     assert [tuple(np.round(seg[:, 1], 3)) for seg in bars] == [(0.68, 0.72), (0.79, 0.81)]
     scatter = label_efficiency.plot_payoff(report)
     assert list(scatter.get_lines()[0].get_xdata()) == [30.0, 0.0]
+    assert sorted(text.get_text() for text in scatter.texts) == ["60", "random"]  # snapshots by their minutes
 
 
 def test_finetuning_without_early_stopping_takes_every_step():

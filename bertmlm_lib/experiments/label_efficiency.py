@@ -301,16 +301,22 @@ def plot_payoff(report: dict, ax=None):
     for key, name, marker in (("test_accuracy", "fine-tuned", "o"), ("probe", "linear probe", "s")):
         ax.errorbar(x, [run[key] for _, run in runs], yerr=[run[f"{key}_std"] for _, run in runs], marker=marker,
                     linestyle="none", capsize=3, label=name, markerfacecolor="white" if key == "probe" else None)
-    for (name, run), xi in zip(runs, x):
-        left_edge = xi < 5  # the random encoder's label goes right of its point, the others left
-        ax.annotate(name, (xi, run["test_accuracy"]), textcoords="offset points", xytext=(6 if left_edge else -6, -3),
-                    fontsize=8, ha="left" if left_edge else "right", va="top")
+    # snapshots crowd the right end: short labels (their minutes), above and below their points in turn
+    for rank, i in enumerate(sorted(range(len(runs)), key=x.__getitem__)):
+        name, run = runs[i]
+        if x[i] < 5:  # the random encoder, alone at the left edge: its name, right of its point
+            ax.annotate(name, (x[i], run["test_accuracy"]), textcoords="offset points", xytext=(6, -3), fontsize=8,
+                        ha="left", va="top")
+            continue
+        above = rank % 2 == 0
+        ax.annotate(name.replace(" min", ""), (x[i], run["test_accuracy"]), textcoords="offset points",
+                    xytext=(0, 7 if above else -9), fontsize=8, ha="center", va="bottom" if above else "top")
     ax.axhline(report["tfidf"], color="grey", linestyle=":", label="TF-IDF + LR, same labels")
     ax.set_xlabel("held-out masked accuracy of the encoder (%)")
     ax.set_ylabel("test accuracy")
     ax.set_title(f"Better at the blanks, better at sentiment? ({report['labels']:,} labels)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="lower left", title="numbers: minutes of pretraining", title_fontsize=8)
     return ax
 
 

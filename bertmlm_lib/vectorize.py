@@ -103,11 +103,14 @@ class Vectorizer:
     [[1, 3, 2, 0]]
     """
 
+    SPECIALS = SPECIAL_TOKENS  # ids 0, 1, 2 (a subword vocabulary names padding "[PAD]")
+    KIND = "word"
+
     def __init__(self, tokens: list[str], max_length: int, counts: list[int] | None = None):
         tokens = list(tokens)
-        if tuple(tokens[:FIRST_WORD_ID]) != SPECIAL_TOKENS:
+        if tuple(tokens[:FIRST_WORD_ID]) != self.SPECIALS:
             raise ArtifactError(
-                f"a vocabulary must start with the specials {list(SPECIAL_TOKENS)}, got {tokens[:FIRST_WORD_ID]}: "
+                f"a vocabulary must start with the specials {list(self.SPECIALS)}, got {tokens[:FIRST_WORD_ID]}: "
                 "rebuild it with `bertmlm vectorize`."
             )
         if len(set(tokens)) != len(tokens):

@@ -152,6 +152,47 @@ print(f"{len(encoded.train_ids):,} reviews to train on + {len(encoded.heldout_id
       f"(the review texts: {sum(len(text) for text in corpus) / 2**20:.0f} MB)")
 
 # %% [markdown]
+# ## Subwords: the vocabulary real BERT reads
+#
+# A vocabulary of words has a hard edge: a word outside it is `[UNK]`, and the model can neither
+# read it nor learn to fill it in. Names, typos and rare compounds ("unwatchable", "kubrick",
+# "awfull") all fall off that edge. Real BERT reads **WordPiece** pieces instead (30,522 of them):
+# frequent words stay whole, and any other word is spelled from smaller pieces. A piece that
+# continues the word before it starts with `##`, so `awfull` can become `awful ##l`.
+#
+# [keras-hub](https://keras.io/keras_hub/), the library of ready-made Keras models, learns such a
+# vocabulary (`compute_word_piece_vocabulary`) and splits text with it (`WordPieceTokenizer`). We
+# learn one with as many ids as our word vocabulary, from the same word counts (the 10,000 most
+# frequent words, with how often each occurred, so it takes seconds, not minutes). Loading keras-hub
+# takes a few seconds and about 150 MB, which is why only this section imports it.
+
+# %%
+from bertmlm_lib import subwords
+
+pieces = subwords.build_wordpiece_vectorizer(counts, cfg.vocab_size, cfg.max_length)
+continuing = [token for token in pieces.tokens if token.startswith(subwords.CONTINUATION)]
+print(f"{pieces.vocabulary_size:,} pieces ({cfg.vocab_size:,} asked; the learner gets within a few percent): "
+      f"{pieces.vocabulary_size - len(continuing) - 3:,} start a word, {len(continuing):,} continue one, "
+      f"e.g. {[token for token in continuing if len(token) >= 5][:8]}")
+for word in ("movie", "unwatchable", "rewatchable", "kubrick", "awfull", "moive", "déjà"):
+    print(f"  {word:12} -> {' '.join(pieces.pieces(word)):30} as a word: {vectorizer.decode([vectorizer.id_of(word)])}")
+
+# %% [markdown]
+# What does it buy? Both vocabularies read the same test reviews, which neither was built from. The
+# left panel counts the tokens read as `[UNK]`; the right one how long a review becomes. Pieces
+# almost never give up (a character never seen, like an accented letter in a tiny corpus, still
+# does), and pay for it in length: more of each review is cut at `max_length`.
+
+# %%
+unseen = imdb.test.texts[:5000]
+comparison = subwords.compare(vectorizer, pieces, unseen)
+axes = subwords.plot_comparison(comparison)
+for kind in ("words", "pieces"):
+    report = comparison[kind]
+    print(f"{kind:6}: {report['unknown_rate']:.2%} of tokens [UNK], median {report['median_length']:.0f} tokens "
+          f"per review, {report['truncated_share']:.0%} of reviews cut at {cfg.max_length}")
+
+# %% [markdown]
 # ## What this lesson claims, checked
 
 # %%
@@ -163,6 +204,9 @@ assert ids.shape == (cfg.max_length,) and (ids[len(vectorize.standardize_text(se
 assert coverage["known_share"] > 0.8, "the vocabulary knows most words of the corpus"
 assert vectorize.Vectorizer.load(cfg.artifacts_dir).fingerprint == vectorizer.fingerprint
 assert len(encoded.train_ids) + len(encoded.heldout_ids) == len(corpus) and encoded.train_ids.shape[1] == cfg.max_length
+assert comparison["pieces"]["unknown_rate"] < comparison["words"]["unknown_rate"], "pieces know more of unseen text"
+assert comparison["pieces"]["pieces_per_word"] > 1, "and pay for it in length"
+assert pieces.decode(pieces.encode(["rewatchable"])[0]) == "rewatchable", "a word spelled in pieces reads back whole"
 
 # %% [markdown]
 # ## Exercises
@@ -171,6 +215,10 @@ assert len(encoded.train_ids) + len(encoded.heldout_ids) == len(corpus) and enco
 # 1. Predict, then check with `counts`: how many distinct words occur only once in the corpus? What
 #    happens to them in a vocabulary of `cfg.vocab_size` ids?
 # 2. Find a word of your own that becomes `[UNK]`. Why is it missing?
+# 3. Pick a vocabulary size for pieces: learn 2,000 and 16,000 of them
+#    (`subwords.build_wordpiece_vectorizer(counts, size, cfg.max_length)`) and compare each with
+#    `subwords.compare`. What happens to the `[UNK]` share and to review length? Which would you pick
+#    for a model whose last layer scores every id at every masked position?
 
 # %% [markdown]
 # ## Recap
@@ -179,5 +227,7 @@ assert len(encoded.train_ids) + len(encoded.heldout_ids) == len(corpus) and enco
 #   ids are sorted by frequency, after the specials (0 padding, 1 `[UNK]`, 2 `[mask]`).
 # * Word frequencies follow Zipf's law, so a few thousand words cover most of the text; every other
 #   word becomes `[UNK]`.
+# * WordPiece (keras-hub) keeps frequent words whole and spells the rest from pieces: almost no
+#   `[UNK]`, but longer reviews. The rest of this tutorial reads words; real BERT reads pieces.
 #
 # **Next, lesson 03**: we hide some of those ids on purpose, and the model will have to guess them.

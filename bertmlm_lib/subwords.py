@@ -1,0 +1,214 @@
+"""Subwords: the WordPiece vocabulary real BERT reads, learned and applied with keras-hub.
+
+A word-level vocabulary of 8,000 words turns every rarer word into `[UNK]`: the model can neither
+read it nor be asked to fill it in. WordPiece keeps the frequent words whole and spells every other
+word from smaller pieces, so almost nothing is unknown: "unwatchable" becomes `unw ##atch ##able`,
+where `##` marks a piece that continues the word before it. The price: a review takes more tokens.
+
+keras-hub does the work: `compute_word_piece_vocabulary` learns the pieces, `WordPieceTokenizer`
+splits text with them (both run on tensorflow-text). They are imported inside the functions that
+use them, never at module import: loading keras-hub loads every model family it has (~150 MB), and
+the lessons and stages that do not use subwords should not pay for it.
+
+The text is standardized exactly as for words (`vectorize.standardize`), and the three special ids
+are the same as the word vocabulary's: 0 padding, 1 `[UNK]`, 2 `[mask]`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import numpy as np
+
+from .backend import load_tensorflow
+from .errors import ConfigError
+from .vectorize import MASK_TOKEN, SPECIAL_TOKENS, Vectorizer, most_frequent, standardize, words_per_text
+
+CONTINUATION = "##"  # the mark of a piece that continues the word before it
+SPECIAL_PIECES = ("[PAD]", "[UNK]", MASK_TOKEN)  # WordPiece needs a visible name for padding
+INSTALL_HINT = "pip install keras-hub tensorflow-text (both come with `pip install bertmlm`)"
+
+
+def keras_hub():
+    """The keras_hub module, or a clear error saying how to install it."""
+    load_tensorflow()
+    try:
+        import keras_hub as hub
+        import tensorflow_text  # noqa: F401  (keras-hub's WordPiece runs on it)
+    except ImportError as error:
+        raise ConfigError(f"subwords need keras-hub and tensorflow-text ({error}): {INSTALL_HINT}.") from error
+    return hub
+
+
+def learn_wordpiece(counts: Counter, vocab_size: int, min_count: int = 2, max_words: int | None = 10_000) -> list[str]:
+    """Learn a WordPiece vocabulary of at most `vocab_size` pieces (specials first) from word counts.
+
+    `counts` is what `vectorize.count_words` gives for the corpus. keras-hub's learner reads a
+    stream of words; it gets each distinct word repeated as often as it occurred, which is the
+    corpus itself, without re-reading the text. Words seen fewer than `min_count` times are left
+    out, and so are all but the `max_words` most frequent: the learner's time grows with the number
+    of distinct words, and the rare ones change little about which pieces are frequent (they are
+    still spelled, from the pieces the frequent ones taught).
+    The learner aims at `vocab_size` within a few percent, so a vocabulary may come out smaller.
+    """
+    if vocab_size <= len(SPECIAL_PIECES):
+        raise ConfigError(f"vocab_size={vocab_size} leaves no room for pieces: it must be at least "
+                          f"{len(SPECIAL_PIECES) + 1}.")
+    words = [(word, n) for word, n in most_frequent(counts, max_words or len(counts)) if n >= min_count]
+    if not words:
+        raise ConfigError(f"no word occurs {min_count} times or more in the corpus given: give more text or "
+                          "a smaller min_count.")
+    hub = keras_hub()
+    tf = load_tensorflow()
+    # Each word as often as it occurred, in chunks of 65,536 (bounded memory: one chunk holding the
+    # most frequent words' repeats whole would be most of the corpus at once).
+    stream = (tf.data.Dataset.from_tensor_slices(([w for w, _ in words], [n for _, n in words]))
+              .map(lambda word, n: tf.repeat(word, n)).unbatch().batch(65_536))
+    pieces = hub.tokenizers.compute_word_piece_vocabulary(
+        stream, vocab_size, split=False, suffix_indicator=CONTINUATION, reserved_tokens=list(SPECIAL_PIECES))
+    return list(pieces)
+
+
+class WordPieceVectorizer(Vectorizer):
+    """Text to rows of WordPiece ids, with the same interface as the word-level `Vectorizer`.
+
+    >>> v = WordPieceVectorizer(["[PAD]", "[UNK]", "[mask]", "good", "film", "un", "##watch", "##able"], 6)
+    >>> v.encode(["A good [MASK]: unwatchable!"]).tolist()
+    [[1, 3, 2, 5, 6, 7]]
+    >>> v.pieces("unwatchable")
+    ['un', '##watch', '##able']
+    """
+
+    SPECIALS = SPECIAL_PIECES
+    KIND = "wordpiece"
+
+    def __init__(self, tokens: list[str], max_length: int, counts: list[int] | None = None):
+        super().__init__(tokens, max_length, counts)
+        self._tokenizer = None
+        self._tokenize = None
+
+    @property
+    def tokenizer(self):
+        """keras-hub's `WordPieceTokenizer` with this vocabulary (for standardized text)."""
+        if self._tokenizer is None:
+            self._tokenizer = keras_hub().tokenizers.WordPieceTokenizer(
+                vocabulary=self.tokens, suffix_indicator=CONTINUATION, oov_token=SPECIAL_PIECES[1],
+                lowercase=False, strip_accents=False, split=True, split_on_cjk=False,
+                special_tokens=[MASK_TOKEN], special_tokens_in_strings=True)
+        return self._tokenizer
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the tokenizer's kind and its pieces in id order (a word vocabulary never matches it)."""
+        return hashlib.sha256("\n".join([self.KIND, *self.tokens]).encode("utf-8")).hexdigest()
+
+    @property
+    def is_continuation(self) -> np.ndarray:
+        """For every id, whether its piece continues the word before it (`##...`)."""
+        return np.array([token.startswith(CONTINUATION) for token in self.tokens])
+
+    def encode(self, texts, batch_size: int = 512, length: int | None = None) -> np.ndarray:
+        """Piece ids (int32), shape `[len(texts), length]` (default `max_length`): cut after that many
+        pieces, padded with 0."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        length = int(length or self.max_length)
+        rows = [pieces.to_tensor(shape=[None, length]).numpy().astype(np.int32)
+                for pieces in self._tokenized(texts, batch_size)]
+        return np.concatenate(rows) if rows else np.zeros((0, length), dtype=np.int32)
+
+    def _tokenized(self, texts, batch_size: int = 512):
+        """The pieces of `texts`, one ragged batch at a time (no cut, no padding)."""
+        tf = load_tensorflow()
+        if self._tokenize is None:  # in a tf.function keras-hub runs tensorflow-text's fast tokenizer
+            self._tokenize = tf.function(lambda text: self.tokenizer.tokenize(standardize(text)),
+                                         input_signature=[tf.TensorSpec([None], tf.string)])
+        texts = list(texts)
+        for start in range(0, len(texts), batch_size):
+            yield self._tokenize(tf.constant(texts[start:start + batch_size]))
+
+    def pieces_per_text(self, texts) -> np.ndarray:
+        """How many pieces each text has after standardization, before any cut to max_length."""
+        lengths = [batch.row_lengths().numpy() for batch in self._tokenized(texts)]
+        return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+
+    def pieces(self, word: str) -> list[str]:
+        """How one word is spelled in pieces (`[UNK]` if even its letters are unknown)."""
+        ids = self.encode([word], length=64)[0]
+        return [self.tokens[i] for i in ids if i != 0]
+
+    def decode(self, ids, keep_padding: bool = False) -> str:
+        """The text for a row of ids: continuation pieces joined to the word before them."""
+        words: list[str] = []
+        for piece in super().decode(ids, keep_padding).split():
+            if piece.startswith(CONTINUATION) and words:
+                words[-1] += piece[len(CONTINUATION):]
+            else:
+                words.append(piece)
+        return " ".join(words)
+
+    def coverage(self, texts: list[str], counts: Counter | None = None) -> dict:
+        """Share of the pieces of `texts` that are `[UNK]`, pieces per word, and how often reviews get
+        cut (`counts` is accepted for the word-level signature and not needed)."""
+        lengths, unknown = [], 0
+        for batch in self._tokenized(texts):
+            lengths.append(batch.row_lengths().numpy())
+            unknown += int((batch.flat_values.numpy() == SPECIAL_PIECES.index("[UNK]")).sum())
+        pieces = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        total = int(pieces.sum())
+        return {
+            "tokens": total,
+            "known_share": 1 - unknown / total if total else 0.0,
+            "unknown_rate": unknown / total if total else 0.0,
+            "pieces_per_word": total / max(int(words_per_text(texts).sum()), 1),
+            "truncated_share": float((pieces > self.max_length).mean()) if len(pieces) else 0.0,
+        }
+
+
+def build_wordpiece_vectorizer(counts: Counter, vocab_size: int, max_length: int, **learning) -> WordPieceVectorizer:
+    """Learn the pieces from word counts (`learn_wordpiece`, which takes `learning`) and wrap them for encoding."""
+    return WordPieceVectorizer(learn_wordpiece(counts, vocab_size, **learning), max_length)
+
+
+def compare(word_vectorizer: Vectorizer, pieces: WordPieceVectorizer, texts: list[str]) -> dict:
+    """Words against pieces on the same texts: the `[UNK]` share of each, and tokens per text."""
+    lengths = {"words": words_per_text(texts), "pieces": pieces.pieces_per_text(texts)}
+    reports = {"words": word_vectorizer.coverage(texts), "pieces": pieces.coverage(texts)}
+    return {**{kind: {**reports[kind], "lengths": lengths[kind], "median_length": float(np.median(lengths[kind]))}
+               for kind in reports},
+            "texts": len(texts), "max_length": pieces.max_length}
+
+
+def plot_comparison(comparison: dict, axes=None):
+    """Two panels: the share of tokens read as `[UNK]`, and how many tokens a review becomes."""
+    import matplotlib.pyplot as plt
+
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(11, 3.8))[1]
+    left, right = axes
+    kinds = {"words": ("#1f77b4", "words"), "pieces": ("#b45f06", "WordPiece pieces")}
+    shares = [100 * comparison[kind]["unknown_rate"] for kind in kinds]
+    bars = left.bar([label for _, label in kinds.values()], shares, color=[color for color, _ in kinds.values()])
+    for bar, share in zip(bars, shares):
+        left.annotate(f"{share:.2f}%", (bar.get_x() + bar.get_width() / 2, share), ha="center", va="bottom",
+                      xytext=(0, 3), textcoords="offset points")
+    left.set_ylabel("tokens read as [UNK] (%)")
+    left.set_title(f"Unknown tokens, {comparison['texts']:,} unseen reviews")
+    left.set_ylim(0, max(shares) * 1.25 or 1)
+    longest = np.percentile(np.concatenate([comparison[kind]["lengths"] for kind in kinds]), 99)
+    bins = np.linspace(0, longest, 40)
+    for kind, (color, label) in kinds.items():
+        lengths = comparison[kind]["lengths"]
+        right.hist(lengths, bins=bins, alpha=0.55, color=color,
+                   label=f"{label}: median {np.median(lengths):.0f}")
+    right.axvline(comparison["max_length"], color="gray", linestyle="--",
+                  label=f"max_length {comparison['max_length']}: the rest is cut")
+    right.set_xlabel("tokens per review (99% of reviews shown)")
+    right.set_ylabel("reviews")
+    right.set_title("A review in pieces is longer")
+    right.legend(fontsize=8)
+    return axes
+
+
+assert SPECIAL_TOKENS[1:] == SPECIAL_PIECES[1:], "the special ids mean the same for words and pieces"

@@ -13,6 +13,11 @@ What comes out is made for a head that only looks at the chosen positions:
 - `mask_weights`   [B, P]  1.0 for a real prediction, 0.0 for an unused slot,
 - `actions`        [B, L]  what happened to each token (for the explorer widget).
 
+With subwords (WordPiece, `subwords.py`) a word may be several pieces. **Whole-word masking**
+(`continuation=`, which pieces continue a word) chooses words, not pieces: all pieces of a chosen
+word are chosen together and share one fate, so the model never fills in `##able` while seeing
+`unwatch`; the share `mask_rate` still counts pieces, as BERT's whole-word release did.
+
 Masks are drawn inside the `tf.data` pipeline, so every pass over the corpus hides different
 words (the reference tutorial drew them once, before training). Everything is stateless and
 seeded: the same seed gives the same masks.
@@ -49,12 +54,17 @@ def _check_rates(mask_rate, mask_token_share, random_token_share):
 
 def mask_tokens(token_ids, seed, vocabulary_size: int, mask_rate: float = 0.15,
                 mask_token_share: float = 0.8, random_token_share: float = 0.1,
-                max_predictions: int | None = None) -> dict:
+                max_predictions: int | None = None, continuation=None) -> dict:
     """Apply BERT masking to a batch of word ids `[B, L]`; returns the dict described above.
 
     `seed` is a pair of integers (a `[2]` tensor inside tf.data). Only real words (ids >= 3) can be
     chosen: never padding, `[UNK]` or `[mask]`. Each review gets `round(mask_rate * words)` chosen
     positions (at least one, at most P). A random replacement is a real word drawn uniformly.
+
+    `continuation`: for whole-word masking, a boolean per id, True for a piece that continues the
+    word before it (`WordPieceVectorizer.is_continuation`). Whole words are then chosen, in random
+    order, as long as all their pieces fit in `round(mask_rate * pieces)` (at least the first word,
+    at most P), and every piece of a word gets the same fate.
     """
     _check_rates(mask_rate, mask_token_share, random_token_share)
     tf = load_tensorflow()
@@ -72,17 +82,32 @@ def mask_tokens(token_ids, seed, vocabulary_size: int, mask_rate: float = 0.15,
     wanted = tf.cast(tf.round(mask_rate * tf.cast(words, tf.float32)), tf.int32)
     chosen_count = tf.minimum(tf.where(words > 0, tf.maximum(wanted, 1), 0), predictions)
 
-    # A random score per token; non-candidates sort last. The lowest scores are chosen.
+    # A random score per token (per word, with whole words); non-candidates sort last. The lowest
+    # scores are chosen.
     scores = tf.random.stateless_uniform(tf.shape(ids), seed=seeds[0])
+    if continuation is not None:
+        word, word_length, offset = _words(ids, candidate, tf.constant(np.asarray(continuation, dtype=bool)))
+        scores = tf.gather(scores, word, batch_dims=1)  # every piece of a word gets its word's score
     scores = tf.where(candidate, scores, 2.0)
     order = tf.argsort(scores, axis=1, stable=True, direction="ASCENDING")[:, :predictions]
     slot = tf.range(predictions)[tf.newaxis, :]
-    used = slot < chosen_count[:, tf.newaxis]
+    if continuation is None:
+        used = slot < chosen_count[:, tf.newaxis]
+    else:  # a word's pieces sit side by side in `order`; take a word only if all of it fits
+        first = tf.gather(word_length, order[:, :1], batch_dims=1)[:, 0]
+        room = tf.minimum(tf.where(words > 0, tf.maximum(chosen_count, first), 0), predictions)
+        ends = slot - tf.gather(offset, order, batch_dims=1) + tf.gather(word_length, order, batch_dims=1)
+        used = (ends <= room[:, tf.newaxis]) & tf.gather(candidate, order, batch_dims=1)
     positions = tf.where(used, order, 0)
     original = tf.where(used, tf.gather(ids, positions, batch_dims=1), 0)
 
-    # 80 / 10 / 10: one uniform draw per chosen slot decides its fate.
-    fate = tf.random.stateless_uniform(tf.shape(positions), seed=seeds[1])
+    # 80 / 10 / 10: one uniform draw per chosen slot decides its fate (with whole words, the draw of
+    # the word's first piece, so all its pieces share it).
+    if continuation is None:
+        fate = tf.random.stateless_uniform(tf.shape(positions), seed=seeds[1])
+    else:
+        fates = tf.random.stateless_uniform(tf.shape(ids), seed=seeds[1])
+        fate = tf.gather(tf.gather(fates, word, batch_dims=1), positions, batch_dims=1)
     to_mask = used & (fate < mask_token_share)
     to_random = used & (fate >= mask_token_share) & (fate < mask_token_share + random_token_share)
     random_words = tf.random.stateless_uniform(tf.shape(positions), seed=seeds[2], minval=FIRST_WORD_ID,
@@ -101,6 +126,24 @@ def mask_tokens(token_ids, seed, vocabulary_size: int, mask_rate: float = 0.15,
         "mask_weights": tf.cast(used, tf.float32),
         "actions": actions,
     }
+
+
+def _words(ids, candidate, continuation):
+    """For each token of `ids` [B, L]: the position where its word starts, how many pieces the word
+    has, and the token's place in it. A piece continues a word when `continuation[id]` and the token
+    before it is a real word too; anything else starts one (padding and specials are words of one)."""
+    tf = load_tensorflow()
+    length = tf.shape(ids)[1]
+    position = tf.broadcast_to(tf.range(length)[tf.newaxis, :], tf.shape(ids))
+    before = tf.pad(candidate[:, :-1], [[0, 0], [1, 0]])
+    continues = tf.gather(continuation, ids) & candidate & before
+    word = tf.cumsum(tf.cast(~continues, tf.int32), axis=1) - 1  # each token's word, numbered per row
+    flat = tf.reshape(word + length * tf.range(tf.shape(ids)[0])[:, tf.newaxis], [-1])
+    segments = tf.size(flat)
+    first = tf.math.unsorted_segment_min(tf.reshape(position, [-1]), flat, segments)
+    sizes = tf.math.unsorted_segment_sum(tf.ones_like(flat), flat, segments)
+    start = tf.reshape(tf.gather(first, flat), tf.shape(ids))
+    return start, tf.reshape(tf.gather(sizes, flat), tf.shape(ids)), position - start
 
 
 def mask_numpy(token_ids, seed: int, vocabulary_size: int, **rates) -> dict:
@@ -127,7 +170,7 @@ def pack_predictions(mask_positions, mask_ids, mask_weights, sequence_length: in
 def mlm_dataset(token_ids: np.ndarray, vocabulary_size: int, batch_size: int, seed: int,
                 mask_rate: float = 0.15, mask_token_share: float = 0.8, random_token_share: float = 0.1,
                 max_predictions: int | None = None, shuffle: bool = True, repeat: bool = False,
-                fixed_masks: bool = False, drop_remainder: bool = False):
+                fixed_masks: bool = False, drop_remainder: bool = False, continuation=None):
     """A `tf.data.Dataset` of `(inputs, labels)` batches for `model.fit`.
 
     `inputs` is `{"token_ids": [B, L], "mask_positions": [N]}` with the real predictions of the
@@ -158,7 +201,8 @@ def mlm_dataset(token_ids: np.ndarray, vocabulary_size: int, batch_size: int, se
     length = token_ids.shape[1]
 
     def to_training_example(ids, pair):
-        out = mask_tokens(ids, pair, vocabulary_size, mask_rate, mask_token_share, random_token_share, predictions)
+        out = mask_tokens(ids, pair, vocabulary_size, mask_rate, mask_token_share, random_token_share, predictions,
+                          continuation=continuation)
         flat_positions, labels = pack_predictions(out["mask_positions"], out["mask_ids"], out["mask_weights"], length)
         return {"token_ids": out["token_ids"], "mask_positions": flat_positions}, labels
 

@@ -159,3 +159,76 @@ def test_pack_predictions_drops_unused_slots():
     flat, labels = M.pack_predictions(np.array([[3, 1, 0], [2, 0, 0]]), np.array([[7, 8, 0], [9, 0, 0]]),
                                       np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]), sequence_length=5)
     assert flat.numpy().tolist() == [3, 1, 7] and labels.numpy().tolist() == [7, 8, 9]
+
+
+# -- whole-word masking (subwords) ---------------------------------------------------------------
+VOCABULARY = 40
+CONTINUES = np.zeros(VOCABULARY, dtype=bool)
+CONTINUES[20:] = True  # ids 20-39 are "##" pieces
+
+
+def _pieced_rows(rows=300, length=48, seed=0):
+    """Rows of words of 1-4 pieces (a start id 3-19, then continuation ids 20-39), some padding."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((rows, length), dtype=np.int32)
+    for row in out:
+        ids = []
+        while len(ids) < length - rng.integers(0, 8):
+            ids += [int(rng.integers(FIRST_WORD_ID, 20))] + list(rng.integers(20, VOCABULARY, rng.integers(0, 4)))
+        row[:min(len(ids), length)] = ids[:length]
+    return out
+
+
+def _word_groups(row):
+    """Lists of positions, one per word (a start and the continuation pieces after it)."""
+    groups = []
+    for position, token in enumerate(row):
+        if token < FIRST_WORD_ID:
+            continue
+        if CONTINUES[token] and groups and groups[-1][-1] == position - 1:
+            groups[-1].append(position)
+        else:
+            groups.append([position])
+    return groups
+
+
+def test_whole_word_masking_never_half_masks_a_word():
+    ids = _pieced_rows()
+    out = M.mask_numpy(ids, 7, VOCABULARY, mask_rate=0.25, continuation=CONTINUES)
+    halves = fates_split = chosen = pieces = 0
+    for row, actions in zip(ids, out["actions"]):
+        for group in _word_groups(row):
+            acted = {int(actions[p]) for p in group}
+            halves += (M.UNCHANGED in acted) and len(acted) > 1
+            fates_split += len(acted - {M.UNCHANGED}) > 1
+            chosen += M.UNCHANGED not in acted
+        pieces += int((row >= FIRST_WORD_ID).sum())
+    assert halves == 0, "every piece of a word is chosen, or none"
+    assert fates_split == 0, "the pieces of a chosen word share one fate"
+    share = (out["actions"][ids >= FIRST_WORD_ID] != M.UNCHANGED).mean()
+    assert 0.2 < share <= 0.26, f"about mask_rate of the pieces are chosen, got {share:.3f}"
+    assert chosen > 0 and pieces > 0
+    # the labels are the original pieces at the chosen positions
+    used = out["mask_weights"] > 0
+    assert (np.take_along_axis(ids, out["mask_positions"], 1)[used] == out["mask_ids"][used]).all()
+
+
+def test_without_continuations_whole_words_choose_the_same_positions_as_plain_masking():
+    ids = _pieced_rows(rows=50)
+    plain = M.mask_numpy(ids, 3, VOCABULARY, mask_rate=0.15)
+    single = M.mask_numpy(ids, 3, VOCABULARY, mask_rate=0.15, continuation=np.zeros(VOCABULARY, dtype=bool))
+    assert (plain["mask_positions"] == single["mask_positions"]).all()
+    assert (plain["mask_weights"] == single["mask_weights"]).all()
+
+
+def test_whole_word_masks_in_the_training_dataset():
+    ids = _pieced_rows(rows=64)
+    ds = M.mlm_dataset(ids, VOCABULARY, batch_size=16, seed=1, mask_rate=0.25, shuffle=False, continuation=CONTINUES)
+    inputs, labels = next(iter(ds))
+    masked, flat = inputs["token_ids"].numpy(), inputs["mask_positions"].numpy()
+    assert labels.shape[0] == flat.shape[0] > 0
+    assert (ids[:16].reshape(-1)[flat] == labels.numpy()).all(), "labels are the original pieces"
+    for row, before in zip(masked, ids[:16]):  # a [mask] never sits beside an unmasked piece of its own word
+        for group in _word_groups(before):
+            is_mask = [row[p] == MASK_ID for p in group]
+            assert len(set(is_mask)) == 1, "all pieces of a word masked, or none"

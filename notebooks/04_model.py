@@ -212,6 +212,69 @@ for name in ("workshop", "full"):
 # on real reviews (see the README for the numbers on a 2-core laptop).
 
 # %% [markdown]
+# ## The same BERT in keras-hub
+#
+# [keras-hub](https://keras.io/keras_hub/) is the library of ready-made Keras models you would use
+# next. Its layers build this model in a few lines: `TokenAndPositionEmbedding`,
+# `TransformerEncoder` and `MaskedLMHead` (`hub.build_hub_mlm` stacks them at your preset's sizes),
+# and `BertBackbone` / `BertMaskedLM` are the whole of BERT in two calls. We wrote ours by hand, so
+# each part could be read here, and because three of keras-hub's choices cost time on a laptop CPU:
+#
+# * its encoder block applies dropout to the attention *weights*; ours only to each sub-layer's
+#   output;
+# * its head scores every prediction slot `[B, P]`, the empty ones too; ours scores a packed list of
+#   the real masked tokens;
+# * its positions are learned vectors added to the embeddings; ours (in the workshop) are rotary.
+#
+# The cells below measure what that means. Importing keras-hub loads all its model families, so
+# only this section (and `hub.py`) imports it.
+
+# %%
+from bertmlm_lib import hub
+
+import_cost = hub.import_cost_mb()
+hub_mlm = hub.build_hub_mlm(cfg, vectorizer.vocabulary_size)
+backbone, hub_bert = hub.build_hub_bert(cfg, vectorizer.vocabulary_size)
+print(f"importing keras-hub added {import_cost:.0f} MB to this kernel\n")
+for name, built in {"ours (this lesson)": mlm, "keras-hub layers, our sizes": hub_mlm,
+                    "keras-hub BertMaskedLM": hub_bert}.items():
+    parts = ", ".join(f"{part} {count:,}" for part, count in hub.part_counts(built).items())
+    print(f"{name:28} {built.count_params():>9,} parameters: {parts}")
+
+# %% [markdown]
+# The counts differ only where the designs do: keras-hub's embedding holds a table of position
+# vectors (`max_length x embed_dim`) where rotary positions need none, and `BertBackbone` adds
+# BERT's parts that we left out above: segment embeddings and a `[CLS]` "pooler" layer. The head
+# is listed without the word vectors it reuses.
+#
+# Now one masked batch of real reviews through both, and a training step of each, timed (the median
+# of 10 steps after 2 warm-up steps, on this machine, now):
+
+# %%
+review_ids = vectorizer.encode(stages.reviews(cfg, unlabelled=False).train.texts[:512])
+batch = hub.masked_batch(review_ids[:cfg.batch_size], cfg, vectorizer.vocabulary_size)
+ours_out, hub_out = mlm(batch["ours"][0]), hub_mlm(batch["hub"][0])
+print(f"ours:      logits {tuple(ours_out.shape)}: one row per real masked token")
+print(f"keras-hub: logits {tuple(hub_out.shape)}: every slot, {batch['slots'] - batch['predictions']:,} "
+      f"of the {batch['slots']:,} empty")
+step = {"ours": hub.seconds_per_step(mlm, batch["ours"]), "keras-hub": hub.seconds_per_step(hub_mlm, batch["hub"])}
+print(", ".join(f"{name} {seconds * 1000:.0f} ms per training step" for name, seconds in step.items())
+      + f": keras-hub's takes {step['keras-hub'] / step['ours']:.2f}x as long")
+
+# %% [markdown]
+# keras-hub also masks: `MaskedLMMaskGenerator` takes the same recipe (share chosen; of those, 80%
+# `[mask]`, 10% a random word, 10% kept). On the same 512 reviews, both should give the same
+# shares, but not the same words: each draws its own random numbers.
+
+# %%
+masking_check = hub.compare_masking(review_ids, cfg, vectorizer.vocabulary_size)
+for name in ("ours", "keras-hub"):
+    shares = masking_check[name]
+    print(f"{name:9}: {shares['chosen_share']:.1%} of words chosen; of those {shares['masked']:.0%} [mask], "
+          f"{shares['replaced']:.0%} random, {shares['kept']:.0%} kept")
+print(f"reviews where both chose the same positions: {masking_check['same_positions']:.0%}")
+
+# %% [markdown]
 # ## What this lesson claims, checked
 
 # %%
@@ -223,6 +286,11 @@ assert np.allclose([turned_q[0] @ turned_k[d] for d in range(41)], scores, atol=
 assert mlm.head.token_embedding is model.token_embedding_of(mlm.encoder)
 assert model.head_cost(cfg)["saving_factor"] >= 3, "scoring only the masked slots: 4x less work at 25% masked, 6.7x at 15%"
 assert sum(row["parameters"] for row in diagram.architecture_rows(mlm)) == mlm.count_params(), "the diagram counts every weight once"
+assert hub_mlm.count_params() - mlm.count_params() == (cfg.max_length * cfg.embed_dim if cfg.position_encoding != "learned" else 0), \
+    "keras-hub's layers at our sizes: the same model but for a table of position vectors"
+assert tuple(hub_out.shape[:2]) == batch["hub"][0]["mask_positions"].shape and ours_out.shape[0] == batch["predictions"]
+assert abs(masking_check["ours"]["masked"] - masking_check["keras-hub"]["masked"]) < 0.05, "same recipe, other draws"
+assert masking_check["same_positions"] < 0.5, "but not the same words"
 
 # %% [markdown]
 # ## Exercises

@@ -26,11 +26,12 @@
 # 1. **standardize** the text (lowercase, no HTML, no punctuation, but keep `[mask]`),
 # 2. **count** the words of the pretraining corpus and keep the most frequent ones as the vocabulary,
 # 3. **encode** reviews to ids and **decode** ids back to words,
-# 4. see what the vocabulary covers, and meet the `[mask]` token that the next lessons are about.
+# 4. see what the vocabulary covers, and meet the `[mask]` token that the next lessons are about,
+# 5. meet subwords: a WordPiece vocabulary learned with keras-hub, which almost never says `[UNK]`.
 #
-# Every function used here lives in `bertmlm_lib/vectorize.py`.
+# Every function used here lives in `bertmlm_lib/vectorize.py` (subwords: `bertmlm_lib/subwords.py`).
 #
-# **Time:** 15 minutes in class, together with lesson 01; the notebook runs in about 16 s in the
+# **Time:** 15 minutes in class, together with lesson 01; the notebook runs in about 35 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
@@ -180,8 +181,8 @@ for word in ("movie", "unwatchable", "rewatchable", "kubrick", "awfull", "moive"
 # %% [markdown]
 # What does it buy? Both vocabularies read the same test reviews, which neither was built from. The
 # left panel counts the tokens read as `[UNK]`; the right one how long a review becomes. Pieces
-# almost never give up (a character never seen, like an accented letter in a tiny corpus, still
-# does), and pay for it in length: more of each review is cut at `max_length`.
+# almost never give up (a word with a character the learner left out, such as a rare accented
+# letter, still does), and pay for it in length: more of each review is cut at `max_length`.
 
 # %%
 unseen = imdb.test.texts[:5000]

@@ -220,7 +220,8 @@ for name in ("workshop", "full"):
 # next. Its layers build this model in a few lines: `TokenAndPositionEmbedding`,
 # `TransformerEncoder` and `MaskedLMHead` (`hub.build_hub_mlm` stacks them at your preset's sizes),
 # and `BertBackbone` / `BertMaskedLM` are the whole of BERT in two calls. We wrote ours by hand, so
-# each part could be read here, and because three of keras-hub's choices cost time on a laptop CPU:
+# each part could be read here, and because keras-hub's layers differ from ours in three ways that
+# matter on a laptop CPU:
 #
 # * its encoder block applies dropout to the attention *weights*; ours only to each sub-layer's
 #   output;

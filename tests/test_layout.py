@@ -20,10 +20,11 @@ FLOORS = [
      "baselines", "widgets", "widgets.html", "widgets.fill_mask", "experiments"),
     ("data",),  # lesson 01
     ("vectorize",),  # lesson 02
+    ("subwords",),  # lesson 02's WordPiece (keras-hub)
     ("masking",),  # lesson 03
     ("widgets.masking_explorer",),
     ("model",),  # lesson 04
-    ("diagram",),  # lesson 04's picture of the model
+    ("diagram", "hub"),  # lesson 04's picture of the model, and the same model from keras-hub's layers
     ("widgets.sentiment",),  # draws attention maps of a model
     ("checkpoints",),  # trained models on disk: what fill-mask, pretraining and fine-tuning load
     ("fill_mask",),  # lesson 05, asking a model; pretraining shows it live, so it stands below
@@ -45,7 +46,7 @@ FLOORS = [
 FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in modules}
 # What a lesson notebook may import: its lesson's modules and those of earlier lessons, `stages` for its
 # set-up, `config`, the measured experiments it shows; never the plumbing (files, runners, the CLI).
-NOTEBOOK_LESSON = {"01": "data", "02": "vectorize", "03": "widgets.masking_explorer", "04": "diagram",
+NOTEBOOK_LESSON = {"01": "data", "02": "subwords", "03": "widgets.masking_explorer", "04": "diagram",
                    "05": "representations", "06": "finetune", "07": "evaluate", "08": "evaluate",
                    "09": "representations", "10": "evaluate"}
 NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks", "instructor", "report", "pipeline", "runs", "cli"}

@@ -16,8 +16,6 @@ keras-hub is imported inside these functions only (via `subwords.keras_hub`): lo
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from . import model as model_module
@@ -88,11 +86,16 @@ def part_counts(model) -> dict[str, int]:
     return counts
 
 
+def _our_masks(token_ids: np.ndarray, cfg: Config, vocabulary_size: int, seed: int | None) -> dict:
+    """Our masking of `token_ids` with the preset's recipe (`masking.mask_numpy`)."""
+    return mask_numpy(token_ids, cfg.seed if seed is None else seed, vocabulary_size, mask_rate=cfg.mask_rate,
+                      mask_token_share=cfg.mask_token_share, random_token_share=cfg.random_token_share)
+
+
 def masked_batch(token_ids: np.ndarray, cfg: Config, vocabulary_size: int, seed: int | None = None) -> dict:
     """One masked batch in both forms: ours (packed positions, labels `[N]`) and keras-hub's
     (positions `[B, P]`, labels `[B, P]`, weights 0 for unused slots)."""
-    out = mask_numpy(token_ids, cfg.seed if seed is None else seed, vocabulary_size, mask_rate=cfg.mask_rate,
-                     mask_token_share=cfg.mask_token_share, random_token_share=cfg.random_token_share)
+    out = _our_masks(token_ids, cfg, vocabulary_size, seed)
     used = out["mask_weights"] > 0
     packed = model_module.flat_positions([row[weights].tolist() for row, weights in zip(out["mask_positions"], used)],
                                          token_ids.shape[1])
@@ -102,21 +105,17 @@ def masked_batch(token_ids: np.ndarray, cfg: Config, vocabulary_size: int, seed:
             "slots": int(out["mask_positions"].size), "predictions": int(used.sum())}
 
 
-def seconds_per_step(model, batch: tuple, steps: int = 10, warmup: int = 2, learning_rate: float = 1e-3) -> float:
-    """Median wall seconds of one training step (Adam, cross-entropy on the logits) on one batch,
-    after `warmup` steps that trace the step function."""
+def seconds_per_step(runs: dict, steps: int = 10, warmup: int = 2, learning_rate: float = 1e-3) -> dict[str, float]:
+    """Median wall seconds of one training step (Adam, cross-entropy on the logits) of each model on
+    its batch: `runs` is name -> (model, batch). The models take turns (`model.interleaved_step_seconds`,
+    as `bertmlm bench` times them), so a busy machine slows them alike; `warmup` rounds trace first."""
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    inputs, labels, weights = batch
-    times = []
-    for step in range(warmup + steps):
-        started = time.perf_counter()
-        model.train_on_batch(inputs, labels, sample_weight=weights)
-        if step >= warmup:
-            times.append(time.perf_counter() - started)
-    return float(np.median(times))
+    for built, _ in runs.values():
+        built.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=model_module.mlm_loss())
+    timings = model_module.interleaved_step_seconds({name: (built, [batch]) for name, (built, batch) in runs.items()},
+                                                    steps=steps, warmup=warmup)
+    return {name: float(np.median(values)) for name, values in timings.items()}
 
 
 def compare_masking(token_ids: np.ndarray, cfg: Config, vocabulary_size: int, seed: int | None = None) -> dict:
@@ -128,8 +127,7 @@ def compare_masking(token_ids: np.ndarray, cfg: Config, vocabulary_size: int, se
         mask_selection_length=max_predictions_for(cfg.max_length, cfg.mask_rate), unselectable_token_ids=list(range(FIRST_WORD_ID)),
         mask_token_rate=cfg.mask_token_share, random_token_rate=cfg.random_token_share)
     theirs = {name: np.asarray(value) for name, value in generator(token_ids).items()}
-    ours = mask_numpy(token_ids, cfg.seed if seed is None else seed, vocabulary_size, mask_rate=cfg.mask_rate,
-                      mask_token_share=cfg.mask_token_share, random_token_share=cfg.random_token_share)
+    ours = _our_masks(token_ids, cfg, vocabulary_size, seed)
     return {"ours": _shares(token_ids, ours), "keras-hub": _shares(token_ids, theirs),
             "same_positions": float(np.mean([set(a[w > 0]) == set(b[v > 0]) for a, w, b, v in zip(
                 ours["mask_positions"], ours["mask_weights"], theirs["mask_positions"], theirs["mask_weights"])]))}

@@ -608,6 +608,23 @@ def mlm_metrics() -> list:
     return [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy"), MaskedPerplexity()]
 
 
+def interleaved_step_seconds(runs: dict, steps: int = 10, warmup: int = 2) -> dict[str, list[float]]:
+    """Wall seconds of each training step of compiled models, timed in turns so that a busy machine
+    slows them alike: `runs` is name -> (model, [batch, ...]), a batch `(inputs, labels, weights)`.
+    Step i of every model uses its batch i (cycling); the first `warmup` rounds trace and are not kept."""
+    import time
+
+    timings = {name: [] for name in runs}
+    for step in range(warmup + steps):
+        for name, (built, batches) in runs.items():
+            inputs, labels, weights = batches[step % len(batches)]
+            started = time.perf_counter()
+            built.train_on_batch(inputs, labels, sample_weight=weights)  # returns after the step has run
+            if step >= warmup:
+                timings[name].append(time.perf_counter() - started)
+    return timings
+
+
 def parameter_counts(model: keras.Model) -> dict:
     """Trainable parameters per top-level layer (shared weights counted once, where they live)."""
     counts, seen = {}, set()

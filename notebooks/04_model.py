@@ -252,7 +252,7 @@ for name, built in {"ours (this lesson)": mlm, "keras-hub layers, our sizes": hu
 # is listed without the word vectors it reuses.
 #
 # Now one masked batch of real reviews through both, and a training step of each, timed (the median
-# of 10 steps after 2 warm-up steps, on this machine, now):
+# of 10 steps after 2 warm-up steps, the two models taking turns, on this machine, now):
 
 # %%
 review_ids = vectorizer.encode(stages.reviews(cfg, unlabelled=False).train.texts[:512])
@@ -261,15 +261,15 @@ ours_out, hub_out = mlm(batch["ours"][0]), hub_mlm(batch["hub"][0])
 print(f"ours:      logits {tuple(ours_out.shape)}: one row per real masked token")
 print(f"keras-hub: logits {tuple(hub_out.shape)}: every slot, {batch['slots'] - batch['predictions']:,} "
       f"of the {batch['slots']:,} empty")
-step = {"ours": hub.seconds_per_step(mlm, batch["ours"]), "keras-hub": hub.seconds_per_step(hub_mlm, batch["hub"])}
+step = hub.seconds_per_step({"ours": (mlm, batch["ours"]), "keras-hub": (hub_mlm, batch["hub"])})
 print(", ".join(f"{name} {seconds * 1000:.0f} ms per training step" for name, seconds in step.items())
       + f": keras-hub's takes {step['keras-hub'] / step['ours']:.2f}x as long")
 
 # %% [markdown]
 # Read the ratio with care: it is one batch, timed now, on whatever else your laptop is doing. In the
-# workshop preset on an idle 2-core machine we measured 115 ms for ours and 122 ms for keras-hub's
-# (1.07x): its attention dropout and its empty slots cost more than our rotary positions, but at
-# this size most of a step is the output layer both share. The gap grows with the share of empty
+# workshop preset on an idle 2-core machine, in two runs, we measured 92-94 ms for ours and 106-109 ms
+# for keras-hub's (1.14-1.16x): its attention dropout and its empty slots cost more than our rotary
+# positions, but at this size most of a step is the output layer both share. The gap grows with the share of empty
 # slots and with longer reviews.
 #
 # keras-hub also masks: `MaskedLMMaskGenerator` takes the same recipe (share chosen; of those, 80%

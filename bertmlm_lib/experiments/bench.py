@@ -20,7 +20,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -34,7 +33,8 @@ load_tensorflow()
 
 import keras  # noqa: E402
 
-from ..model import BertMaskedLM, PositionEmbedding, encoder_settings, flat_positions, mlm_loss  # noqa: E402
+from ..model import (BertMaskedLM, PositionEmbedding, encoder_settings, flat_positions,  # noqa: E402
+                     interleaved_step_seconds, mlm_loss)
 
 REFERENCE = dict(vocab_size=30_000, max_length=256, embed_dim=128, num_heads=8, ff_dim=128, num_layers=1,
                  batch_size=32, learning_rate=1e-3, dropout=0.1, activation="relu", pre_layer_norm=False,
@@ -120,19 +120,9 @@ def time_interleaved(cfg, steps: int = 10, levers: bool = False, data_path=None)
     Warm-up runs every batch twice first: each new number of predictions traces the step once more.
     """
     batches = benchmark_batches(cfg, data_path=data_path)
-    warmup = 2 * len(batches)
     load_tensorflow().get_logger().setLevel("ERROR")  # retracing notes during warm-up are expected
-    models = {name: (factory(), kind) for name, (factory, kind) in variants(cfg, levers).items()}
-    timings = {name: [] for name in models}
-    for step in range(warmup + steps):
-        batch = batches[step % len(batches)]
-        for name, (model, kind) in models.items():
-            x, y, w = batch[kind]
-            started = time.perf_counter()
-            model.train_on_batch(x, y, sample_weight=w)  # returns after the step has run
-            elapsed = time.perf_counter() - started
-            if step >= warmup:
-                timings[name].append(elapsed)
+    runs = {name: (factory(), [batch[kind] for batch in batches]) for name, (factory, kind) in variants(cfg, levers).items()}
+    timings = interleaved_step_seconds(runs, steps=steps, warmup=2 * len(batches))
     out = {}
     for name, values in timings.items():
         median = statistics.median(values)

@@ -129,10 +129,17 @@ class WordPieceVectorizer(Vectorizer):
         for start in range(0, len(texts), batch_size):
             yield self._tokenize(tf.constant(texts[start:start + batch_size]))
 
+    def _count_pieces(self, texts) -> tuple[np.ndarray, int]:
+        """In one pass over `texts`: the pieces of each (before any cut), and how many are `[UNK]`."""
+        lengths, unknown = [], 0
+        for batch in self._tokenized(texts):
+            lengths.append(batch.row_lengths().numpy())
+            unknown += int((batch.flat_values.numpy() == SPECIAL_PIECES.index("[UNK]")).sum())
+        return (np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)), unknown
+
     def pieces_per_text(self, texts) -> np.ndarray:
         """How many pieces each text has after standardization, before any cut to max_length."""
-        lengths = [batch.row_lengths().numpy() for batch in self._tokenized(texts)]
-        return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        return self._count_pieces(texts)[0]
 
     def pieces(self, word: str) -> list[str]:
         """How one word is spelled in pieces (`[UNK]` if even its letters are unknown)."""
@@ -152,17 +159,16 @@ class WordPieceVectorizer(Vectorizer):
     def coverage(self, texts: list[str], counts: Counter | None = None) -> dict:
         """Share of the pieces of `texts` that are `[UNK]`, pieces per word, and how often reviews get
         cut (`counts` is accepted for the word-level signature and not needed)."""
-        lengths, unknown = [], 0
-        for batch in self._tokenized(texts):
-            lengths.append(batch.row_lengths().numpy())
-            unknown += int((batch.flat_values.numpy() == SPECIAL_PIECES.index("[UNK]")).sum())
-        pieces = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        return self._coverage(*self._count_pieces(texts), words_per_text(texts))
+
+    def _coverage(self, pieces: np.ndarray, unknown: int, words: np.ndarray) -> dict:
+        """`coverage` from counts already made: pieces and words per text, and the `[UNK]` pieces."""
         total = int(pieces.sum())
         return {
             "tokens": total,
             "known_share": 1 - unknown / total if total else 0.0,
             "unknown_rate": unknown / total if total else 0.0,
-            "pieces_per_word": total / max(int(words_per_text(texts).sum()), 1),
+            "pieces_per_word": total / max(int(words.sum()), 1),
             "truncated_share": float((pieces > self.max_length).mean()) if len(pieces) else 0.0,
         }
 
@@ -173,9 +179,11 @@ def build_wordpiece_vectorizer(counts: Counter, vocab_size: int, max_length: int
 
 
 def compare(word_vectorizer: Vectorizer, pieces: WordPieceVectorizer, texts: list[str]) -> dict:
-    """Words against pieces on the same texts: the `[UNK]` share of each, and tokens per text."""
-    lengths = {"words": words_per_text(texts), "pieces": pieces.pieces_per_text(texts)}
-    reports = {"words": word_vectorizer.coverage(texts), "pieces": pieces.coverage(texts)}
+    """Words against pieces on the same texts: the `[UNK]` share of each, and tokens per text (the
+    texts are cut into pieces once, for both the lengths and the `[UNK]` count)."""
+    piece_lengths, unknown = pieces._count_pieces(texts)
+    lengths = {"words": words_per_text(texts), "pieces": piece_lengths}
+    reports = {"words": word_vectorizer.coverage(texts), "pieces": pieces._coverage(piece_lengths, unknown, lengths["words"])}
     return {**{kind: {**reports[kind], "lengths": lengths[kind], "median_length": float(np.median(lengths[kind]))}
                for kind in reports},
             "texts": len(texts), "max_length": pieces.max_length}

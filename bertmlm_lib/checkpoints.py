@@ -30,6 +30,7 @@ from .artifacts import (
 )
 from .config import Config, fields_of, with_saved_defaults
 from .errors import ArtifactError
+from . import vocabularies
 from .vectorize import VOCABULARY_FILE, Vectorizer
 from . import model as _registers_model_layers  # noqa: F401  (a saved model names them)
 from . import schedules as _registers_schedule  # noqa: F401
@@ -95,7 +96,7 @@ def load_pretrained(artifacts: Path):
     artifacts = Path(artifacts)
     if not artifacts.is_dir():
         raise ArtifactError(f"the artifacts folder {artifacts} does not exist: pass the folder `bertmlm pretrain` wrote to.")
-    vectorizer = Vectorizer.load(artifacts)
+    vectorizer = vocabularies.load(artifacts)
     folder = checkpoint_folder(artifacts)
     meta = read_checkpoint_meta(folder)
     require_vocabulary(meta, vectorizer, folder)

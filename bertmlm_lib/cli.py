@@ -280,12 +280,12 @@ def run_vectorize(args) -> dict:
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
-        c = summary["coverage"]
-        print(f"vocabulary of {summary['vocabulary_size']:,} ids saved to {summary['vocabulary']}\n"
+        c, unit = summary["coverage"], "words" if summary["tokenizer"] == "word" else "WordPiece pieces"
+        print(f"vocabulary of {summary['vocabulary_size']:,} {summary['tokenizer']} ids saved to {summary['vocabulary']}\n"
               f"built from {summary['corpus_reviews']:,} reviews in {summary['adapt_seconds']} s; "
-              f"most frequent: {', '.join(summary['most_frequent'])}\n"
-              f"coverage: {c['known_share']:.1%} of {c['tokens']:,} words known ({c['unknown_rate']:.1%} [UNK]); "
-              f"{c['truncated_share']:.0%} of reviews are longer than {summary['max_length']} words and get cut")
+              f"most frequent words: {', '.join(summary['most_frequent'])}\n"
+              f"coverage: {c['known_share']:.1%} of {c['tokens']:,} {unit} known ({c['unknown_rate']:.1%} [UNK]); "
+              f"{c['truncated_share']:.0%} of reviews are longer than {summary['max_length']} {unit} and get cut")
     return summary
 
 

@@ -33,10 +33,11 @@ Activation = Literal["relu", "gelu"]
 PositionEncoding = Literal["learned", "sinusoidal", "alibi", "rope", "t5"]
 Schedule = Literal["linear", "warmup", "constant"]
 Strategy = Literal["default", "mirrored", "multiworker"]
+Tokenizer = Literal["word", "wordpiece"]
 POSITION_ENCODINGS = typing.get_args(PositionEncoding)
 # What a setting meant before it existed: a config or model saved then had this behaviour, whatever
 # the preset's default is now, so it reloads and resumes unchanged.
-SAVED_BEFORE_SETTING = {"position_encoding": "learned"}
+SAVED_BEFORE_SETTING = {"position_encoding": "learned", "tokenizer": "word", "whole_word_masking": False}
 
 
 def with_saved_defaults(saved: dict) -> dict:
@@ -54,7 +55,10 @@ class Config:
     test_reviews: int | None = None
     unsup_reviews: int | None = None
     validation_fraction: float = 0.1
-    # Vectorization: words kept (specials included) and tokens per review.
+    # Vectorization: ids kept (specials included) and tokens per review. `tokenizer` says what a token
+    # is: a whole word ("word": every rarer word is [UNK]) or a WordPiece piece ("wordpiece", learned
+    # with keras-hub: frequent words whole, rarer ones spelled from pieces; see `subwords.py`).
+    tokenizer: Tokenizer = "word"
     vocab_size: int = 30_000
     max_length: int = 256
     # Masking (BERT's recipe): share of real tokens chosen; of those, the shares replaced by
@@ -62,6 +66,9 @@ class Config:
     mask_rate: float = 0.15
     mask_token_share: float = 0.8
     random_token_share: float = 0.1
+    # With WordPiece: choose whole words, so all pieces of a word are masked together (a word's first
+    # piece never gives its second away). Nothing changes for a word-level vocabulary.
+    whole_word_masking: bool = False
     # Model: a small BERT encoder.
     embed_dim: int = 128
     num_heads: int = 8
@@ -162,8 +169,8 @@ class Config:
 # match, and the stage keys of `bertmlm run`. A new setting joins one group here and nowhere else.
 FIELD_GROUPS = {
     "data": ("train_reviews", "test_reviews", "unsup_reviews", "seed"),
-    "vocabulary": ("vocab_size", "max_length"),
-    "masking": ("mask_rate", "mask_token_share", "random_token_share"),
+    "vocabulary": ("tokenizer", "vocab_size", "max_length"),
+    "masking": ("mask_rate", "mask_token_share", "random_token_share", "whole_word_masking"),
     "model": ("embed_dim", "num_heads", "ff_dim", "num_layers", "activation", "pre_layer_norm", "position_encoding"),
     "pretraining": ("dropout", "batch_size", "learning_rate", "schedule", "warmup_share", "embedding_init_std",
                     "weight_decay", "clipnorm",
@@ -181,7 +188,7 @@ def fields_of(*groups: str) -> tuple[str, ...]:
     """The settings of some groups, in order.
 
     >>> fields_of("vocabulary")
-    ('vocab_size', 'max_length')
+    ('tokenizer', 'vocab_size', 'max_length')
     """
     return tuple(name for group in groups for name in FIELD_GROUPS[group])
 
@@ -424,6 +431,8 @@ def _checked(cfg: Config) -> Config:
     if cfg.label_validation_reviews is not None and (not isinstance(cfg.label_validation_reviews, int)
                                                      or cfg.label_validation_reviews < 2):
         fail("label_validation_reviews", "None (the whole validation split) or a whole number >= 2")
+    if not isinstance(cfg.whole_word_masking, bool):
+        fail("whole_word_masking", "true or false")
     for name, choices in CHOICES.items():
         if getattr(cfg, name) not in choices:
             fail(name, " or ".join(repr(choice) for choice in choices))

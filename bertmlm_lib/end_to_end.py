@@ -5,6 +5,8 @@ the model, so the saved model still needed Python preprocessing code. Ours puts 
 `TextVectorization` layer inside: `[B]` strings -> `[B, L]` ids -> classifier -> `[B, 1]`
 probabilities. Saved as one `.keras` file, it reloads with `safe_mode=True` in a fresh process
 (the standardization function is registered with Keras) and gives identical predictions.
+With a WordPiece vocabulary the text layer is `subwords.WordPieceText`: loading such a model needs
+keras-hub and tensorflow-text installed (both come with `pip install bertmlm`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import keras  # noqa: E402
 # process that has imported nothing else of ours.
 from . import model as _registers_encoder_layers  # noqa: E402,F401
 from . import schedules as _registers_schedule  # noqa: E402,F401
+from . import subwords as _registers_wordpiece_layer  # noqa: E402,F401  (WordPieceText; keras-hub only when built)
 from .classifier import reading_length  # noqa: E402
 
 

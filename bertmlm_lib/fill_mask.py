@@ -7,6 +7,9 @@ and `FillMasker.from_artifacts(folder)` on what `bertmlm pretrain` saved. Result
                               "targets": {w: p, ...}}]}]
 
 `position` is the index of the `[mask]` among the words the model reads (after standardization).
+
+With a WordPiece vocabulary a `[mask]` stands for one word: the guesses are the pieces that can
+start a word (never a `##` continuation), their probabilities renormalized among those.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ class FillMasker:
     def __init__(self, model, vectorizer: Vectorizer):
         self.model = model
         self.vectorizer = vectorizer
+        # The ids a [mask] may be filled with: real tokens that start a word.
+        self.can_fill = ~vectorizer.is_continuation
+        self.can_fill[:FIRST_WORD_ID] = False
 
     @classmethod
     def from_artifacts(cls, folder: str | os.PathLike) -> "FillMasker":
@@ -61,21 +67,29 @@ class FillMasker:
         return texts
 
     def probabilities(self, texts) -> tuple[list[str], list[np.ndarray], list[list[int]]]:
-        """Per text: the probabilities `[masks, V]` at its kept masks, and those masks' positions."""
+        """Per text: the probabilities `[masks, V]` at its kept masks, and those masks' positions among its words."""
         texts = self._check(texts)
         ids = self.vectorizer.encode(texts)
         positions = [np.flatnonzero(row == MASK_ID).tolist() for row in ids]
         for text, found in zip(texts, positions):
             if not found:
                 raise TextError(
-                    f"every [mask] of {text[:60]!r} lies beyond the model's {self.vectorizer.max_length} words: "
+                    f"every [mask] of {text[:60]!r} lies beyond the model's {self.vectorizer.max_length} tokens: "
                     "put a [mask] nearer the start or shorten the text."
                 )
         flat = flat_positions(positions, ids.shape[1])
-        logits = np.asarray(self.model({"token_ids": ids, "mask_positions": flat}, training=False))
-        probs = _softmax(logits.astype(np.float64))  # [all masks of all texts, V], in text order
+        logits = np.asarray(self.model({"token_ids": ids, "mask_positions": flat}, training=False)).astype(np.float64)
+        if not self.can_fill[FIRST_WORD_ID:].all():  # pieces: a [mask] is a word, so it starts with a word's first piece
+            logits[:, ~self.can_fill] = -np.inf
+        probs = _softmax(logits)  # [all masks of all texts, V], in text order
         starts = np.cumsum([0] + [len(found) for found in positions])
-        return texts, [probs[starts[i]:starts[i + 1]] for i in range(len(texts))], positions
+        words = [self._word_positions(row, found) for row, found in zip(ids, positions)]
+        return texts, [probs[starts[i]:starts[i + 1]] for i in range(len(texts))], words
+
+    def _word_positions(self, row: np.ndarray, found: list[int]) -> list[int]:
+        """The index among words of each token position in `found` (the same, for whole words)."""
+        starts = np.cumsum(~self.vectorizer.is_continuation[row]) - 1  # word index of every token
+        return [int(starts[i]) for i in found]
 
     def __call__(self, texts, top_k: int = 5, targets=None) -> list[dict]:
         """For each text and each of its masks: the `top_k` words with probabilities (and `targets`' probabilities)."""
@@ -87,7 +101,8 @@ class FillMasker:
             if not cleaned or " " in cleaned:
                 raise TextError(f"target {word!r} is not one word: give single words, e.g. movie.")
             if self.vectorizer.id_of(cleaned) < FIRST_WORD_ID:
-                raise TextError(f"target {word!r} is not in the vocabulary, so the model cannot predict it.")
+                raise TextError(f"target {word!r} is not in the vocabulary as one token, so the model cannot "
+                                "predict it in one [mask].")
             target_ids[cleaned] = self.vectorizer.id_of(cleaned)
         texts, per_text, positions = self.probabilities(texts)
         top_k = min(top_k, self.vectorizer.vocabulary_size)
@@ -105,9 +120,11 @@ class FillMasker:
                     entry["targets"] = {word: float(row[i]) for word, i in target_ids.items()}
                 masks.append(entry)
             result = {"text": text, "masks": masks}
-            if len(words) > self.vectorizer.max_length:  # said, not hidden: the model reads a fixed length
-                ignored = words[self.vectorizer.max_length:].count(MASK_TOKEN)
-                result["note"] = (f"only the first {self.vectorizer.max_length} of {len(words)} words are read"
+            tokens = int(self.vectorizer.tokens_per_text([text])[0])
+            if tokens > self.vectorizer.max_length:  # said, not hidden: the model reads a fixed length
+                ignored = words.count(MASK_TOKEN) - len(found)
+                unit = "words" if self.vectorizer.KIND == "word" else f"{self.vectorizer.KIND} tokens"
+                result["note"] = (f"only the first {self.vectorizer.max_length} of {tokens} {unit} are read"
                                   + (f"; {ignored} [mask] after them ignored" if ignored else ""))
             results.append(result)
         return results

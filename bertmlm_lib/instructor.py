@@ -42,14 +42,15 @@ from .checkpoints import (
 )
 from .config import Config, fields_of, from_dict, with_saved_defaults
 from .errors import ArtifactError
-from .vectorize import VOCABULARY_FILE, Vectorizer
+from . import vocabularies
+from .vectorize import VOCABULARY_FILE, saved_kind
 
 FORMAT = "bertmlm-pretrained"
 MODEL_FILE = "mlm.keras"
 FORMAT_VERSION = 2  # 2: our own embedding layer (1 used keras-hub's; refused, export again)
 SHIPPED = Path(__file__).resolve().parent / "experiments" / "measured" / "instructor.bertmlm"
 # Must be equal between the checkpoint and the preset that imports it (max_length may be shorter).
-MUST_MATCH = ("vocab_size", *fields_of("model"))
+MUST_MATCH = ("tokenizer", "vocab_size", *fields_of("model"))
 
 
 def _commit() -> str | None:
@@ -130,11 +131,11 @@ def _unpack(path: Path, manifest: dict, cfg: Config) -> dict:
         pack.extractall(scratch, members=[VOCABULARY_FILE, MODEL_FILE])  # fixed names, no paths from the file
         saved = read_json(Path(scratch) / VOCABULARY_FILE, "vocabulary", "export the checkpoint again.")
         tokens = saved.get("tokens") or []
-        imported = Vectorizer(tokens, cfg.max_length, saved.get("counts"))
+        imported = vocabularies.from_tokens(saved_kind(saved), tokens, cfg.max_length, saved.get("counts"))
         if imported.fingerprint != manifest["vocabulary_sha256"]:
             raise ArtifactError(f"the vocabulary inside {path} does not match its hash: the file is damaged; export it again.")
         if (folder / VOCABULARY_FILE).is_file():
-            own = Vectorizer.load(folder)
+            own = vocabularies.load(folder)
             if own.fingerprint != imported.fingerprint:
                 raise ArtifactError(
                     f"vocabulary mismatch: {folder} already holds another vocabulary (hash {own.fingerprint[:12]}, the "
@@ -170,7 +171,8 @@ def load(path: str | Path = SHIPPED):
     with zipfile.ZipFile(path) as pack, tempfile.TemporaryDirectory() as scratch:
         pack.extractall(scratch, members=[VOCABULARY_FILE, MODEL_FILE])
         saved = read_json(Path(scratch) / VOCABULARY_FILE, "vocabulary", "export the checkpoint again.")
-        vectorizer = Vectorizer(saved.get("tokens") or [], manifest["config"]["max_length"], saved.get("counts"))
+        vectorizer = vocabularies.from_tokens(saved_kind(saved), saved.get("tokens") or [],
+                                              manifest["config"]["max_length"], saved.get("counts"))
         if vectorizer.fingerprint != manifest["vocabulary_sha256"]:
             raise ArtifactError(f"the vocabulary inside {path} does not match its hash: the file is damaged; export it again.")
         return load_keras_file(Path(scratch) / MODEL_FILE), vectorizer

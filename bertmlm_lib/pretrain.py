@@ -130,15 +130,17 @@ def masked_accuracy_at(model: keras.Model, token_ids, vocabulary_size: int, mask
     return float(model.evaluate(heldout, verbose=0, return_dict=True)["masked_accuracy"])
 
 
-def datasets(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int = 0):
+def datasets(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int = 0, continuation=None):
     """The training stream (endless, fresh masks) and the held-out set (fixed masks, `HELDOUT_MASKING`).
 
     A resumed run (`start_step` > 0) draws another order and other masks than the run it continues.
+    `continuation` (see `whole_words`) makes the training stream mask whole words; the held-out set
+    always masks pieces one by one, so its score compares runs with and without whole words.
     """
     train = mlm_dataset(corpus.train_ids, vocabulary_size=vocabulary_size, batch_size=cfg.batch_size,
                         seed=cfg.seed + 7919 * start_step, shuffle=True, repeat=True, drop_remainder=True,
                         mask_rate=cfg.mask_rate, mask_token_share=cfg.mask_token_share,
-                        random_token_share=cfg.random_token_share,
+                        random_token_share=cfg.random_token_share, continuation=continuation,
                         max_predictions=max_predictions_for(cfg.max_length, cfg.mask_rate))
     heldout = mlm_dataset(corpus.heldout_ids, vocabulary_size=vocabulary_size, batch_size=cfg.batch_size,
                           seed=cfg.seed + 1, shuffle=False, fixed_masks=True,
@@ -147,13 +149,19 @@ def datasets(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int 
     return train, heldout
 
 
-def short_dataset(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int = 0):
+def short_dataset(corpus: Corpus, cfg: Config, vocabulary_size: int, start_step: int = 0, continuation=None):
     """The training stream of the short-review phase: the first `cfg.short_length` tokens of each review."""
     return mlm_dataset(corpus.train_ids[:, :cfg.short_length], vocabulary_size=vocabulary_size,
                        batch_size=cfg.batch_size, seed=cfg.seed + 7919 * start_step + 1, shuffle=True, repeat=True,
                        drop_remainder=True, mask_rate=cfg.mask_rate, mask_token_share=cfg.mask_token_share,
-                       random_token_share=cfg.random_token_share,
+                       random_token_share=cfg.random_token_share, continuation=continuation,
                        max_predictions=max_predictions_for(cfg.short_length, cfg.mask_rate))
+
+
+def whole_words(cfg: Config, vectorizer: Vectorizer):
+    """What the masking of training batches needs for whole-word masking: for every id, whether it
+    continues a word (`vectorizer.is_continuation`); None when `cfg.whole_word_masking` is off."""
+    return vectorizer.is_continuation if cfg.whole_word_masking else None
 
 
 @dataclass
@@ -250,14 +258,14 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
     with strategy.scope():  # one device by default; all of them under --strategy mirrored or multiworker
         model, seconds_before, heldout_at_zero = _start_model(cfg, vectorizer, folder, resume, planned, writes)
     start_step = step_of(model)
-    size = vectorizer.vocabulary_size
-    train_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[0], cfg, vary_by_worker=True)
+    size, whole = vectorizer.vocabulary_size, whole_words(cfg, vectorizer)
+    train_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step, whole)[0], cfg, vary_by_worker=True)
     heldout_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[1], cfg)
     clock = TrainingClock(already=seconds_before)
     phases = [Phase(cfg.max_length, train_ds)]
     short_end_step, short_end_minutes = short_phase(cfg, planned, budget)
     if (short_end_minutes is not None and seconds_before < 60 * short_end_minutes) or start_step < short_end_step:
-        short_ds = per_replica(strategy, lambda c: short_dataset(corpus, c, size, start_step), cfg, vary_by_worker=True)
+        short_ds = per_replica(strategy, lambda c: short_dataset(corpus, c, size, start_step, whole), cfg, vary_by_worker=True)
         phases.insert(0, Phase(cfg.short_length, short_ds, ends_with=StopAt(short_end_step, clock, short_end_minutes)))
     every = eval_every or cfg.eval_every
     every_minutes = cfg.eval_every_seconds / 60 if cfg.eval_every_seconds and not eval_every else None

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import evaluate, pretrain  # noqa: E402
 from .fill_mask import PROBE_ANSWERS  # noqa: E402
-from .vectorize import Vectorizer  # noqa: E402
+from . import vocabularies  # noqa: E402
 from .experiments import label_efficiency  # noqa: E402
 from .widgets.fill_mask import plot_expected_word  # noqa: E402
 
@@ -25,7 +25,7 @@ PLOTS = {"training_curves": "training_curves.png", "fill_mask": "fill_mask_over_
 def write(folder: Path, report: dict, summaries: dict) -> Path:
     """Draw the four plots into `folder` and write `report.md` beside `report.json`."""
     pre = summaries["pretrain"]
-    references = pretrain.reference_levels(Vectorizer.load(folder))
+    references = pretrain.reference_levels(vocabularies.load(folder))
     drawings = {
         "training_curves": lambda: pretrain.plot_curves(pre["history"], phases=pre["mlm"].get("phases"),
                                                         references=references)[0].figure,

@@ -14,7 +14,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from . import archive, data, end_to_end, evaluate, instructor
+from . import archive, data, end_to_end, evaluate, instructor, vocabularies
 from .artifacts import (
     ENCODER_FILE,
     EVALUATE_FILE,
@@ -29,13 +29,13 @@ from .artifacts import (
 from .backend import release_free_memory
 from .checkpoints import checkpoint_folder, load_encoder
 from .classifier import classifier_for, encode_reviews
-from .config import Config
+from .config import Config, with_saved_defaults
 from .distribute import is_multiworker, save_target, strategy_for, weights_digest, writes_here
 from .errors import ArtifactError
 from .finetune import FinetuneResult, finetune
 from .model import build_encoder
 from .pretrain import Corpus, prepare_corpus, pretrain
-from .vectorize import VOCABULARY_FIELDS, VOCABULARY_FILE, Vectorizer, build_vectorizer, count_words, most_frequent
+from .vectorize import VOCABULARY_FIELDS, VOCABULARY_FILE, Vectorizer, count_words, most_frequent
 
 VOCABULARY_SUMMARY = "vectorize.json"
 
@@ -72,11 +72,11 @@ def build_vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=No
     corpus = imdb.pretraining_texts()
     started = time.perf_counter()
     counts = count_words(corpus)
-    vectorizer = build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
+    vectorizer = vocabularies.build(cfg, corpus, counts=counts)
     adapt_seconds = time.perf_counter() - started
     path = vectorizer.save(folder, cfg=cfg)
     summary = {
-        "vocabulary": str(path), "vocabulary_size": vectorizer.vocabulary_size, "max_length": cfg.max_length,
+        "vocabulary": str(path), "tokenizer": vectorizer.KIND, "vocabulary_size": vectorizer.vocabulary_size, "max_length": cfg.max_length,
         "fingerprint": vectorizer.fingerprint, "corpus_reviews": len(corpus), "adapt_seconds": round(adapt_seconds, 2),
         "coverage": vectorizer.coverage(corpus, counts=counts),
         "most_frequent": [word for word, _ in most_frequent(counts, 10)],
@@ -90,12 +90,13 @@ def vocabulary(cfg: Config, data_path=None, progress: bool = True, imdb=None, sa
     (and saved, unless `save` is False: a multi-worker run's other workers build the same one in memory)."""
     path = cfg.artifacts_dir / VOCABULARY_FILE
     built_with = (read_json(path, "vocabulary", "").get("built_with") or {}) if path.is_file() else {}
+    built_with = with_saved_defaults(built_with) if built_with else {}  # a file from before `tokenizer` holds words
     if not all(built_with.get(name) == getattr(cfg, name) for name in VOCABULARY_FIELDS):
         if not save:
             imdb = _with_unlabelled(cfg, imdb) or reviews(cfg, data_path, progress)
-            return build_vectorizer(imdb.pretraining_texts(), cfg.vocab_size, cfg.max_length)
+            return vocabularies.build(cfg, imdb.pretraining_texts())
         build_vocabulary(cfg, data_path, progress=progress, imdb=imdb)
-    return Vectorizer.load(cfg.artifacts_dir)
+    return vocabularies.load(cfg.artifacts_dir)
 
 
 # ------------------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scra
                             "one), or pass --from-scratch.")
     with exclusive(cfg.artifacts_dir, "fine-tuning") if writes else nullcontext():
         started = time.monotonic()
-        vectorizer = vectorizer or Vectorizer.load(cfg.artifacts_dir)
+        vectorizer = vectorizer or vocabularies.load(cfg.artifacts_dir)
         imdb = imdb or reviews(cfg, data_path, progress, unlabelled=False)
         train, validation = labelled_splits(cfg, imdb)
         if train_reviews:

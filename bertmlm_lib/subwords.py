@@ -25,6 +25,10 @@ from .backend import load_tensorflow
 from .errors import ConfigError
 from .vectorize import MASK_TOKEN, SPECIAL_TOKENS, Vectorizer, most_frequent, standardize, words_per_text
 
+load_tensorflow()
+
+import keras  # noqa: E402
+
 CONTINUATION = "##"  # the mark of a piece that continues the word before it
 SPECIAL_PIECES = ("[PAD]", "[UNK]", MASK_TOKEN)  # WordPiece needs a visible name for padding
 INSTALL_HINT = "pip install keras-hub tensorflow-text (both come with `pip install bertmlm`)"
@@ -70,6 +74,40 @@ def learn_wordpiece(counts: Counter, vocab_size: int, min_count: int = 2, max_wo
     return list(pieces)
 
 
+def _wordpiece_tokenizer(tokens: list[str]):
+    """keras-hub's `WordPieceTokenizer` over `tokens`, for text `standardize` has already cleaned."""
+    return keras_hub().tokenizers.WordPieceTokenizer(
+        vocabulary=list(tokens), suffix_indicator=CONTINUATION, oov_token=SPECIAL_PIECES[1],
+        lowercase=False, strip_accents=False, split=True, split_on_cjk=False,
+        special_tokens=[MASK_TOKEN], special_tokens_in_strings=True)
+
+
+@keras.saving.register_keras_serializable(package="bertmlm")
+class WordPieceText(keras.layers.Layer):
+    """Raw strings `[B]` -> WordPiece ids `[B, length]` inside a model: standardize, split into
+    pieces, cut after `length`, pad with 0. The pieces are its config, so a saved model carries its
+    vocabulary; loading one needs keras-hub and tensorflow-text installed (`pip install bertmlm`)."""
+
+    def __init__(self, vocabulary, length: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary = list(vocabulary)
+        self.length = int(length)
+        self._tokenizer = _wordpiece_tokenizer(self.vocabulary)
+
+    def build(self, input_shape=None):  # nothing to learn: the pieces are fixed
+        self.built = True
+
+    def call(self, texts):
+        pieces = self._tokenizer.tokenize(standardize(texts))
+        return keras.ops.cast(pieces.to_tensor(shape=[None, self.length]), "int32")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.length)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary": self.vocabulary, "length": self.length}
+
+
 class WordPieceVectorizer(Vectorizer):
     """Text to rows of WordPiece ids, with the same interface as the word-level `Vectorizer`.
 
@@ -92,11 +130,16 @@ class WordPieceVectorizer(Vectorizer):
     def tokenizer(self):
         """keras-hub's `WordPieceTokenizer` with this vocabulary (for standardized text)."""
         if self._tokenizer is None:
-            self._tokenizer = keras_hub().tokenizers.WordPieceTokenizer(
-                vocabulary=self.tokens, suffix_indicator=CONTINUATION, oov_token=SPECIAL_PIECES[1],
-                lowercase=False, strip_accents=False, split=True, split_on_cjk=False,
-                special_tokens=[MASK_TOKEN], special_tokens_in_strings=True)
+            self._tokenizer = _wordpiece_tokenizer(self.tokens)
         return self._tokenizer
+
+    def text_layer(self, length: int | None = None):
+        """A `WordPieceText` layer with these pieces: strings in, `[batch, length]` ids out (default
+        `max_length`), what the model on raw strings starts with."""
+        length = int(length or self.max_length)
+        if length not in self._layers:
+            self._layers[length] = WordPieceText(self.tokens, length, name="text_vectorization")
+        return self._layers[length]
 
     @property
     def fingerprint(self) -> str:
@@ -141,6 +184,22 @@ class WordPieceVectorizer(Vectorizer):
         """How many pieces each text has after standardization, before any cut to max_length."""
         return self._count_pieces(texts)[0]
 
+    tokens_per_text = pieces_per_text
+
+    def count_pieces_of_words(self, counts: Counter) -> list[int]:
+        """How often each piece occurs in a corpus whose word counts are `counts` (every distinct word
+        is split once and its pieces counted as often as it occurs): the counts a vocabulary keeps."""
+        words = list(counts)
+        weights = np.array([counts[word] for word in words], dtype=np.float64)
+        totals = np.zeros(len(self.tokens), dtype=np.int64)
+        start = 0
+        for pieces in self._tokenized(words, batch_size=65_536):  # the words are standardized already: no change
+            lengths = pieces.row_lengths().numpy()
+            repeats = np.repeat(weights[start:start + len(lengths)], lengths)
+            totals += np.bincount(pieces.flat_values.numpy(), weights=repeats, minlength=len(self.tokens)).astype(np.int64)
+            start += len(lengths)
+        return totals.tolist()
+
     def pieces(self, word: str) -> list[str]:
         """How one word is spelled in pieces (`[UNK]` if even its letters are unknown)."""
         ids = self.encode([word], length=64)[0]
@@ -174,8 +233,11 @@ class WordPieceVectorizer(Vectorizer):
 
 
 def build_wordpiece_vectorizer(counts: Counter, vocab_size: int, max_length: int, **learning) -> WordPieceVectorizer:
-    """Learn the pieces from word counts (`learn_wordpiece`, which takes `learning`) and wrap them for encoding."""
-    return WordPieceVectorizer(learn_wordpiece(counts, vocab_size, **learning), max_length)
+    """Learn the pieces from word counts (`learn_wordpiece`, which takes `learning`) and wrap them for
+    encoding, with each piece's count in the corpus."""
+    vectorizer = WordPieceVectorizer(learn_wordpiece(counts, vocab_size, **learning), max_length)
+    vectorizer.counts = vectorizer.count_pieces_of_words(counts)
+    return vectorizer
 
 
 def compare(word_vectorizer: Vectorizer, pieces: WordPieceVectorizer, texts: list[str]) -> dict:

@@ -33,6 +33,7 @@ FORMAT_VERSION = 1
 VOCABULARY_FIELDS = fields_of("vocabulary", "data")
 STANDARDIZATION = "bertmlm-1: lowercase, html tags out, [mask] kept, non-letters/digits out"
 
+REBUILD_IT = "build it with `bertmlm vectorize --artifacts FOLDER` (or run notebook 02)."
 _PLACEHOLDER = "\x01"  # stands in for [mask] while punctuation is stripped
 
 
@@ -177,6 +178,16 @@ class Vectorizer:
         words = [self.tokens[i] if i != PAD_ID else "[pad]" for i in ids.tolist() if keep_padding or i != PAD_ID]
         return " ".join(words)
 
+    @property
+    def is_continuation(self) -> np.ndarray:
+        """For every id, whether it continues the word before it: never, for whole words (see
+        `WordPieceVectorizer`, where pieces do); what whole-word masking reads."""
+        return np.zeros(len(self.tokens), dtype=bool)
+
+    def tokens_per_text(self, texts) -> np.ndarray:
+        """How many tokens each text becomes, before any cut to max_length (here: its words)."""
+        return words_per_text(list(texts))
+
     def id_of(self, word: str) -> int:
         """The id of a word as the model sees it (UNK_ID for a word outside the vocabulary)."""
         return self._index.get(word, UNK_ID)
@@ -210,6 +221,7 @@ class Vectorizer:
         built_with = {name: getattr(cfg, name) for name in VOCABULARY_FIELDS} if cfg is not None else None
         return write_json(Path(folder) / VOCABULARY_FILE, {
             "format_version": FORMAT_VERSION,
+            "tokenizer": self.KIND,
             "built_with": built_with,
             "standardization": STANDARDIZATION,
             "max_length": self.max_length,
@@ -221,19 +233,32 @@ class Vectorizer:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "Vectorizer":
-        """Read a saved vocabulary back, refusing a damaged file or one from another format."""
+        """Read a saved vocabulary back, refusing a damaged file, one from another format, or one of
+        another kind of token (`vocabularies.load` picks the right class for any saved vocabulary)."""
         path = Path(folder) / VOCABULARY_FILE
-        fix = "build it with `bertmlm vectorize --artifacts FOLDER` (or run notebook 02)."
-        saved = read_json(path, "vocabulary", fix)
+        return cls.from_saved(read_json(path, "vocabulary", REBUILD_IT), path)
+
+    @classmethod
+    def from_saved(cls, saved, path: str | os.PathLike) -> "Vectorizer":
+        """The vocabulary a saved `vocabulary.json` holds (its parsed contents, read from `path`), checked."""
+        fix = REBUILD_IT
         if not isinstance(saved, dict) or saved.get("format_version") != FORMAT_VERSION:
             version = saved.get("format_version") if isinstance(saved, dict) else None
             raise ArtifactError(f"{path} has vocabulary format {version!r}, this library reads {FORMAT_VERSION}: {fix}")
         if saved.get("standardization") != STANDARDIZATION:
             raise ArtifactError(f"{path} was built with another text standardization: {fix}")
+        if saved_kind(saved) != cls.KIND:
+            raise ArtifactError(f"{path} holds a {saved_kind(saved)!r} vocabulary, not a {cls.KIND!r} one: read it "
+                                "with `bertmlm_lib.vocabularies.load`, which picks the kind.")
         vectorizer = cls(saved["tokens"], saved["max_length"], saved.get("counts"))
         if vectorizer.fingerprint != saved.get("fingerprint"):
             raise ArtifactError(f"{path} does not match its own fingerprint (edited or damaged): {fix}")
         return vectorizer
+
+
+def saved_kind(saved: dict) -> str:
+    """The kind of token a saved vocabulary holds ("word" for files from before WordPiece existed)."""
+    return saved.get("tokenizer", "word")
 
 
 def build_vectorizer(texts: list[str], vocab_size: int, max_length: int,

@@ -106,7 +106,7 @@ def test_lists_of_settings_come_from_the_groups():
 
     assert vectorize.VOCABULARY_FIELDS == config.fields_of("vocabulary", "data")
     assert checkpoints.ARCHITECTURE_FIELDS == config.fields_of("vocabulary", "model")
-    assert set(instructor.MUST_MATCH) == {"vocab_size", *config.fields_of("model")}
+    assert set(instructor.MUST_MATCH) == {"tokenizer", "vocab_size", *config.fields_of("model")}
     assert set(model.ENCODER_SETTINGS) == {"max_length", "dropout", *config.fields_of("model")}
     staged = [name for fields in pipeline.STAGE_FIELDS.values() for name in fields]
     assert sorted(staged) == sorted(set(config.fields_of(*config.FIELD_GROUPS)) - set(config.FIELD_GROUPS["running"]))

@@ -21,6 +21,7 @@ FLOORS = [
     ("data",),  # lesson 01
     ("vectorize",),  # lesson 02
     ("subwords",),  # lesson 02's WordPiece (keras-hub)
+    ("vocabularies",),  # the vocabulary a config names: words or pieces
     ("masking",),  # lesson 03
     ("widgets.masking_explorer",),
     ("model",),  # lesson 04
@@ -38,6 +39,7 @@ FLOORS = [
     ("instructor",),  # packs and unpacks pretrained checkpoints
     ("stages",),  # raw data -> each stage's artifacts
     ("experiments.quality", "experiments.label_efficiency", "experiments.bench", "experiments.lessons"),
+    ("experiments.tokenizers",),  # words or pieces, compared downstream with label_efficiency's protocol
     ("report",),
     ("pipeline",),
     ("runs",),

@@ -37,7 +37,7 @@ from ..config import Config, from_dict, load as load_config
 from ..data import balanced_indices, balanced_subset, load_imdb, split_validation
 from ..finetune import finetune
 from ..model import build_encoder
-from ..vectorize import Vectorizer
+from .. import vocabularies
 from . import load_measured
 
 # The arms of the curve, in the order they are drawn, with the names a plot shows.
@@ -398,7 +398,7 @@ def downstream_check(folder, labels: int = 1000, test_reviews: int = 5000, data_
     base = base or load_config("workshop")
     cfg = from_dict({**meta["config"], "preset": base.preset, "artifacts": str(folder), "seed": base.seed})
     protocol = protocol or Protocol.of(cfg, seeds=3)
-    vectorizer = Vectorizer.load(folder)
+    vectorizer = vocabularies.load(folder)
     imdb = load_imdb(data_path, train_reviews=4 * labels, test_reviews=test_reviews, unsup_reviews=2,
                      seed=base.seed, progress=False)
     pool, validation = split_validation(imdb.train, 0.25, base.seed)

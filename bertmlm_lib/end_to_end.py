@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ import keras  # noqa: E402
 # process that has imported nothing else of ours.
 from . import model as _registers_encoder_layers  # noqa: E402,F401
 from . import schedules as _registers_schedule  # noqa: E402,F401
-from . import subwords as _registers_wordpiece_layer  # noqa: E402,F401  (WordPieceText; keras-hub only when built)
+from . import subwords  # noqa: E402  (registers WordPieceText; keras-hub is imported only when one is built)
 from .classifier import reading_length  # noqa: E402
 
 
@@ -78,5 +79,18 @@ def save(model: keras.Model, path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike) -> keras.Model:
-    """Load a saved end-to-end model with `safe_mode=True`; a missing or damaged file gets a clear error."""
+    """Load a saved end-to-end model with `safe_mode=True`; a missing or damaged file gets a clear error, and so
+    does a model that reads WordPiece pieces where keras-hub is not installed."""
+    _require_what_it_reads(Path(path))
     return load_model(path, "end-to-end model", "run `bertmlm finetune` (or notebook 06)")
+
+
+def _require_what_it_reads(path: Path) -> None:
+    """A model whose text layer is `WordPieceText` needs keras-hub: say so before Keras fails deep inside."""
+    try:
+        with zipfile.ZipFile(path) as pack:
+            config = pack.read("config.json")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return  # missing or damaged: `load_model` names the problem
+    if b'"WordPieceText"' in config:
+        subwords.keras_hub(f"the model {path} reads WordPiece pieces: loading it needs")

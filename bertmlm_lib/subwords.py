@@ -34,14 +34,14 @@ SPECIAL_PIECES = ("[PAD]", "[UNK]", MASK_TOKEN)  # WordPiece needs a visible nam
 INSTALL_HINT = "pip install keras-hub tensorflow-text (both come with `pip install bertmlm`)"
 
 
-def keras_hub():
-    """The keras_hub module, or a clear error saying how to install it."""
+def keras_hub(needed_for: str = "subwords need"):
+    """The keras_hub module, or a clear error saying what needs it and how to install it."""
     load_tensorflow()
     try:
         import keras_hub as hub
         import tensorflow_text  # noqa: F401  (keras-hub's WordPiece runs on it)
     except ImportError as error:
-        raise ConfigError(f"subwords need keras-hub and tensorflow-text ({error}): {INSTALL_HINT}.") from error
+        raise ConfigError(f"{needed_for} keras-hub and tensorflow-text ({error}): {INSTALL_HINT}.") from error
     return hub
 
 

@@ -155,3 +155,13 @@ def test_bad_values_are_named(text, message):
         config.parse_setting(text)
     with pytest.raises(ConfigError, match="whole_word_masking"):
         config.load("smoke", whole_word_masking="yes")
+
+
+def test_without_keras_hub_the_model_on_pieces_says_what_to_install(run, monkeypatch):
+    cfg, _ = run
+    from bertmlm_lib import end_to_end
+
+    monkeypatch.setitem(sys.modules, "keras_hub", None)  # `import keras_hub` now fails, as where it is not installed
+    with pytest.raises(ConfigError, match="reads WordPiece pieces: loading it needs keras-hub and tensorflow-text "
+                                          r".*pip install keras-hub tensorflow-text"):
+        end_to_end.load(stages.finetuned_model_path(cfg))

@@ -6,7 +6,7 @@ the model, so the saved model still needed Python preprocessing code. Ours puts 
 probabilities. Saved as one `.keras` file, it reloads with `safe_mode=True` in a fresh process
 (the standardization function is registered with Keras) and gives identical predictions.
 With a WordPiece vocabulary the text layer is `subwords.WordPieceText`: loading such a model needs
-keras-hub and tensorflow-text installed (both come with `pip install bertmlm`).
+tensorflow-text installed (it comes with `pip install bertmlm`; keras-hub is not needed).
 """
 
 from __future__ import annotations
@@ -80,17 +80,17 @@ def save(model: keras.Model, path: str | os.PathLike) -> Path:
 
 def load(path: str | os.PathLike) -> keras.Model:
     """Load a saved end-to-end model with `safe_mode=True`; a missing or damaged file gets a clear error, and so
-    does a model that reads WordPiece pieces where keras-hub is not installed."""
+    does a model that reads WordPiece pieces where tensorflow-text is not installed."""
     _require_what_it_reads(Path(path))
     return load_model(path, "end-to-end model", "run `bertmlm finetune` (or notebook 06)")
 
 
 def _require_what_it_reads(path: Path) -> None:
-    """A model whose text layer is `WordPieceText` needs keras-hub: say so before Keras fails deep inside."""
+    """A model whose text layer is `WordPieceText` needs tensorflow-text: say so before Keras fails deep inside."""
     try:
         with zipfile.ZipFile(path) as pack:
             config = pack.read("config.json")
     except (OSError, KeyError, zipfile.BadZipFile):
         return  # missing or damaged: `load_model` names the problem
     if b'"WordPieceText"' in config:
-        subwords.keras_hub(f"the model {path} reads WordPiece pieces: loading it needs")
+        subwords.tensorflow_text(f"the model {path} reads WordPiece pieces: loading it needs")

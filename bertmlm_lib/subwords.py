@@ -8,7 +8,9 @@ where `##` marks a piece that continues the word before it. The price: a review 
 keras-hub does the work: `compute_word_piece_vocabulary` learns the pieces, `WordPieceTokenizer`
 splits text with them (both run on tensorflow-text). They are imported inside the functions that
 use them, never at module import: loading keras-hub loads every model family it has (~150 MB), and
-the lessons and stages that do not use subwords should not pay for it.
+the lessons and stages that do not use subwords should not pay for it. Encoding, and the layer a
+saved model reads raw strings with, call tensorflow-text's splitter (the one keras-hub's tokenizer
+runs) directly, so only learning a vocabulary loads keras-hub.
 
 The text is standardized exactly as for words (`vectorize.standardize`), and the three special ids
 are the same as the word vocabulary's: 0 padding, 1 `[UNK]`, 2 `[mask]`.
@@ -74,6 +76,16 @@ def learn_wordpiece(counts: Counter, vocab_size: int, min_count: int = 2, max_wo
     return list(pieces)
 
 
+def tensorflow_text(needed_for: str = "subwords need"):
+    """The tensorflow_text module, or a clear error saying what needs it and how to install it."""
+    load_tensorflow()
+    try:
+        import tensorflow_text as text
+    except ImportError as error:
+        raise ConfigError(f"{needed_for} tensorflow-text ({error}): {INSTALL_HINT}.") from error
+    return text
+
+
 def _wordpiece_tokenizer(tokens: list[str]):
     """keras-hub's `WordPieceTokenizer` over `tokens`, for text `standardize` has already cleaned."""
     return keras_hub().tokenizers.WordPieceTokenizer(
@@ -82,30 +94,77 @@ def _wordpiece_tokenizer(tokens: list[str]):
         special_tokens=[MASK_TOKEN], special_tokens_in_strings=True)
 
 
+def _piece_splitter(tokens: list[str], needed_for: str = "subwords need"):
+    """tensorflow-text's `FastWordpieceTokenizer` over `tokens`: the splitter keras-hub's tokenizer runs.
+
+    Standardized text has nothing left to split on but spaces, so it gets the words straight from
+    `tf.strings.split` and the same pieces keras-hub would give (a test checks it), without loading
+    keras-hub and its model families (~150 MB): a stage or a saved model that reads pieces needs
+    tensorflow-text only."""
+    tf = load_tensorflow()
+    return tensorflow_text(needed_for).FastWordpieceTokenizer(
+        vocab=list(tokens), suffix_indicator=CONTINUATION, unknown_token=SPECIAL_PIECES[1], no_pretokenization=True,
+        support_detokenization=False, token_out_type=tf.int32)
+
+
+def split_into_pieces(splitter, texts):
+    """Raw strings `[B]` -> their piece ids, ragged `[B, (pieces)]`: standardize, split at spaces, spell each
+    word in pieces (`[mask]` is a piece of its own)."""
+    tf = load_tensorflow()
+    return splitter.tokenize(tf.strings.split(standardize(texts))).merge_dims(-2, -1)
+
+
 @keras.saving.register_keras_serializable(package="bertmlm")
 class WordPieceText(keras.layers.Layer):
     """Raw strings `[B]` -> WordPiece ids `[B, length]` inside a model: standardize, split into
     pieces, cut after `length`, pad with 0. The pieces are its config, so a saved model carries its
-    vocabulary; loading one needs keras-hub and tensorflow-text installed (`pip install bertmlm`)."""
+    vocabulary; loading one needs tensorflow-text installed (it comes with `pip install bertmlm`)."""
 
     def __init__(self, vocabulary, length: int, **kwargs):
         super().__init__(**kwargs)
         self.vocabulary = list(vocabulary)
         self.length = int(length)
-        self._tokenizer = _wordpiece_tokenizer(self.vocabulary)
+        self._splitter = _piece_splitter(self.vocabulary)
 
     def build(self, input_shape=None):  # nothing to learn: the pieces are fixed
         self.built = True
 
     def call(self, texts):
-        pieces = self._tokenizer.tokenize(standardize(texts))
-        return keras.ops.cast(pieces.to_tensor(shape=[None, self.length]), "int32")
+        return split_into_pieces(self._splitter, texts).to_tensor(shape=[None, self.length])
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.length)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary": self.vocabulary, "length": self.length}
+
+
+UNKNOWN_ID = SPECIAL_PIECES.index("[UNK]")
+MAX_BYTES_PER_WORD = 100  # a longer word is one [UNK], as in tensorflow-text's FastWordpieceTokenizer
+SPELLINGS_KEPT = 50_000  # distinct words whose pieces a vectorizer remembers (~10 MB; Zipf: most of the text)
+
+
+def spell(word: str, index: dict[str, int]) -> tuple[int, ...]:
+    """WordPiece's rule for one word: from the left, the longest piece in `index` (piece -> id) that
+    matches, `##` marking every piece after the first; `(UNKNOWN_ID,)` if some part matches none.
+
+    >>> pieces = {"un": 3, "##watch": 4, "##able": 5, "unwatch": 6}
+    >>> spell("unwatchable", pieces), spell("unwatched", pieces)
+    ((6, 5), (1,))
+    """
+    if len(word.encode("utf-8")) > MAX_BYTES_PER_WORD:
+        return (UNKNOWN_ID,)
+    pieces, start = [], 0
+    while start < len(word):
+        for end in range(len(word), start, -1):
+            piece = word[start:end] if start == 0 else CONTINUATION + word[start:end]
+            if piece in index:
+                pieces.append(index[piece])
+                start = end
+                break
+        else:
+            return (UNKNOWN_ID,)
+    return tuple(pieces)
 
 
 class WordPieceVectorizer(Vectorizer):
@@ -124,11 +183,12 @@ class WordPieceVectorizer(Vectorizer):
     def __init__(self, tokens: list[str], max_length: int, counts: list[int] | None = None):
         super().__init__(tokens, max_length, counts)
         self._tokenizer = None
-        self._tokenize = None
+        self._spelled: dict[str, tuple[int, ...]] = {}
 
     @property
     def tokenizer(self):
-        """keras-hub's `WordPieceTokenizer` with this vocabulary (for standardized text)."""
+        """keras-hub's `WordPieceTokenizer` with this vocabulary (for standardized text): what a keras-hub
+        model would use. Encoding here runs the same splitter through tensorflow-text alone."""
         if self._tokenizer is None:
             self._tokenizer = _wordpiece_tokenizer(self.tokens)
         return self._tokenizer
@@ -154,31 +214,45 @@ class WordPieceVectorizer(Vectorizer):
     def encode(self, texts, batch_size: int = 512, length: int | None = None) -> np.ndarray:
         """Piece ids (int32), shape `[len(texts), length]` (default `max_length`): cut after that many
         pieces, padded with 0."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = list(texts)
         length = int(length or self.max_length)
-        rows = [pieces.to_tensor(shape=[None, length]).numpy().astype(np.int32)
-                for pieces in self._tokenized(texts, batch_size)]
-        return np.concatenate(rows) if rows else np.zeros((0, length), dtype=np.int32)
+        rows = [row for batch in self._tokenized([texts] if isinstance(texts, str) else texts, batch_size)
+                for row in batch]
+        out = np.zeros((len(rows), length), dtype=np.int32)
+        for i, row in enumerate(rows):
+            row = row[:length]
+            out[i, :len(row)] = row
+        return out
 
     def _tokenized(self, texts, batch_size: int = 512):
-        """The pieces of `texts`, one ragged batch at a time (no cut, no padding)."""
+        """The piece ids of `texts`, a list per text, one batch at a time (no cut, no padding).
+
+        TensorFlow standardizes; the words are spelled here, in Python, by WordPiece's rule (at each
+        point, the longest piece that matches; a word that cannot be spelled is one `[UNK]`), each
+        distinct word once. That is what tensorflow-text's `FastWordpieceTokenizer` computes (a test
+        checks the ids against keras-hub's tokenizer), without importing tensorflow-text (~120 MB):
+        a stage that only encodes reviews stays as small with pieces as with words."""
         tf = load_tensorflow()
-        if self._tokenize is None:  # in a tf.function keras-hub runs tensorflow-text's fast tokenizer
-            self._tokenize = tf.function(lambda text: self.tokenizer.tokenize(standardize(text)),
-                                         input_signature=[tf.TensorSpec([None], tf.string)])
         texts = list(texts)
         for start in range(0, len(texts), batch_size):
-            yield self._tokenize(tf.constant(texts[start:start + batch_size]))
+            cleaned = standardize(tf.constant(texts[start:start + batch_size])).numpy()
+            yield [[piece for word in text.decode("utf-8").split() for piece in self._spell(word)] for text in cleaned]
+
+    def _spell(self, word: str) -> tuple[int, ...]:
+        """The ids of one standardized word's pieces, longest match first (remembered for the frequent words)."""
+        spelled = self._spelled.get(word)
+        if spelled is None:
+            spelled = spell(word, self._index)
+            if len(self._spelled) < SPELLINGS_KEPT:
+                self._spelled[word] = spelled
+        return spelled
 
     def _count_pieces(self, texts) -> tuple[np.ndarray, int]:
         """In one pass over `texts`: the pieces of each (before any cut), and how many are `[UNK]`."""
         lengths, unknown = [], 0
         for batch in self._tokenized(texts):
-            lengths.append(batch.row_lengths().numpy())
-            unknown += int((batch.flat_values.numpy() == SPECIAL_PIECES.index("[UNK]")).sum())
-        return (np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)), unknown
+            lengths.extend(len(row) for row in batch)
+            unknown += sum(row.count(UNKNOWN_ID) for row in batch)
+        return np.array(lengths, dtype=np.int64), unknown
 
     def pieces_per_text(self, texts) -> np.ndarray:
         """How many pieces each text has after standardization, before any cut to max_length."""
@@ -188,16 +262,11 @@ class WordPieceVectorizer(Vectorizer):
 
     def count_pieces_of_words(self, counts: Counter) -> list[int]:
         """How often each piece occurs in a corpus whose word counts are `counts` (every distinct word
-        is split once and its pieces counted as often as it occurs): the counts a vocabulary keeps."""
-        words = list(counts)
-        weights = np.array([counts[word] for word in words], dtype=np.float64)
+        is spelled once and its pieces counted as often as it occurs): the counts a vocabulary keeps."""
         totals = np.zeros(len(self.tokens), dtype=np.int64)
-        start = 0
-        for pieces in self._tokenized(words, batch_size=65_536):  # the words are standardized already: no change
-            lengths = pieces.row_lengths().numpy()
-            repeats = np.repeat(weights[start:start + len(lengths)], lengths)
-            totals += np.bincount(pieces.flat_values.numpy(), weights=repeats, minlength=len(self.tokens)).astype(np.int64)
-            start += len(lengths)
+        for word, n in counts.items():
+            for piece in spell(word, self._index):
+                totals[piece] += n
         return totals.tolist()
 
     def pieces(self, word: str) -> list[str]:

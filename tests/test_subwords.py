@@ -99,3 +99,19 @@ def test_importing_the_library_does_not_load_keras_hub():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("size", [60, 8])
+def test_encoding_gives_the_pieces_keras_hubs_tokenizer_gives(counts, pieces, size):
+    """Encoding spells words in Python; keras-hub's `WordPieceTokenizer` and the model's `WordPieceText` layer
+    (tensorflow-text's splitter) give the same ids, `[UNK]` and `[mask]` included."""
+    import tensorflow as tf
+
+    vocabulary = pieces if size == 60 else subwords.WordPieceVectorizer(pieces.tokens[:size], 16)  # letters missing
+    texts = CORPUS[:4] + ["A [MASK] film, réalisé à Paris: 10/10 <br /> unwatchable-ish", "x" * 150, "ok [mask][mask]"]
+    mine = vocabulary.encode(texts, length=64)
+    keras_hubs = tf.function(lambda text: vocabulary.tokenizer.tokenize(vectorize.standardize(text)))  # graph: ragged out
+    assert (mine == keras_hubs(tf.constant(texts)).to_tensor(shape=[None, 64]).numpy()).all()
+    in_a_model = vocabulary.text_layer(64)(tf.constant(texts)).numpy()  # tensorflow-text's splitter, in the graph
+    assert (mine == in_a_model).all()
+    assert (mine == 1).any() and (mine == 2).any(), "the texts exercise [UNK] and [mask]"

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import python_lines
 
 from bertmlm_lib import config, instructor, pretrain, stages, vocabularies
 from bertmlm_lib.checkpoints import read_checkpoint_meta
@@ -157,11 +158,16 @@ def test_bad_values_are_named(text, message):
         config.load("smoke", whole_word_masking="yes")
 
 
-def test_without_keras_hub_the_model_on_pieces_says_what_to_install(run, monkeypatch):
+def test_the_model_on_pieces_loads_without_keras_hub_and_says_what_it_needs(run, monkeypatch):
     cfg, _ = run
     from bertmlm_lib import end_to_end
 
-    monkeypatch.setitem(sys.modules, "keras_hub", None)  # `import keras_hub` now fails, as where it is not installed
-    with pytest.raises(ConfigError, match="reads WordPiece pieces: loading it needs keras-hub and tensorflow-text "
+    path = str(stages.finetuned_model_path(cfg))
+    script = ("import sys; sys.modules['keras_hub'] = None; from bertmlm_lib import end_to_end; "  # as if not installed
+              f"m = end_to_end.load({path!r}); print(end_to_end.predict(m, ['a fine film']).shape, "
+              "'keras_hub' in sys.modules and sys.modules['keras_hub'] is not None)")
+    assert python_lines(script)[-1] == "(1,) False", "a saved model on pieces needs tensorflow-text, not keras-hub"
+    monkeypatch.setitem(sys.modules, "tensorflow_text", None)  # `import tensorflow_text` now fails
+    with pytest.raises(ConfigError, match="reads WordPiece pieces: loading it needs tensorflow-text "
                                           r".*pip install keras-hub tensorflow-text"):
         end_to_end.load(stages.finetuned_model_path(cfg))

@@ -79,7 +79,7 @@ def compare(folder, data_path=None, base: Config | None = None, labels: int = 10
         for name in names:
             heldout = last_heldout(checkpoint_folder(pretrained[name]["cfg"])) or {}
             report["recipes"][name] = {"label": RECIPES[name][1], "settings": RECIPES[name][0],
-                                       "steps": pretrained[name]["steps"],
+                                       "pretraining_steps": pretrained[name]["steps"],
                                        "training_seconds": pretrained[name]["training_seconds"],
                                        "heldout_masked_accuracy": heldout.get("masked_accuracy"),
                                        **result["runs"][name]}
@@ -87,3 +87,35 @@ def compare(folder, data_path=None, base: Config | None = None, labels: int = 10
         report.setdefault("tfidf", result["tfidf"])
         report.setdefault("tfidf_std", result["tfidf_std"])
     return report
+
+
+SHORT_NAMES = {"random (word)": "random\n(words)", "word": "words", "random (wordpiece)": "random\n(pieces)",
+               "wordpiece": "WordPiece", "wordpiece_wwm": "WordPiece,\nwhole words"}
+
+
+def plot(report: dict, axes=None):
+    """Two panels, fine-tuned and linear probe: each recipe's encoder beside the random one of its vocabulary
+    (bars: mean over seeds; whiskers: one standard deviation), TF-IDF dashed."""
+    import matplotlib.pyplot as plt
+
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)[1]
+    names = [name for name in SHORT_NAMES if name in report["recipes"]]
+    colors = ["#bbbbbb" if name.startswith("random") else "#4c78a8" for name in names]
+    for ax, (key, title) in zip(axes, (("test_accuracy", "fine-tuned"), ("probe", "linear probe, frozen vectors"))):
+        means = [100 * report["recipes"][name][key] for name in names]
+        spreads = [100 * report["recipes"][name][f"{key}_std"] for name in names]
+        bars = ax.bar(range(len(names)), means, yerr=spreads, capsize=4, color=colors)
+        for bar, mean, spread in zip(bars, means, spreads):
+            ax.annotate(f"{mean:.1f}", (bar.get_x() + bar.get_width() / 2, mean + spread), ha="center", va="bottom",
+                        xytext=(0, 3), textcoords="offset points", fontsize=8)
+        ax.axhline(100 * report["tfidf"], color="#b45f06", linestyle="--", linewidth=1,
+                   label=f"TF-IDF + LR: {100 * report['tfidf']:.1f}")
+        ax.set_xticks(range(len(names)), [SHORT_NAMES[name] for name in names], fontsize=8)
+        ax.set_title(f"{title}, {report['labels']:,} labels")
+        ax.set_ylim(55, 90)
+        ax.legend(fontsize=8, loc="upper left")
+    axes[0].set_ylabel("test accuracy (%)")
+    seeds = report["protocol"]["seeds"]
+    axes[0].figure.suptitle(f"Words or pieces after {report['pretrain_minutes']:g} minutes of pretraining "
+                            f"(mean of {seeds} seeds, whiskers: one standard deviation)", fontsize=10)
+    return axes

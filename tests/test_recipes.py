@@ -1,0 +1,41 @@
+"""Words or pieces, compared downstream (`experiments.tokenizers`): the shipped result decides the default,
+and the comparison itself runs end to end on a tiny archive with the fair protocol."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from bertmlm_lib import config  # noqa: E402
+from bertmlm_lib.experiments import load_measured, tokenizers  # noqa: E402
+from bertmlm_lib.experiments.label_efficiency import Protocol  # noqa: E402
+
+
+def test_the_default_tokenizer_is_the_measured_winner():
+    shipped = load_measured("tokenizers.json")
+    pretrained = {name: run for name, run in shipped["recipes"].items() if name in tokenizers.RECIPES}
+    assert set(pretrained) == set(tokenizers.RECIPES)
+    best = max(pretrained, key=lambda name: pretrained[name]["test_accuracy"])
+    assert tokenizers.RECIPES[best][0]["tokenizer"] == config.load("workshop").tokenizer
+    assert shipped["protocol"]["seeds"] >= 3 and shipped["labels"] == 1000
+    for run in shipped["recipes"].values():  # every arm read the same tokens and took the same steps
+        assert set(run["reads_tokens"]) == {shipped["protocol"]["classifier_length"]}
+        assert len(set(run["steps"])) == 1 and run["steps"] == next(iter(shipped["recipes"].values()))["steps"]
+
+
+def test_the_plot_shows_every_encoder_in_both_panels():
+    axes = tokenizers.plot(load_measured("tokenizers.json"))
+    assert [len(ax.patches) for ax in axes] == [5, 5]
+    assert [tick.get_text() for tick in axes[0].get_xticklabels()][1] == "words"
+
+
+def test_the_comparison_runs_end_to_end(tiny_archive, tmp_path):
+    base = config.load("smoke", pretrain_epochs=1)
+    report = tokenizers.compare(tmp_path / "recipes", tiny_archive, base=base, labels=8, test_reviews=8,
+                                protocol=Protocol(classifier_length=64, epochs=1, frozen_steps=1, batch_size=4, seeds=1))
+    assert set(report["recipes"]) == set(tokenizers.RECIPES) | {"random (word)", "random (wordpiece)"}
+    for name in tokenizers.RECIPES:
+        run = report["recipes"][name]
+        assert run["pretraining_steps"] >= 1 and 0 <= run["test_accuracy"] <= 1 and run["reads_tokens"] == [64]
+    word, pieces = report["by_tokenizer"]["word"], report["by_tokenizer"]["wordpiece"]
+    assert set(pieces["runs"]) == {"random (wordpiece)", "wordpiece", "wordpiece_wwm"}, "pieces share one vocabulary"
+    assert word["test_reviews"] == pieces["test_reviews"], "both kinds are scored on the same reviews"

@@ -19,6 +19,7 @@ are the same as the word vocabulary's: 0 padding, 1 `[UNK]`, 2 `[mask]`.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections import Counter
 
 import numpy as np
@@ -36,15 +37,24 @@ SPECIAL_PIECES = ("[PAD]", "[UNK]", MASK_TOKEN)  # WordPiece needs a visible nam
 INSTALL_HINT = "pip install keras-hub tensorflow-text (both come with `pip install bertmlm`)"
 
 
-def keras_hub(needed_for: str = "subwords need"):
-    """The keras_hub module, or a clear error saying what needs it and how to install it."""
+def _installed(modules: tuple[str, ...], needed_for: str) -> list:
+    """The modules, imported; or a clear error saying what needs them and how to install them."""
     load_tensorflow()
     try:
-        import keras_hub as hub
-        import tensorflow_text  # noqa: F401  (keras-hub's WordPiece runs on it)
+        return [importlib.import_module(name) for name in modules]
     except ImportError as error:
-        raise ConfigError(f"{needed_for} keras-hub and tensorflow-text ({error}): {INSTALL_HINT}.") from error
-    return hub
+        packages = " and ".join(name.replace("_", "-") for name in modules)
+        raise ConfigError(f"{needed_for} {packages} ({error}): {INSTALL_HINT}.") from error
+
+
+def keras_hub(needed_for: str = "subwords need"):
+    """The keras_hub module (with tensorflow-text, which its WordPiece runs on), or a clear error."""
+    return _installed(("keras_hub", "tensorflow_text"), needed_for)[0]
+
+
+def tensorflow_text(needed_for: str = "subwords need"):
+    """The tensorflow_text module, or a clear error saying what needs it and how to install it."""
+    return _installed(("tensorflow_text",), needed_for)[0]
 
 
 def learn_wordpiece(counts: Counter, vocab_size: int, min_count: int = 2, max_words: int | None = 10_000) -> list[str]:
@@ -74,16 +84,6 @@ def learn_wordpiece(counts: Counter, vocab_size: int, min_count: int = 2, max_wo
     pieces = hub.tokenizers.compute_word_piece_vocabulary(
         stream, vocab_size, split=False, suffix_indicator=CONTINUATION, reserved_tokens=list(SPECIAL_PIECES))
     return list(pieces)
-
-
-def tensorflow_text(needed_for: str = "subwords need"):
-    """The tensorflow_text module, or a clear error saying what needs it and how to install it."""
-    load_tensorflow()
-    try:
-        import tensorflow_text as text
-    except ImportError as error:
-        raise ConfigError(f"{needed_for} tensorflow-text ({error}): {INSTALL_HINT}.") from error
-    return text
 
 
 def _wordpiece_tokenizer(tokens: list[str]):

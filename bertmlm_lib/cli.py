@@ -280,7 +280,9 @@ def run_vectorize(args) -> dict:
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
-        c, unit = summary["coverage"], "words" if summary["tokenizer"] == "word" else "WordPiece pieces"
+        from .vocabularies import KINDS
+
+        c, unit = summary["coverage"], KINDS[summary["tokenizer"]].UNIT
         print(f"vocabulary of {summary['vocabulary_size']:,} {summary['tokenizer']} ids saved to {summary['vocabulary']}\n"
               f"built from {summary['corpus_reviews']:,} reviews in {summary['adapt_seconds']} s; "
               f"most frequent words: {', '.join(summary['most_frequent'])}\n"

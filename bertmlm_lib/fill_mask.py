@@ -47,8 +47,9 @@ class FillMasker:
     def __init__(self, model, vectorizer: Vectorizer):
         self.model = model
         self.vectorizer = vectorizer
+        self.continues = vectorizer.is_continuation  # per id: does it continue the word before it?
         # The ids a [mask] may be filled with: real tokens that start a word.
-        self.can_fill = ~vectorizer.is_continuation
+        self.can_fill = ~self.continues
         self.can_fill[:FIRST_WORD_ID] = False
 
     @classmethod
@@ -88,7 +89,7 @@ class FillMasker:
 
     def _word_positions(self, row: np.ndarray, found: list[int]) -> list[int]:
         """The index among words of each token position in `found` (the same, for whole words)."""
-        starts = np.cumsum(~self.vectorizer.is_continuation[row]) - 1  # word index of every token
+        starts = np.cumsum(~self.continues[row]) - 1  # word index of every token
         return [int(starts[i]) for i in found]
 
     def __call__(self, texts, top_k: int = 5, targets=None) -> list[dict]:
@@ -120,11 +121,10 @@ class FillMasker:
                     entry["targets"] = {word: float(row[i]) for word, i in target_ids.items()}
                 masks.append(entry)
             result = {"text": text, "masks": masks}
-            tokens = int(self.vectorizer.tokens_per_text([text])[0])
+            tokens = self.vectorizer.count_tokens(words)
             if tokens > self.vectorizer.max_length:  # said, not hidden: the model reads a fixed length
                 ignored = words.count(MASK_TOKEN) - len(found)
-                unit = "words" if self.vectorizer.KIND == "word" else f"{self.vectorizer.KIND} tokens"
-                result["note"] = (f"only the first {self.vectorizer.max_length} of {tokens} {unit} are read"
+                result["note"] = (f"only the first {self.vectorizer.max_length} of {tokens} {self.vectorizer.UNIT} are read"
                                   + (f"; {ignored} [mask] after them ignored" if ignored else ""))
             results.append(result)
         return results

@@ -179,6 +179,7 @@ class WordPieceVectorizer(Vectorizer):
 
     SPECIALS = SPECIAL_PIECES
     KIND = "wordpiece"
+    UNIT = "WordPiece pieces"
 
     def __init__(self, tokens: list[str], max_length: int, counts: list[int] | None = None):
         super().__init__(tokens, max_length, counts)
@@ -258,7 +259,9 @@ class WordPieceVectorizer(Vectorizer):
         """How many pieces each text has after standardization, before any cut to max_length."""
         return self._count_pieces(texts)[0]
 
-    tokens_per_text = pieces_per_text
+    def count_tokens(self, words: list[str]) -> int:
+        """How many pieces standardized `words` become, before any cut to max_length."""
+        return sum(len(self._spell(word)) for word in words)
 
     def count_pieces_of_words(self, counts: Counter) -> list[int]:
         """How often each piece occurs in a corpus whose word counts are `counts` (every distinct word

@@ -106,6 +106,7 @@ class Vectorizer:
 
     SPECIALS = SPECIAL_TOKENS  # ids 0, 1, 2 (a subword vocabulary names padding "[PAD]")
     KIND = "word"
+    UNIT = "words"  # what a token is, in messages
 
     def __init__(self, tokens: list[str], max_length: int, counts: list[int] | None = None):
         tokens = list(tokens)
@@ -184,9 +185,9 @@ class Vectorizer:
         `WordPieceVectorizer`, where pieces do); what whole-word masking reads."""
         return np.zeros(len(self.tokens), dtype=bool)
 
-    def tokens_per_text(self, texts) -> np.ndarray:
-        """How many tokens each text becomes, before any cut to max_length (here: its words)."""
-        return words_per_text(list(texts))
+    def count_tokens(self, words: list[str]) -> int:
+        """How many tokens standardized `words` become, before any cut to max_length (here: one each)."""
+        return len(words)
 
     def id_of(self, word: str) -> int:
         """The id of a word as the model sees it (UNK_ID for a word outside the vocabulary)."""

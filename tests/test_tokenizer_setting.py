@@ -70,6 +70,10 @@ def test_fill_mask_guesses_words_and_counts_positions_in_words(run):
     assert len(guesses) == 10 and not any(g.startswith(CONTINUATION) for g in guesses), guesses
     assert not set(guesses) & set(masker.vectorizer.SPECIALS)
     assert np.isclose(sum(p["prob"] for p in masker([f"{first} [mask]"], top_k=10_000)[0]["masks"][0]["predictions"]), 1)
+    long = f"{first} [mask] " + "film " * 70 + "[mask]"
+    pieces = len(masker.vectorizer.pieces(first)) + 72
+    assert masker([long])[0]["note"] == (f"only the first {cfg.max_length} of {pieces} WordPiece pieces are read; "
+                                         "1 [mask] after them ignored")
 
 
 def test_whole_words_are_masked_together_in_the_training_stream(run):

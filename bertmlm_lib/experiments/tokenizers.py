@@ -65,15 +65,16 @@ def compare(folder, data_path=None, base: Config | None = None, labels: int = 10
         if not names:
             continue
         first = pretrained[names[0]]["cfg"]
-        vectorizer = stages.vocabulary(first, data_path, progress=False)
+        learned = {name: stages.vocabulary(pretrained[name]["cfg"], data_path, progress=False) for name in names}
+        vectorizer = learned[names[0]]
+        differ = [name for name in names if learned[name].fingerprint != vectorizer.fingerprint]
+        if differ:
+            raise RuntimeError(f"recipes {names[0]} and {differ[0]} learned different vocabularies: they cannot share one "
+                               "comparison")
         encoders = {f"random ({kind})": lambda cfg=first, size=vectorizer.vocabulary_size: build_encoder(cfg, size)}
         for name in names:
-            cfg = pretrained[name]["cfg"]
-            if stages.vocabulary(cfg, data_path, progress=False).fingerprint != vectorizer.fingerprint:
-                raise RuntimeError(f"recipes {names[0]} and {name} learned different vocabularies: they cannot share one "
-                                   "comparison")
-            encoders[name] = lambda path=checkpoint_folder(cfg) / ENCODER_FILE: load_model(path, "pretrained encoder",
-                                                                                             "pretrain it")
+            path = checkpoint_folder(pretrained[name]["cfg"]) / ENCODER_FILE
+            encoders[name] = lambda path=path: load_model(path, "pretrained encoder", "pretrain it")
         result = compare_encoders(encoders, pool, validation, imdb.test, vectorizer, first, labels, protocol, progress)
         report["by_tokenizer"][kind] = result
         for name in names:

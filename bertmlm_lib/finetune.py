@@ -71,13 +71,13 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
         stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience or epochs,
                                              restore_best_weights=True)
         phase = "encoder unfrozen" if trainable else "encoder frozen"
-        shown = BatchProgress(f"fine-tuning, {phase} · batches", epochs * (len(train) if trainable else frozen_steps),
-                              enabled=progress)
-        history = classifier.fit(train, validation_data=val, epochs=epochs, callbacks=[stop, shown], verbose=verbose,
-                                 steps_per_epoch=None if trainable else frozen_steps)
+        steps = len(train) if trainable else frozen_steps
+        shown = BatchProgress(f"fine-tuning, {phase} · batches", epochs * steps, enabled=progress)
+        history = classifier.fit(train.dataset(epochs), validation_data=val.dataset(), epochs=epochs,
+                                 callbacks=[stop, shown], verbose=verbose, steps_per_epoch=steps)
         if trainable:
             result.unfrozen_at_epoch = len(result.history)
-        result.steps += len(history.epoch) * (len(train) if trainable else frozen_steps)
+        result.steps += len(history.epoch) * steps
         for i in range(len(history.epoch)):
             result.history.append({"phase": phase,
                                    **{k: float(v[i]) for k, v in history.history.items()}})

@@ -116,6 +116,25 @@ def test_length_grouped_batches_cover_every_review_once_per_epoch_in_a_new_order
     assert x.shape == (10, 40) and y.shape == (10,)
 
 
+def test_the_dataset_holds_each_epochs_batches_in_its_own_order():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 40, size=95)
+    ids = (np.arange(40)[None, :] < lengths[:, None]).astype(np.int32) * np.arange(95, dtype=np.int32)[:, None]
+    batches = LengthGroupedBatches(ids, np.arange(95) % 2, batch_size=10, seed=1)
+    expected = [b.copy() for b in batches.batches]
+    served = list(batches.dataset(epochs=2))
+    assert len(served) == 2 * len(batches) == 20
+    first, second = served[:10], served[10:]
+    for x, y in first:  # rows come with their own labels
+        row_ids = x.numpy().max(axis=1)
+        assert np.array_equal(y.numpy(), (row_ids % 2).astype(np.float32))
+    assert [sorted(x.numpy().max(axis=1).tolist()) for x, _ in first] == [sorted(b.tolist()) for b in expected]
+    for epoch in (first, second):  # every review once per epoch
+        assert sorted(r for x, _ in epoch for r in x.numpy().max(axis=1).tolist()) == list(range(95))
+    assert [x.shape[0] for x, _ in first] != [x.shape[0] for x, _ in second] or \
+        any(not np.array_equal(a[0].numpy(), b[0].numpy()) for a, b in zip(first, second))  # a new order
+
+
 def test_predict_ids_returns_probabilities_in_the_given_order():
     classifier = build_classifier(_tiny_encoder(8), windows=2)
     ids = np.zeros((7, 16), np.int32)

@@ -101,10 +101,19 @@ class Corpus:
 
 def prepare_corpus(texts: list[str], vectorizer: Vectorizer, cfg: Config) -> Corpus:
     """Encode the pretraining texts once and set `cfg.heldout_reviews` of them aside (seeded)."""
-    order = np.random.default_rng(cfg.seed).permutation(len(texts))
-    held = min(cfg.heldout_reviews, max(1, len(texts) // 5))
+    order, held = _heldout_order(len(texts), cfg)
     ids = vectorizer.encode([texts[i] for i in order])
     return Corpus(train_ids=ids[held:], heldout_ids=ids[:held])
+
+
+def heldout_texts(texts: list[str], cfg: Config) -> list[str]:
+    """The reviews `prepare_corpus` sets aside as the held-out set, in its order."""
+    order, held = _heldout_order(len(texts), cfg)
+    return [texts[i] for i in order[:held]]
+
+
+def _heldout_order(count: int, cfg: Config) -> tuple[np.ndarray, int]:
+    return np.random.default_rng(cfg.seed).permutation(count), min(cfg.heldout_reviews, max(1, count // 5))
 
 
 # Steps at which held-out masked accuracy is always measured, whatever the evaluation period: a time

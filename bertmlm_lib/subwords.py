@@ -236,10 +236,11 @@ class WordPieceVectorizer(Vectorizer):
         texts = list(texts)
         for start in range(0, len(texts), batch_size):
             cleaned = standardize(tf.constant(texts[start:start + batch_size])).numpy()
-            yield [[piece for word in text.decode("utf-8").split() for piece in self._spell(word)] for text in cleaned]
+            yield [[piece for word in text.decode("utf-8").split() for piece in self.ids_of_word(word)] for text in cleaned]
 
-    def _spell(self, word: str) -> tuple[int, ...]:
-        """The ids of one standardized word's pieces, longest match first (remembered for the frequent words)."""
+    def ids_of_word(self, word: str) -> tuple[int, ...]:
+        """The ids of one standardized word's pieces, longest match first (`(UNKNOWN_ID,)` if it cannot be
+        spelled; remembered for the frequent words)."""
         spelled = self._spelled.get(word)
         if spelled is None:
             spelled = spell(word, self._index)
@@ -261,7 +262,7 @@ class WordPieceVectorizer(Vectorizer):
 
     def count_tokens(self, words: list[str]) -> int:
         """How many pieces standardized `words` become, before any cut to max_length."""
-        return sum(len(self._spell(word)) for word in words)
+        return sum(len(self.ids_of_word(word)) for word in words)
 
     def count_pieces_of_words(self, counts: Counter) -> list[int]:
         """How often each piece occurs in a corpus whose word counts are `counts` (every distinct word

@@ -193,6 +193,10 @@ class Vectorizer:
         """The id of a word as the model sees it (UNK_ID for a word outside the vocabulary)."""
         return self._index.get(word, UNK_ID)
 
+    def ids_of_word(self, word: str) -> tuple[int, ...]:
+        """The ids one standardized word becomes: here one (UNK_ID if unknown); pieces may give several."""
+        return (self.id_of(word),)
+
     # -- coverage ------------------------------------------------------------------------
     def coverage(self, texts: list[str], counts: Counter | None = None) -> dict:
         """Share of the words in `texts` that the vocabulary knows, and how often reviews get cut.

@@ -38,6 +38,7 @@ FLOORS = [
     ("evaluate",),  # lesson 07
     ("instructor",),  # packs and unpacks pretrained checkpoints
     ("stages",),  # raw data -> each stage's artifacts
+    ("experiments.named_words",),  # one held-out score for models over words and over pieces
     ("experiments.quality", "experiments.label_efficiency", "experiments.bench", "experiments.lessons"),
     ("experiments.tokenizers",),  # words or pieces, compared downstream with label_efficiency's protocol
     ("report",),

@@ -205,3 +205,90 @@ def test_the_plot_can_leave_out_seconds_and_circles_a_smaller_vocabularys_fair_s
     circles = [line for line in axes[0].lines if line.get_marker() == "o"]
     assert [tuple(line.get_xydata()[0]) for line in circles] == [(100.0, 25.0)]  # the fair score, at the end
     assert len(quality.plot_quality(report)) == 2
+
+
+# -- "named words": one held-out score for words and pieces -------------------------------------------
+
+def _word_and_piece_vocabularies():
+    from bertmlm_lib.subwords import WordPieceVectorizer
+    from bertmlm_lib.vectorize import Vectorizer
+
+    words = Vectorizer(["", "[UNK]", "[mask]", "good", "film"], max_length=8)
+    pieces = WordPieceVectorizer(["[PAD]", "[UNK]", "[mask]", "good", "film", "un", "##watch", "##able"], 8)
+    return words, pieces
+
+
+class _Guesser:
+    """Stands in for an MLM model: for each masked position it gives the token `answers` holds for
+    it (row-major flat position -> id), wrong ones where `wrong` says so."""
+
+    def __init__(self, answers: dict, vocabulary_size: int, wrong=()):
+        self.answers, self.size, self.wrong = answers, vocabulary_size, set(wrong)
+
+    def __call__(self, inputs, training=False):
+        import numpy as np
+
+        flat = np.asarray(inputs["mask_positions"]).tolist()
+        logits = np.zeros((len(flat), self.size), dtype=np.float32)
+        for i, position in enumerate(flat):
+            answer = self.answers[position]
+            logits[i, (answer + 1) % self.size if position in self.wrong else answer] = 1.0
+        return logits
+
+
+def test_named_words_hide_the_same_words_for_words_and_pieces():
+    from bertmlm_lib.experiments.named_words import HiddenWords, masked_rows
+
+    words, pieces = _word_and_piece_vocabularies()
+    held = HiddenWords([["good", "film", "unwatchable", "zzz"]], [[1, 2, 3]])
+    ids, targets = masked_rows(held, words, 8)
+    assert ids.tolist() == [[3, 2, 2, 2, 0, 0, 0, 0]]
+    assert targets == [(0, [1], (4,)), (0, [2], (1,)), (0, [3], (1,))]
+    ids, targets = masked_rows(held, pieces, 8)
+    assert ids.tolist() == [[3, 2, 2, 2, 2, 2, 0, 0]]  # every piece of a hidden word is [mask]
+    assert targets == [(0, [1], (4,)), (0, [2, 3, 4], (5, 6, 7)), (0, [5], (1,))]
+    ids, targets = masked_rows(held, pieces, 4)  # "unwatchable" would end past 4 pieces: cut before it
+    assert ids.tolist() == [[3, 2, 0, 0]] and [t[1] for t in targets] == [[1]]
+
+
+def test_a_word_counts_as_named_only_when_every_piece_is_right():
+    from bertmlm_lib.experiments.named_words import HiddenWords, masked_rows, named_word_score
+
+    words, pieces = _word_and_piece_vocabularies()
+    held = HiddenWords([["good", "film", "unwatchable", "zzz"]], [[1, 2, 3]])
+    for vocabulary, named, unknown in ((words, 1 / 3, 2 / 3), (pieces, 2 / 3, 1 / 3)):
+        _, targets = masked_rows(held, vocabulary, 8)
+        truth = {8 * row + p: token for row, where, tokens in targets for p, token in zip(where, tokens)}
+        score = named_word_score(_Guesser(truth, vocabulary.vocabulary_size), vocabulary, held)
+        # [UNK] is never a name, even when the model "guesses" it: "zzz" (and, for words, "unwatchable")
+        assert score == {"named": pytest.approx(named), "hidden_words": 3, "scored_words": 3,
+                         "unknown_share": pytest.approx(unknown)}
+    _, targets = masked_rows(held, pieces, 8)
+    truth = {8 * row + p: token for row, where, tokens in targets for p, token in zip(where, tokens)}
+    one_piece_wrong = named_word_score(_Guesser(truth, pieces.vocabulary_size, wrong={3}), pieces, held)
+    assert one_piece_wrong["named"] == pytest.approx(1 / 3)  # "##watch" wrong: "unwatchable" is not named
+
+
+def test_hidden_words_are_fixed_by_the_seed_and_cut_to_the_words_read():
+    from bertmlm_lib.experiments.named_words import hide_words
+
+    texts = ["one two three four five six seven eight nine ten " * 3, "A [MASK] film."]
+    first, again, other = (hide_words(texts, seed=s, words_read=20) for s in (3, 3, 4))
+    assert first == again and first.hidden != other.hidden
+    assert [len(w) for w in first.words] == [20, 2] and first.words[1] == ["a", "film"]  # [mask] is not a word
+    assert [len(h) for h in first.hidden] == [3, 1]
+
+
+def test_quality_scores_words_and_pieces_on_the_same_hidden_words(tiny_archive, tmp_path):
+    base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4, vocab_size=60)
+    names = ["workshop_before", "wordpiece_whole_words"]
+    report = quality.run(4, names, data_path=tiny_archive, base=base, out=tmp_path / "out", progress=False,
+                         eval_every=2)
+    words, pieces = (next(iter(report["candidates"][n]["seeds"].values())) for n in names)
+    assert "shared_vocabulary" in words and "shared_vocabulary" not in pieces  # pieces are no word vocabulary
+    assert words["named_words"]["hidden_words"] == pieces["named_words"]["hidden_words"] > 0
+    for run in (words, pieces):
+        assert 0 < run["named_words"]["scored_words"] <= run["named_words"]["hidden_words"]
+        assert 0 <= run["named_words"]["named"] <= 1
+    assert "named words" in quality.format_ranking(report).splitlines()[0]
+    assert report["candidates"]["wordpiece_whole_words"]["summary"]["named_words"]["n"] == 1

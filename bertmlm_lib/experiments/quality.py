@@ -14,6 +14,10 @@ scored on the held-out set as the workshop's 8,000-word vocabulary encodes it (`
 the same positions and words for every candidate, a smaller vocabulary's model reading the words it
 does not know as `[UNK]` and scored wrong on them ("all words"), and, beside it, the score on the
 masked words that every vocabulary here knows ("common words", ids below `COMMON_WORDS`).
+
+A WordPiece candidate's curve counts pieces, another task again. Every run is therefore also scored
+by `named_words`: the same hidden words in the same held-out reviews, named exactly or not, whatever
+the model reads. That score compares words with pieces.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from pathlib import Path
 
 import keras
 
-from .. import data, pretrain, vectorize
+from .. import data, pretrain, vectorize, vocabularies
 from ..artifacts import ensure_folder, write_json
 from ..config import Config, load as load_config
 from ..vectorize import UNK_ID
 from . import load_measured
+from .named_words import HIDDEN_SHARE, WORDS_READ, hide_words, named_word_score
 
 HELDOUT_REVIEWS = 500  # one fixed held-out set for every candidate: 500 reviews, fixed masks
 PLATEAU_EXIT = 0.20  # held-out masked accuracy that counts as having left the frequent-word plateau
@@ -111,6 +116,13 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "rope_64_first_decay_lr3e-3": ("RoPE, 64 tokens first, rate 3e-3 decayed to 0",
                                    _workshop(position_encoding="rope", schedule="linear", warmup_share=0.02,
                                              learning_rate=3e-3)),
+    # the workshop recipe reading WordPiece pieces (issue 18); its curve counts pieces, so compare it
+    # by the "named words" score, which asks every model for the same hidden words
+    "wordpiece": ("WordPiece pieces, workshop recipe (curve: pieces)",
+                  _workshop(position_encoding="rope", mask_rate=0.25, tokenizer="wordpiece")),
+    "wordpiece_whole_words": ("WordPiece pieces, whole words masked (curve: pieces)",
+                              _workshop(position_encoding="rope", mask_rate=0.25, tokenizer="wordpiece",
+                                        whole_word_masking=True)),
 }
 
 
@@ -208,8 +220,13 @@ def _in_reference_vocabulary(entry: dict, run: dict, part: str) -> float | None:
 
 
 def _other_vocabulary(entry: dict) -> bool:
-    """Whether a candidate trains with a vocabulary other than the reference one."""
-    return entry["overrides"].get("vocab_size", REFERENCE_VOCABULARY) != REFERENCE_VOCABULARY
+    """Whether a candidate trains with a word vocabulary other than the reference one."""
+    return (entry["overrides"].get("vocab_size", REFERENCE_VOCABULARY) != REFERENCE_VOCABULARY
+            and not _reads_pieces(entry))
+
+
+def _reads_pieces(entry: dict) -> bool:
+    return entry["overrides"].get("tokenizer", "word") == "wordpiece"
 
 
 def summarize(entry: dict) -> dict:
@@ -226,6 +243,7 @@ def summarize(entry: dict) -> dict:
                                 for s in CHECKPOINT_SECONDS},  # equal training time: what a fixed budget gets
         "final_accuracy": _spread([run["heldout"]["masked_accuracy"] for run in runs]),
         "steps_per_second": _spread([run["steps"] / max(run["training_seconds"], 1e-9) for run in runs]),
+        "named_words": _spread([run["named_words"]["named"] if "named_words" in run else None for run in runs]),
         **{f"{part}_accuracy_{REFERENCE_VOCABULARY}": _spread([_in_reference_vocabulary(entry, run, part)
                                                                 for run in runs])
            for part in ("all_words", "common_words")},  # scored in the reference vocabulary (None: not measured)
@@ -255,7 +273,9 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
                 "corpus_reviews": len(texts),
                 "heldout_reviews": min(base.heldout_reviews, max(1, len(texts) // 5)),
                 "heldout_masking": pretrain.HELDOUT_MASKING, "plateau_exit_accuracy": PLATEAU_EXIT}
-    report = {"protocol": protocol, "candidates": {}}
+    report = {"protocol": protocol, "candidates": {},
+              "named_words_protocol": {"words_read": WORDS_READ, "hidden_share": HIDDEN_SHARE,
+                                       "hidden_seed": base.seed}}
     previous = out_folder / "quality.json"
     if previous.is_file():  # an interrupted or extended run keeps what it already measured
         earlier = json.loads(previous.read_text(encoding="utf-8"))
@@ -264,13 +284,15 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
                                     if k in CANDIDATES and v["overrides"] == CANDIDATES[k][1]}
             if "frequent_word_accuracy" in earlier:
                 report["frequent_word_accuracy"] = earlier["frequent_word_accuracy"]
-    corpora = {}  # one vectorizer and corpus per (vocabulary, length): the same held-out reviews for every seed
+    corpora = {}  # one vectorizer and corpus per (tokenizer, vocabulary, length): the same held-out reviews throughout
+    hidden = hide_words(pretrain.heldout_texts(texts, base), seed=base.seed)  # the words every model must name
 
-    def corpus_for(vocab_size, length):
-        if (vocab_size, length) not in corpora:
-            vectorizer = vectorize.build_vectorizer(texts, vocab_size, length, counts=counts)
-            corpora[vocab_size, length] = (vectorizer, pretrain.prepare_corpus(texts, vectorizer, base))
-        return corpora[vocab_size, length]
+    def corpus_for(cfg):
+        key = (cfg.tokenizer, cfg.vocab_size, cfg.max_length)
+        if key not in corpora:
+            vectorizer = vocabularies.build(cfg, texts, counts)
+            corpora[key] = (vectorizer, pretrain.prepare_corpus(texts, vectorizer, base))
+        return corpora[key]
 
     for name in names:
         entry = report["candidates"].setdefault(name, {"label": label_of(name), "overrides": CANDIDATES[name][1],
@@ -282,18 +304,20 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
             cfg = candidate_config(name, base, pretrain_epochs=100, seed=seed, eval_every=eval_every,
                                    eval_every_seconds=None,  # by steps, not the workshop's 15 s of training
                                    pretrain_minutes=minutes)
-            vectorizer, corpus = corpus_for(cfg.vocab_size, cfg.max_length)
-            if cfg.vocab_size == REFERENCE_VOCABULARY:
+            vectorizer, corpus = corpus_for(cfg)
+            if cfg.vocab_size == REFERENCE_VOCABULARY and cfg.tokenizer == "word":
                 report.setdefault("frequent_word_accuracy", pretrain.frequent_word_accuracy(vectorizer))
             vectorizer.save(ensure_folder(cfg.artifacts_dir))
             keras.utils.set_random_seed(seed)
             started = time.monotonic()
             model, result = pretrain.pretrain(cfg, corpus, vectorizer, steps=None if minutes else steps,
                                               progress=progress, fill_mask_display=False)
-            reference, reference_corpus = corpus_for(max(REFERENCE_VOCABULARY, cfg.vocab_size), cfg.max_length)
-            require_prefix(vectorizer, reference)
-            shared = shared_vocabulary_scores(
-                model, pretrain.datasets(reference_corpus, cfg, reference.vocabulary_size)[1], cfg.vocab_size)
+            shared = None
+            if cfg.tokenizer == "word":  # pieces are not a prefix of any word vocabulary: "named words" compares them
+                reference, reference_corpus = corpus_for(cfg.replace(vocab_size=max(REFERENCE_VOCABULARY, cfg.vocab_size)))
+                require_prefix(vectorizer, reference)
+                shared = shared_vocabulary_scores(
+                    model, pretrain.datasets(reference_corpus, cfg, reference.vocabulary_size)[1], cfg.vocab_size)
             probe = result.fill_mask[-1]["results"][0]["masks"][0]["predictions"] if result.fill_mask else []
             entry["seeds"][str(seed)] = {
                 "steps": result.steps, "training_seconds": result.seconds,
@@ -301,7 +325,8 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
                 "curve": [{"step": r["step"], "seconds": round(60 * r["minutes"], 1),
                            "masked_accuracy": r["val_masked_accuracy"], "loss": r["val_loss"]} for r in result.history],
                 "probe_top5": [p["token"] for p in probe],
-                "shared_vocabulary": shared,
+                **({"shared_vocabulary": shared} if shared else {}),
+                "named_words": named_word_score(model, vectorizer, hidden),
             }
             entry["summary"] = summarize(entry)
             write_json(out_folder / "quality.json", report)  # after each run: a long benchmark keeps its results
@@ -322,15 +347,18 @@ def ranking(report: dict) -> list[tuple[str, dict]]:
 
 def format_ranking(report: dict) -> str:
     """One line per candidate: plateau exit, accuracy at 1,000 steps and at the end (mean +- sd over seeds), speed;
-    where runs were also scored in the 8,000-word vocabulary, that score too ("in 8k words": compares vocabularies)."""
+    where runs were also scored in the 8,000-word vocabulary, that score too ("in 8k words": compares word
+    vocabularies), and the share of hidden words named exactly ("named words": compares words with pieces)."""
     def cell(spread, percent=True):
         if not spread:
             return "-"
         mean, sd = (100 * spread["mean"], 100 * spread["sd"]) if percent else (spread["mean"], spread["sd"])
         return f"{mean:.1f}" + (f"+-{sd:.1f}" if spread["n"] > 1 else "") + ("%" if percent else "")
     fair = any(entry["summary"].get(SHARED_SCORE) for entry in report["candidates"].values())
+    named = any(entry["summary"].get("named_words") for entry in report["candidates"].values())
     lines = [f"{'recipe':60} {'seeds':>5} {'exit step':>12} {'at 1,000':>11} {'at end':>11}"
-             + (f" {'in 8k words':>11}" if fair else "") + f" {'steps/s':>8}"]
+             + (f" {'in 8k words':>11}" if fair else "") + (f" {'named words':>11}" if named else "")
+             + f" {'steps/s':>8}"]
     for _, entry in ranking(report):
         summary = entry["summary"]
         exit_ = summary["plateau_exit_step"]
@@ -340,6 +368,7 @@ def format_ranking(report: dict) -> str:
         lines.append(f"{entry['label']:60} {summary['seeds']:>5} {exit_text:>12} "
                      f"{cell(summary['accuracy_at_step']['1000']):>11} {cell(summary['final_accuracy']):>11}"
                      + (f" {cell(summary.get(SHARED_SCORE)):>11}" if fair else "")
+                     + (f" {cell(summary.get('named_words')):>11}" if named else "")
                      + f" {summary['steps_per_second']['mean']:>8.1f}")
     return "\n".join(lines)
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .backend import load_tensorflow
+from .backend import load_tensorflow, without_autotuning
 from .config import Config
 
 load_tensorflow()
@@ -195,10 +195,9 @@ class LengthGroupedBatches:
         """The batches of `epochs` epochs, one epoch after another (each in a new order when shuffling),
         as a `tf.data.Dataset` of `(ids, labels)`.
 
-        tf.data's autotuning is off: with it on, the end of a `fit` stalled for 30-60 s in about half
-        the fine-tunings measured on a 2-core CPU (deleting the iterator waits for the autotuning
-        thread, which sleeps up to a minute between rounds). There is nothing to tune here anyway:
-        each batch is two gathers from memory.
+        tf.data's autotuning is off (`backend.without_autotuning`: with it on, the end of a `fit`
+        stalled for 30-60 s in about half the fine-tunings measured). There is nothing to tune here
+        anyway: each batch is two gathers from memory.
         """
         tf = load_tensorflow()
         order = []
@@ -207,11 +206,9 @@ class LengthGroupedBatches:
             self.on_epoch_end()
         rows = tf.RaggedTensor.from_row_lengths(np.concatenate(order).astype(np.int64), [len(b) for b in order])
         ids, labels = tf.constant(self.ids), tf.constant(self.labels)
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return (tf.data.Dataset.from_tensor_slices(rows)
-                .map(lambda batch: (tf.gather(ids, batch), tf.gather(labels, batch)))
-                .prefetch(2).with_options(options))
+        return without_autotuning(tf.data.Dataset.from_tensor_slices(rows)
+                                  .map(lambda batch: (tf.gather(ids, batch), tf.gather(labels, batch)))
+                                  .prefetch(2))
 
 
 # Reviews per batch when only predicting: a batch of 32 reviews of 512 tokens already holds ~67 MB of

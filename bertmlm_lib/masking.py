@@ -26,15 +26,18 @@ seeded: the same seed gives the same masks.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
-from .backend import load_tensorflow
+from .backend import load_tensorflow, without_autotuning
 from .config import masking_problem
 from .vectorize import FIRST_WORD_ID, MASK_ID
 
 # What happened to a token, as stored in `actions`.
 UNCHANGED, MASKED, REPLACED, KEPT = 0, 1, 2, 3
+# Batches masked at once while the model trains on others: one per core (masking is light next to a step).
+PIPELINE_THREADS = min(4, os.cpu_count() or 2)
 ACTION_NAMES = {UNCHANGED: "not chosen", MASKED: "masked", REPLACED: "replaced by a random word",
                 KEPT: "chosen but kept"}
 
@@ -206,7 +209,8 @@ def mlm_dataset(token_ids: np.ndarray, vocabulary_size: int, batch_size: int, se
         flat_positions, labels = pack_predictions(out["mask_positions"], out["mask_ids"], out["mask_weights"], length)
         return {"token_ids": out["token_ids"], "mask_positions": flat_positions}, labels
 
-    return ds.map(to_training_example, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # fixed parallelism, no autotuning: see `backend.without_autotuning` (a stall of up to a minute)
+    return without_autotuning(ds.map(to_training_example, num_parallel_calls=PIPELINE_THREADS).prefetch(2))
 
 
 def masking_statistics(actions: np.ndarray, token_ids: np.ndarray) -> dict:

@@ -122,7 +122,9 @@ def test_the_dataset_holds_each_epochs_batches_in_its_own_order():
     ids = (np.arange(40)[None, :] < lengths[:, None]).astype(np.int32) * np.arange(95, dtype=np.int32)[:, None]
     batches = LengthGroupedBatches(ids, np.arange(95) % 2, batch_size=10, seed=1)
     expected = [b.copy() for b in batches.batches]
-    served = list(batches.dataset(epochs=2))
+    dataset = batches.dataset(epochs=2)
+    assert dataset.options().autotune.enabled is False  # see backend.without_autotuning
+    served = list(dataset)
     assert len(served) == 2 * len(batches) == 20
     first, second = served[:10], served[10:]
     for x, y in first:  # rows come with their own labels

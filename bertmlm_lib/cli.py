@@ -120,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--artifacts", metavar="DIR", help="artifacts folder with a fine-tuned model (--inference); where the lessons write (--lessons)")
     bench.add_argument("--no-memory", action="store_true", help="skip the per-model peak memory runs")
     bench.add_argument("--quality", action="store_true",
-                       help="time to quality instead: pretrain each candidate recipe for --steps, compare curves "
-                            "and plateau exit steps")
+                       help="time to quality instead: pretrain each candidate recipe for --steps, compare curves, "
+                            "plateau exit steps and the share of hidden words each names (words or pieces)")
     bench.add_argument("--lessons", action="store_true",
                        help="run every lesson notebook in a fresh kernel, one after another: seconds and peak memory")
     bench.add_argument("--notebooks", metavar="DIR", default="notebooks",

@@ -292,3 +292,8 @@ def test_quality_scores_words_and_pieces_on_the_same_hidden_words(tiny_archive, 
         assert 0 <= run["named_words"]["named"] <= 1
     assert "named words" in quality.format_ranking(report).splitlines()[0]
     assert report["candidates"]["wordpiece_whole_words"]["summary"]["named_words"]["n"] == 1
+    ax = quality.plot_named_words(report)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["words: workshop before: learned positions, 64 tokens first",
+                                                            "pieces: whole words masked"]
+    assert [round(bar.get_width(), 6) for bar in ax.patches] == [
+        round(100 * next(iter(report["candidates"][n]["seeds"].values()))["named_words"]["named"], 6) for n in names]

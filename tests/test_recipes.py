@@ -22,6 +22,19 @@ def test_the_default_tokenizer_is_the_measured_winner():
         assert len(set(run["steps"])) == 1 and run["steps"] == next(iter(shipped["recipes"].values()))["steps"]
 
 
+def test_the_default_tokenizer_also_names_the_most_hidden_words():
+    """`bench --quality`'s label-free yardstick (the same hidden held-out words for every model) agrees."""
+    shipped = load_measured("quality_tokenizers.json")
+    reads = {entry["overrides"].get("tokenizer", "word") for entry in shipped["candidates"].values()}
+    assert reads == {"word", "wordpiece"}
+    assert all(entry["summary"]["named_words"]["n"] >= 2 for entry in shipped["candidates"].values())
+    best = max(shipped["candidates"].values(), key=lambda entry: entry["summary"]["named_words"]["mean"])
+    assert best["overrides"].get("tokenizer", "word") == config.load("workshop").tokenizer
+    hidden = {run["named_words"]["hidden_words"] for entry in shipped["candidates"].values()
+              for run in entry["seeds"].values()}
+    assert len(hidden) == 1  # one set of hidden words for every run
+
+
 def test_the_plot_shows_every_encoder_in_both_panels():
     axes = tokenizers.plot(load_measured("tokenizers.json"))
     assert [len(ax.patches) for ax in axes] == [5, 5]

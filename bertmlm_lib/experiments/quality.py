@@ -216,6 +216,8 @@ def _in_reference_vocabulary(entry: dict, run: dict, part: str) -> float | None:
     its own held-out score (the same reviews and masks), also when it predates the shared scoring."""
     if part in run.get("shared_vocabulary", {}):
         return run["shared_vocabulary"][part]
+    if _reads_pieces(entry):  # its held-out score counts pieces: no score in a word vocabulary
+        return None
     return run["heldout"]["masked_accuracy"] if part == "all_words" and not _other_vocabulary(entry) else None
 
 
@@ -439,6 +441,43 @@ def plot_quality(report: dict, path=None, axes=None, names: list[str] | None = N
         figure.savefig(path, dpi=110)
         plt.close(figure)
     return axes
+
+
+def plot_named_words(report: dict, ax=None):
+    """The share of the hidden words each recipe names exactly: a bar per recipe (mean over seeds; the
+    error bar one standard deviation, the dots the seeds), and how many of the words were `[UNK]` to
+    its vocabulary, so could never be named. The one picture that compares words with pieces."""
+    import matplotlib.pyplot as plt
+
+    entries = [e for e in report["candidates"].values() if e["summary"].get("named_words")]
+    if ax is None:
+        ax = plt.subplots(figsize=(7.5, 0.7 + 0.65 * len(entries)), layout="constrained")[1]
+    for row, entry in enumerate(entries):
+        runs = [run["named_words"] for run in entry["seeds"].values() if "named_words" in run]
+        values = [100 * run["named"] for run in runs]
+        spread = entry["summary"]["named_words"]
+        ax.barh(row, 100 * spread["mean"], xerr=100 * spread["sd"], color=plt.cm.tab10(row), alpha=0.8,
+                capsize=4, height=0.6)
+        ax.plot(values, [row] * len(values), "o", color="black", markersize=3.5)
+        lost = 100 * statistics.fmean(run["unknown_share"] for run in runs)
+        ax.text(1, row, f"{100 * spread['mean']:.1f}%", va="center", color="white", fontweight="bold", fontsize=9)
+        ax.text(100 * (spread["mean"] + spread["sd"]) + 0.6, row, f"[UNK] to it: {lost:.1f}%", va="center",
+                fontsize=8, color="dimgrey")
+    ax.set_yticks(range(len(entries)), [_short_label(e) for e in entries], fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100 * max(e["summary"]["named_words"]["mean"] for e in entries) * 1.6)
+    ax.set_xlabel("hidden words named exactly (%)")
+    budget = report["protocol"].get("minutes")
+    ax.set_title(f"The same hidden words for every model, after {budget:g} minutes of pretraining" if budget else
+                 f"The same hidden words for every model, after {report['protocol']['steps']:,} steps", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def _short_label(entry: dict) -> str:
+    """A recipe's name with what it reads in front: words or pieces."""
+    label = entry["label"].replace(" (curve: pieces)", "").replace("WordPiece pieces, ", "")
+    return f"pieces: {label}" if _reads_pieces(entry) else f"words: {label}"
 
 
 def load_report(folder=None, name: str = "quality.json") -> dict:

@@ -74,7 +74,8 @@ def finetune(classifier: keras.Model, encoder: keras.Model, train_ids, train_lab
         steps = len(train) if trainable else frozen_steps
         shown = BatchProgress(f"fine-tuning, {phase} · batches", epochs * steps, enabled=progress)
         history = classifier.fit(train.dataset(epochs), validation_data=val.dataset(), epochs=epochs,
-                                 callbacks=[stop, shown], verbose=verbose, steps_per_epoch=steps)
+                                 callbacks=[stop, shown], verbose=verbose, steps_per_epoch=steps,
+                                 shuffle=False)  # the batches come shuffled already
         if trainable:
             result.unfrozen_at_epoch = len(result.history)
         result.steps += len(history.epoch) * steps

@@ -25,6 +25,17 @@ def test_candidates_reach_the_model():
         quality.candidate_config("nope", base)
 
 
+def test_instructor_candidates_are_the_full_recipe_with_one_change():
+    full = config.load("full")
+    same = lambda name: {k: v for k, v in quality.CANDIDATES[name][1].items() if getattr(full, k) == v}
+    recipe = quality.CANDIDATES["instructor"][1]
+    assert same("instructor") == recipe and {"schedule", "max_length", "num_layers"} <= set(recipe)
+    assert set(recipe) - set(same("instructor_2_layers")) == {"num_layers"}
+    assert set(recipe) - set(same("instructor_wider")) == {"embed_dim", "ff_dim"}
+    cfg = quality.candidate_config("instructor_2_layers", quality.base_config("full"), pretrain_minutes=10)
+    assert (cfg.num_layers, cfg.pretrain_minutes, cfg.heldout_reviews, cfg.train_reviews) == (2, 10, quality.HELDOUT_REVIEWS, None)
+
+
 def test_plateau_exit_and_accuracy_at_a_step():
     curve = [{"step": s, "masked_accuracy": a} for s, a in ((0, 0.0), (100, 0.14), (200, 0.19), (300, 0.25))]
     assert quality.plateau_exit_step(curve) == 300 and quality.plateau_exit_step(curve, 0.1) == 100

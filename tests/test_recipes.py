@@ -35,6 +35,19 @@ def test_the_default_tokenizer_also_names_the_most_hidden_words():
     assert len(hidden) == 1  # one set of hidden words for every run
 
 
+def test_the_instructor_model_keeps_the_size_that_learned_most_in_equal_minutes():
+    """Issue 16: a second layer or a wider model, once past the plateau, in the same minutes (`quality_instructor_size.json`)."""
+    shipped = load_measured("quality_instructor_size.json")
+    full = config.load("full")
+    assert shipped["protocol"]["minutes"] >= 10 and set(shipped["candidates"]) >= {"instructor", "instructor_2_layers",
+                                                                                    "instructor_wider"}
+    for entry in shipped["candidates"].values():
+        assert entry["summary"]["seeds"] >= 2 and entry["summary"]["never_left_plateau"] == 0
+    best = max(shipped["candidates"].values(), key=lambda entry: entry["summary"]["named_words"]["mean"])
+    size = lambda overrides: (overrides["num_layers"], overrides["embed_dim"], overrides["ff_dim"])
+    assert size(best["overrides"]) == (full.num_layers, full.embed_dim, full.ff_dim)
+
+
 def test_the_plot_shows_every_encoder_in_both_panels():
     axes = tokenizers.plot(load_measured("tokenizers.json"))
     assert [len(ax.patches) for ax in axes] == [5, 5]

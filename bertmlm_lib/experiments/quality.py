@@ -31,7 +31,7 @@ import keras
 
 from .. import data, pretrain, vectorize, vocabularies
 from ..artifacts import ensure_folder, write_json
-from ..config import Config, load as load_config
+from ..config import PRESETS, Config, fields_of, load as load_config
 from ..vectorize import UNK_ID
 from . import load_measured
 from .named_words import HIDDEN_SHARE, WORDS_READ, hide_words, named_word_score
@@ -51,6 +51,17 @@ def _workshop(**changes) -> dict:
                    batch_size=32, learning_rate=2e-3, schedule="constant", dropout=0.1, pre_layer_norm=False,
                    activation="relu", weight_decay=0.0, mask_rate=0.15, position_encoding="learned",
                    short_length=64, short_share=0.7), **changes}
+
+
+def _instructor(**changes) -> dict:
+    """The full preset's model and recipe (the instructor model's: 256 tokens, the rate decayed to zero over
+    the budget), with some settings changed: a bigger model compared at equal minutes."""
+    full = PRESETS["full"]
+    return {**{name: getattr(full, name) for name in fields_of("vocabulary", "model", "pretraining", "masking")
+               if name not in _SET_BY_THE_BENCHMARK}, **changes}
+
+
+_SET_BY_THE_BENCHMARK = ("tokenizer", "whole_word_masking", "pretrain_epochs", "pretrain_minutes", "heldout_reviews")
 
 
 def _rope(**changes) -> dict:
@@ -123,6 +134,11 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "wordpiece_whole_words": ("WordPiece pieces, whole words masked (curve: pieces)",
                               _workshop(position_encoding="rope", mask_rate=0.25, tokenizer="wordpiece",
                                         whole_word_masking=True)),
+    # the instructor model's recipe (the full preset's) and a bigger model in the same minutes (issue 16):
+    # run with `--preset full --minutes M`, so each run is a whole schedule of M minutes on all the data
+    "instructor": ("instructor recipe: 1 layer, width 128", _instructor()),
+    "instructor_2_layers": ("instructor recipe, 2 layers", _instructor(num_layers=2)),
+    "instructor_wider": ("instructor recipe, width 256 (FF 256)", _instructor(embed_dim=256, ff_dim=256)),
 }
 
 

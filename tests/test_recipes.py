@@ -1,6 +1,8 @@
 """Words or pieces, compared downstream (`experiments.tokenizers`): the shipped result decides the default,
 and the comparison itself runs end to end on a tiny archive with the fair protocol."""
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -46,6 +48,20 @@ def test_the_instructor_model_keeps_the_size_that_learned_most_in_equal_minutes(
     best = max(shipped["candidates"].values(), key=lambda entry: entry["summary"]["named_words"]["mean"])
     size = lambda overrides: (overrides["num_layers"], overrides["embed_dim"], overrides["ff_dim"])
     assert size(best["overrides"]) == (full.num_layers, full.embed_dim, full.ff_dim)
+
+
+def test_the_all_label_comparison_gave_both_arms_the_same_phases():
+    """Issue 16: the instructor encoder and a random one with all labels (`all_labels.json`), read in the README."""
+    shipped = load_measured("all_labels.json")
+    arms = shipped["runs"]
+    assert set(arms) == {"instructor", "random"} and all(len(seeds) >= 3 for seeds in arms.values())
+    phases = {tuple(run["phases"]) for seeds in arms.values() for run in seeds.values()}
+    assert len(phases) == 1 and next(iter(phases))[0] == "encoder frozen"  # both arms: one frozen round, then the same epochs
+    assert {run["test_reviews"] for seeds in arms.values() for run in seeds.values()} == {25_000}
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for arm in arms:
+        summary = shipped["summary"][arm]
+        assert f"{summary['mean']:.4f} +- {summary['sd']:.4f}" in readme
 
 
 def test_the_plot_shows_every_encoder_in_both_panels():

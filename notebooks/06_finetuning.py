@@ -233,6 +233,11 @@ for row in curve:
 # can pin down. With 1,000 and 2,000 labels the fine-tuned classifier is level with TF-IDF (0.836 vs
 # 0.835, 0.856 vs 0.851). If the curve above is from your own `bertmlm run` instead, it is one point
 # and one seed: read it as one draw.
+#
+# With **all 22,500 labels** the gap narrows further (`measured/all_labels.json`: 512 tokens read, the
+# same 1,708 steps for both encoders, 3 seeds, all 25,000 test reviews): the instructor's encoder
+# 0.890, a random one 0.875, TF-IDF 0.905. Pretraining pays most where labels are few; with every
+# label, counting words still wins on IMDB.
 
 # %% [markdown]
 # ## What this lesson claims, checked

@@ -53,15 +53,16 @@ def _workshop(**changes) -> dict:
                    short_length=64, short_share=0.7), **changes}
 
 
+# settings a run gets from the benchmark (its budget, its held-out set) or that are not part of a word recipe
+_SET_BY_THE_BENCHMARK = ("tokenizer", "whole_word_masking", "pretrain_epochs", "pretrain_minutes", "heldout_reviews")
+
+
 def _instructor(**changes) -> dict:
     """The full preset's model and recipe (the instructor model's: 256 tokens, the rate decayed to zero over
     the budget), with some settings changed: a bigger model compared at equal minutes."""
     full = PRESETS["full"]
     return {**{name: getattr(full, name) for name in fields_of("vocabulary", "model", "pretraining", "masking")
                if name not in _SET_BY_THE_BENCHMARK}, **changes}
-
-
-_SET_BY_THE_BENCHMARK = ("tokenizer", "whole_word_masking", "pretrain_epochs", "pretrain_minutes", "heldout_reviews")
 
 
 def _rope(**changes) -> dict:

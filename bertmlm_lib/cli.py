@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--file", metavar="F", help="also score each non-empty line of this file (UTF-8, else Latin-1)")
     predict.add_argument("--artifacts", metavar="DIR", help="folder written by `bertmlm finetune` (default: the preset's)")
     predict.add_argument("--preset", choices=config_module.preset_names(), help="whose default artifacts folder to use")
+    predict.add_argument("--zero-shot", action="store_true",
+                         help="ask the pretrained MLM itself (cloze question, no fine-tuning, no labels) instead of "
+                              "the fine-tuned model")
+    predict.add_argument("--instructor", action="store_true", help="with --zero-shot: the shipped instructor's MLM")
+    predict.add_argument("--calibrate-on", metavar="F",
+                         help="with --zero-shot: calibrate on the unlabelled reviews in this file, one per line "
+                              "(default: on content-free texts)")
     predict.add_argument("--json", action="store_true", help="print JSON on stdout")
     predict.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     predict.set_defaults(run=run_predict)
@@ -396,6 +403,10 @@ def run_predict(args) -> list:
     texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
     if not texts:
         raise TextError("no text given: pass reviews as arguments or with --file.")
+    if args.zero_shot:
+        return _zero_shot(args, texts)
+    if args.instructor or args.calibrate_on:
+        raise TextError("--instructor and --calibrate-on go with --zero-shot: add --zero-shot, or drop them.")
     artifacts = args.artifacts or config_module.load(args.preset).artifacts_dir
     model = end_to_end.load(Path(artifacts) / FINETUNE_FOLDER / MODEL_FILE)
     probabilities = end_to_end.predict(model, texts)
@@ -407,6 +418,39 @@ def run_predict(args) -> list:
         for r in results:
             shown = r["text"] if len(r["text"]) <= 70 else r["text"][:69] + "…"
             print(f"{r['label']}  {r['prob_pos']:.3f}  {shown}")
+    return results
+
+
+def _zero_shot(args, texts: list[str]) -> list:
+    """`bertmlm predict --zero-shot`: the pretrained MLM asked the cloze question (`cloze.py`)."""
+    from . import cloze, instructor
+    from .checkpoints import load_pretrained
+
+    if args.instructor:
+        model, vectorizer = instructor.load()
+        source = f"the instructor's MLM ({instructor.describe(instructor.SHIPPED)})"
+    else:
+        artifacts = args.artifacts or config_module.load(args.preset).artifacts_dir
+        model, vectorizer, _ = load_pretrained(artifacts)
+        source = f"the MLM pretrained in {artifacts}"
+    asked = cloze.Cloze(model, vectorizer)
+    if args.calibrate_on:
+        asked.calibrate(_read_lines(args.calibrate_on), "unlabelled")
+    else:
+        asked.calibrate(method="content_free")
+    answers = asked.answer(texts)
+    results = [{"text": a["text"], "label": "pos" if a["label"] == 1 else "neg",
+                "prob_pos": round(a["class_probs"][1], 6),
+                "words": {("pos" if w["class"] else "neg"): round(w["prob"], 6) for w in a["words"]}} for a in answers]
+    if args.json:
+        print(json.dumps(results, indent=1, ensure_ascii=False))
+        return results
+    print(f"zero-shot: {source}, asked {cloze.TEMPLATE!r}; calibrated on "
+          + (f"{args.calibrate_on}" if args.calibrate_on else "content-free texts"))
+    for r in results:
+        shown = r["text"] if len(r["text"]) <= 60 else r["text"][:59] + "…"
+        print(f"{r['label']}  {r['prob_pos']:.3f}  P(good words) {r['words']['pos']:.3f}  P(bad words) "
+              f"{r['words']['neg']:.3f}  {shown}")
     return results
 
 

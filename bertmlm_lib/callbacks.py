@@ -305,6 +305,28 @@ class SnapshotAt(keras.callbacks.Callback):
             self.take(self.pending.pop(0))
 
 
+class AtSteps(keras.callbacks.Callback):
+    """Call `take(step)` once as the optimizer reaches each of `steps` (step 0: before a fresh run's first
+    batch); steps a resumed run is already past are skipped."""
+
+    def __init__(self, steps, take):
+        super().__init__()
+        self.steps, self.take, self.pending = sorted(steps), take, None
+
+    def on_train_begin(self, logs=None):
+        if self.pending is None:
+            now = step_of(self.model)
+            self.pending = [s for s in self.steps if s >= now]
+            self._take_due(now)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._take_due(step_of(self.model))
+
+    def _take_due(self, now):
+        while self.pending and now >= self.pending[0]:
+            self.take(self.pending.pop(0))
+
+
 class ProgressLine(keras.callbacks.Callback):
     """The one in-place progress display: step, running loss and masked accuracy, and how far the run is.
 

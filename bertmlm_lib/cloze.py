@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from .backend import load_tensorflow
+from .checkpoints import load_mlm_snapshot, mlm_snapshots
 from .errors import ConfigError, TextError, checked_texts
 from .vectorize import FIRST_WORD_ID, MASK_ID, MASK_TOKEN, standardize_text
 
@@ -355,3 +356,35 @@ def few_shot(cloze: Cloze, train_texts, train_labels, val_texts, val_labels, rat
     cloze.model.set_weights(best_weights)
     steps = -(-len(train_labels) // batch_size) * epochs
     return FewShotResult(rate, best, best_epoch, steps, history)
+
+
+def over_steps(model, vectorizer, folder, texts, labels, unlabelled, prompt: Prompt = Prompt()) -> list[dict]:
+    """Zero-shot accuracy of every MLM snapshot a pretraining run kept (`checkpoints.MLM_SNAPSHOT_STEPS`), each
+    calibrated on `unlabelled`: `[{"step", "accuracy"}]`. `model` (of the run's shape) is put back as it was."""
+    rows, now = [], model.get_weights()
+    try:
+        for step, path in mlm_snapshots(folder):
+            asked = Cloze(load_mlm_snapshot(model, path), vectorizer, prompt).calibrate(unlabelled)
+            rows.append({"step": step, "accuracy": asked.accuracy(texts, labels)})
+    finally:
+        model.set_weights(now)
+    return rows
+
+
+def plot_over_steps(runs: dict, ax=None, mark: float = 0.60):
+    """Zero-shot accuracy against pretraining steps, one line per run (`{name: over_steps rows}`), with
+    chance (0.5) and the `mark` a learner watches for."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6.5, 3.5))[1]
+    for name, rows in runs.items():
+        ax.plot([max(r["step"], 1) for r in rows], [r["accuracy"] for r in rows], marker="o", label=name)
+    ax.axhline(0.5, color="grey", linewidth=1, linestyle=":", label="chance")
+    ax.axhline(mark, color="C3", linewidth=1, linestyle="--", label=f"{mark:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("pretraining steps (step 0 drawn at 1)")
+    ax.set_ylabel("zero-shot accuracy")
+    ax.set_title("When does a model never told about sentiment learn it?")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax

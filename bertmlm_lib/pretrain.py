@@ -33,7 +33,9 @@ from .checkpoints import (
     read_checkpoint_meta,
     read_snapshots,
     save_checkpoint,
+    MLM_SNAPSHOT_STEPS,
     save_encoder,
+    save_mlm_snapshot,
     save_snapshot,
 )
 from .config import Config
@@ -48,6 +50,7 @@ import keras  # noqa: E402
 from . import model as model_module  # noqa: E402
 from .callbacks import (  # noqa: E402
     AgreeAcrossWorkers,
+    AtSteps,
     CheckpointEvery,
     FillMaskCallback,
     FitScheduleToBudget,
@@ -306,6 +309,12 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
                                       if several else []),
                  stopper, evaluator, fill, progress_line, CheckpointEvery(save, cfg.checkpoint_minutes, clock if several else None),
                  *extra_callbacks, ctrl_c]
+    def keep_mlm(step):
+        with clock.pause():  # not training time
+            save_mlm_snapshot(model, folder, step)
+
+    if writes:  # the whole MLM at doubling steps, for lesson 06's "when does it learn sentiment?"
+        callbacks.append(AtSteps(MLM_SNAPSHOT_STEPS, keep_mlm))
     if cfg.snapshot_minutes:
         callbacks.append(SnapshotAt(clock, cfg.snapshot_minutes, snapshot,
                                     taken=[s["minutes"] for s in read_snapshots(folder)], already_seconds=seconds_before))

@@ -71,6 +71,14 @@ def markdown(report: dict) -> str:
     at_steps = mlm.get("masked_accuracy_at_step") or {}
     milestones = ("; at fixed steps, what a slower laptop would reach in the same budget: "
                   + ", ".join(f"{a:.1%} at step {int(s):,}" for s, a in at_steps.items())) if at_steps else ""
+    zero = report.get("zero_shot") or {}
+    if "test_accuracy" in zero:
+        question = zero["template"].replace("{review}", "<review>")
+        asked = (f'\n**Zero-shot, no labels** (the pretrained MLM asked "{question}", good words against bad; '
+                 f"calibrated on {zero['calibration']}): test accuracy {zero['test_accuracy']:.3f} on "
+                 f"{zero['test_reviews']:,} test reviews.\n")
+    else:
+        asked = f"\n**Zero-shot, no labels**: not asked ({zero['skipped']}).\n" if zero else ""
     return f"""# bertmlm run: preset `{report['preset']}`
 
 Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memory {report['peak_rss_mb']:,.0f} MB{peaks}.
@@ -92,7 +100,7 @@ TF-IDF + logistic regression with the same labels: {report['baselines']['tfidf_l
 | labels | {' | '.join(label_efficiency.ARMS[arm] for arm in arms)} |
 |---|{'---|' * len(arms)}
 {rows}
-
+{asked}
 ![training curves]({PLOTS['training_curves']})
 ![fill-mask over time]({PLOTS['fill_mask']})
 ![label efficiency]({PLOTS['label_efficiency']})

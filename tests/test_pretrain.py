@@ -415,3 +415,39 @@ def test_a_corpus_from_a_folder_the_user_gave_is_encoded_each_time_and_never_kep
     corpus = stages.pretraining_corpus(cfg, vectorizer, tiny_folder, progress=False)
     assert len(corpus.train_ids) > 0
     assert not list(tmp_path.rglob("corpus-*.npz"))
+
+
+def test_the_whole_mlm_is_kept_at_doubling_steps_and_asked_at_each(setup):
+    from bertmlm_lib import cloze
+
+    cfg, vectorizer, corpus = setup
+    seen = {}
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.setdefault(int(self.model.optimizer.iterations), self.model.get_weights())
+
+    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=12), corpus, vectorizer, progress=False,
+                                      fill_mask_display=False, extra_callbacks=[Watch()])
+    assert result.steps >= 100
+    kept = checkpoints.mlm_snapshots(cfg.artifacts_dir)
+    assert [step for step, _ in kept] == [0, 100]
+    assert all(path.stat().st_size < 200_000 for _, path in kept)  # half precision, compressed
+    final = model.get_weights()
+    fresh = pretrain.build_model_for(cfg, vectorizer)
+    at_100 = checkpoints.load_mlm_snapshot(fresh, kept[1][1]).get_weights()
+    at_0 = checkpoints.load_mlm_snapshot(pretrain.build_model_for(cfg, vectorizer), kept[0][1]).get_weights()
+    assert not np.allclose(at_0[0], at_100[0])
+    assert all(np.allclose(a, b, rtol=2e-3, atol=1e-4) for a, b in zip(at_100, seen[100]))  # the model at step 100
+    # a resumed run keeps on from where it was: step 0 is not taken again
+    before = kept[0][1].stat().st_mtime_ns
+    pretrain.pretrain(cfg.replace(pretrain_epochs=13), corpus, vectorizer, resume=True, progress=False,
+                      fill_mask_display=False)
+    assert kept[0][1].stat().st_mtime_ns == before
+    texts = ["a good story", "the plot was awful"]
+    prompt = cloze.Prompt("{review} . it was [mask]", (("bad", "awful"), ("good", "great")))
+    rows = cloze.over_steps(model, vectorizer, cfg.artifacts_dir, texts, [1, 0], texts, prompt)
+    assert [r["step"] for r in rows] == [0, 100] and all(0 <= r["accuracy"] <= 1 for r in rows)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), final))  # put back as it was
+    with pytest.raises(Exception, match="another model's shape"):
+        checkpoints.load_mlm_snapshot(pretrain.build_model_for(cfg.replace(embed_dim=32), vectorizer), kept[0][1])

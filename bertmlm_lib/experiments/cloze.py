@@ -1,0 +1,341 @@
+"""Does the MLM itself know sentiment? The cloze study behind lesson 06 (`bertmlm_lib/cloze.py`).
+
+`python -m bertmlm_lib.experiments.cloze instructor` (about 40 minutes on 2 cores):
+1. **Choose the question on validation**: every template x verbalizer x kept end x calibration of
+   `CANDIDATES`, scored zero-shot on the 2,500 validation reviews (carved from train); the unlabelled
+   reviews calibrate, no label is read there. The best is the library's default.
+2. **Zero-shot on all 25,000 test reviews**, once, with the chosen question.
+3. **Few-shot through the head** (PET), 3 seeds, on the label-efficiency curve's own subsets, its 500
+   validation reviews (rate and epoch chosen there) and its 5,000 test reviews, so the shipped curve's
+   arms (`measured/label_efficiency.json`) stand beside it: the same reviews, the same 256 tokens read,
+   the same batch size and the same optimizer steps (4 epochs), at least `MIN_STEPS` at the smallest sizes.
+
+`python -m bertmlm_lib.experiments.cloze workshop --artifacts DIR` (about 15 minutes): the learner's
+run, 4 minutes of the workshop preset, pretrained here with the MLM's weights kept every
+`KEEP_EVERY` steps in memory; then zero-shot validation accuracy at each kept step, and few-shot
+through the head at 500 and 1,000 labels against a random MLM of the same shape trained the same way.
+
+Results go to `measured/cloze.json` (one key per part).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import keras
+
+from .. import cloze, config, instructor, stages
+from ..backend import release_free_memory
+from ..baselines import accuracy as tfidf_accuracy, tfidf_logistic_regression
+from ..data import balanced_subset
+from ..errors import TextError
+from ..model import build_pretraining_model
+from ..pretrain import pretrain
+from . import MEASURED
+from .label_efficiency import nested_subsets, summarize, test_subset, validation_subset
+
+OUT = MEASURED / "cloze.json"
+UNLABELLED = 2_000  # unlabelled reviews that calibrate (of the 50,000)
+MIN_STEPS = 32  # few-shot optimizer steps at the least (4 epochs of 32 labels would be 4 steps)
+KEEP_EVERY = 200  # steps between the MLM weights kept during the learner's run
+
+CANDIDATES = {
+    "templates": ["{review} . all in all the movie was [mask] .",
+                  "{review} . in short , it was [mask] .",
+                  "{review} . overall , a [mask] movie .",
+                  "{review} . i thought it was [mask] .",
+                  "{review} . it was [mask] !",
+                  "it was [mask] . {review}",
+                  "a [mask] movie . {review}"],
+    "verbalizers": {"five": cloze.VERBALIZER,
+                    "good/bad": (("bad",), ("good",)),
+                    "great/terrible": (("terrible",), ("great",)),
+                    "eight": (("bad", "terrible", "awful", "horrible", "boring", "worst", "poor", "stupid"),
+                              ("great", "good", "excellent", "wonderful", "amazing", "best", "brilliant", "perfect"))},
+    "keep": ["end", "start"],
+    "calibrations": ["unlabelled", "content_free", "none"],
+}
+
+
+def _log(message: str) -> None:
+    print(f"[cloze {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def reviews(cfg) -> dict:
+    """The study's reviews: train and validation as the presets carve them, the curve's validation and
+    test slices, all of test, and `UNLABELLED` unlabelled reviews."""
+    imdb = stages.reviews(cfg, progress=False)
+    train, validation = stages.labelled_splits(cfg, imdb)
+    rng = np.random.default_rng(cfg.seed + 17)
+    unlabelled = [imdb.unsup.texts[i] for i in rng.choice(len(imdb.unsup.texts), UNLABELLED, replace=False)]
+    return {"train": train, "validation": validation, "curve_validation": validation_subset(validation, cfg),
+            "curve_test": test_subset(imdb.test, cfg), "test": imdb.test, "unlabelled": unlabelled}
+
+
+def accuracy_of(scores: np.ndarray, labels) -> float:
+    return float((scores.argmax(axis=1) == np.asarray(labels)).mean())
+
+
+def choose_prompt(model, vectorizer, validation, unlabelled, candidates=CANDIDATES) -> list[dict]:
+    """Zero-shot validation accuracy of every candidate, best first. The MLM's log-probabilities are
+    computed once per template and kept end; verbalizers and calibrations are arithmetic on them."""
+    rows = []
+    for template in candidates["templates"]:
+        for keep in candidates["keep"]:
+            asked = cloze.Cloze(model, vectorizer, cloze.Prompt(template, keep=keep))
+            val, unl, empty = (asked.mask_log_probs(t) for t in (validation.texts, unlabelled, cloze.CONTENT_FREE))
+            for name, verbalizer in candidates["verbalizers"].items():
+                try:
+                    ids = cloze.verbalizer_ids(vectorizer, verbalizer)
+                except TextError as error:
+                    _log(f"verbalizer {name} skipped: {error}")
+                    continue
+                raw = cloze.class_scores(val, ids)
+                offsets = {"unlabelled": cloze.class_scores(unl, ids).mean(axis=0),
+                           "content_free": cloze.class_scores(empty, ids).mean(axis=0), "none": 0.0}
+                for calibration in candidates["calibrations"]:
+                    rows.append({"template": template, "keep": keep, "verbalizer": name, "calibration": calibration,
+                                 "val_accuracy": round(accuracy_of(raw - offsets[calibration], validation.labels), 4)})
+            _log(f"{template!r} keep {keep}: best so far {max(r['val_accuracy'] for r in rows):.3f}")
+    return sorted(rows, key=lambda r: -r["val_accuracy"])
+
+
+def prompt_of(row: dict, candidates=CANDIDATES) -> cloze.Prompt:
+    return cloze.Prompt(row["template"], candidates["verbalizers"][row["verbalizer"]], row["keep"])
+
+
+def zero_shot(model, vectorizer, prompt: cloze.Prompt, calibration: str, unlabelled, test) -> dict:
+    """Zero-shot test accuracy with the chosen question and calibration (and, beside it, uncalibrated)."""
+    asked = cloze.Cloze(model, vectorizer, prompt)
+    raw = asked.raw_scores(test.texts)
+    offset = asked.calibrate(unlabelled, calibration).offset
+    return {"test_reviews": len(test.labels), "calibration": calibration, "test_accuracy": round(accuracy_of(raw - offset, test.labels), 4),
+            "test_accuracy_uncalibrated": round(accuracy_of(raw, test.labels), 4),
+            "predicted_positive_share": round(float(((raw - offset).argmax(axis=1) == 1).mean()), 4)}
+
+
+def epochs_for(labels: int, batch_size: int, epochs: int = 4, min_steps: int = MIN_STEPS) -> int:
+    """The curve's 4 epochs, or more where 4 epochs would take fewer than `min_steps` optimizer steps."""
+    return max(epochs, math.ceil(min_steps / math.ceil(labels / batch_size)))
+
+
+def few_shot_arm(make_model, vectorizer, prompt, train_texts, train_labels, val, test, rates, seed: int,
+                 batch_size: int = 32) -> dict:
+    """Few-shot through the head from a fresh `make_model()` per rate; the best on validation is scored on test."""
+    best = None
+    epochs = epochs_for(len(train_labels), batch_size)
+    for rate in rates:
+        keras.utils.set_random_seed(seed)
+        asked = cloze.Cloze(make_model(), vectorizer, prompt)
+        result = cloze.few_shot(asked, train_texts, train_labels, val.texts, val.labels, rate=rate, epochs=epochs,
+                                batch_size=batch_size, seed=seed)
+        if best is None or result.val_accuracy > best[0].val_accuracy:
+            best = (result, asked)
+        del asked
+        release_free_memory()
+    result, asked = best
+    test_accuracy = asked.accuracy(test.texts, test.labels)
+    del best, asked
+    keras.backend.clear_session()
+    return {"test_accuracy": test_accuracy, "rate": result.rate, "epoch": result.best_epoch, "steps": result.steps,
+            "val_accuracy": result.val_accuracy}
+
+
+def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int, rates) -> list[dict]:
+    """Per size: each arm's test accuracy over seeds (and TF-IDF's on the same reviews), on the curve's subsets."""
+    train, val, test = data["train"], data["curve_validation"], data["curve_test"]
+    runs = {n: {name: [] for name in [*arms, "tfidf"]} for n in sizes}
+    details = {n: {} for n in sizes}
+    for s in range(seeds):
+        seed = cfg.seed + s
+        subsets = nested_subsets(train.labels, sorted({*sizes, *cfg.label_sizes}), seed)  # the curve's subsets
+        for n in sizes:
+            subset = train.take(subsets[n])
+            for name, make in arms.items():
+                arm = few_shot_arm(make, vectorizer, prompt, subset.texts, subset.labels, val, test, rates, seed,
+                                   cfg.batch_size)
+                runs[n][name].append(arm["test_accuracy"])
+                for key in ("rate", "epoch", "steps"):
+                    details[n].setdefault(f"{name}_{key}s", []).append(arm[key])
+                _log(f"{n} labels, seed {s + 1}/{seeds}, {name}: {arm['test_accuracy']:.3f} (rate {arm['rate']:g}, "
+                     f"epoch {arm['epoch']}, {arm['steps']} steps)")
+            baseline = tfidf_logistic_regression(subset.texts, subset.labels, val.texts, val.labels, seed=seed)
+            runs[n]["tfidf"].append(tfidf_accuracy(baseline, test.texts, test.labels))
+    return [{"labels": n, **summarize(runs[n]), **details[n]} for n in sizes]
+
+
+class KeepWeights(keras.callbacks.Callback):
+    """Keep the MLM's weights (in memory) at step 0 and every `every` steps: `self.kept` is `[(step, weights)]`."""
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every, self.kept, self.step = every, [], 0
+
+    def on_train_begin(self, logs=None):
+        if not self.kept:
+            self.kept.append((0, self.model.get_weights()))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self.kept.append((self.step, self.model.get_weights()))
+
+
+def _save(part: str, result: dict, out: Path = OUT) -> None:
+    saved = json.loads(out.read_text()) if out.is_file() else {}
+    saved[part] = result
+    out.write_text(json.dumps(saved, indent=1) + "\n")
+    _log(f"saved {part} in {out}")
+
+
+def study_instructor(sizes=(32, 100, 500, 1000, 2000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4)) -> None:
+    started = time.time()
+    cfg = config.load("workshop", max_length=256, classifier_windows=1, label_seeds=seeds)  # the shipped curve's
+    data = reviews(cfg)
+    model, vectorizer = instructor.load()
+    rows = choose_prompt(model, vectorizer, data["validation"], data["unlabelled"])
+    best = rows[0]
+    default = next(r for r in rows if r["template"] == cloze.TEMPLATE and r["keep"] == "end"
+                   and r["verbalizer"] == "five" and r["calibration"] == "unlabelled")
+    _log(f"chosen on validation: {best}")
+    result = {"model": f"the shipped instructor model ({instructor.describe(instructor.SHIPPED)})",
+              "validation_reviews": len(data["validation"].labels), "unlabelled_reviews": UNLABELLED,
+              "candidates": rows, "chosen": best, "library_default": default}
+    result["zero_shot"] = zero_shot(model, vectorizer, prompt_of(best), best["calibration"], data["unlabelled"],
+                                    data["test"])
+    _log(f"zero-shot on all test reviews: {result['zero_shot']}")
+    _save("instructor", {**result, "seconds": round(time.time() - started)})
+    arms = {"cloze_pretrained": lambda: instructor.load()[0]}
+    result["few_shot"] = few_shot_curve(arms, vectorizer, prompt_of(best), data, cfg, sizes, seeds, rates)
+    result["few_shot_protocol"] = {"batch_size": cfg.batch_size, "epochs": f"4, or enough for {MIN_STEPS} steps",
+                                   "rates": list(rates), "evaluations": 4, "validation_reviews": len(data["curve_validation"].labels),
+                                   "test_reviews": len(data["curve_test"].labels), "reads_tokens": 256, "seeds": seeds}
+    _save("instructor", {**result, "seconds": round(time.time() - started)})
+
+
+def study_workshop(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4)) -> None:
+    started = time.time()
+    cfg = config.load("workshop", artifacts=artifacts, label_seeds=seeds)
+    vectorizer = stages.vocabulary(cfg, progress=False)
+    corpus = stages.pretraining_corpus(cfg, vectorizer, progress=False)
+    keep = KeepWeights(KEEP_EVERY)
+    model, run = pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False, extra_callbacks=[keep])
+    del corpus
+    _log(f"pretrained: {keep.step} steps, the weights kept {len(keep.kept)} times")
+    data = reviews(cfg)
+    validation = balanced_subset(data["validation"], 1000, cfg.seed + 19)
+    prompt = cloze.Prompt()
+    by_step = []
+    final = model.get_weights()
+    for step, weights in keep.kept + [(keep.step, final)]:
+        model.set_weights(weights)
+        asked = cloze.Cloze(model, vectorizer, prompt)
+        raw = asked.raw_scores(validation.texts)
+        offset = asked.calibrate(data["unlabelled"][:1000]).offset
+        by_step.append({"step": step, "val_accuracy": round(accuracy_of(raw - offset, validation.labels), 4)})
+        _log(f"step {step}: zero-shot validation accuracy {by_step[-1]['val_accuracy']:.3f}")
+    model.set_weights(final)
+    result = {"preset": "workshop", "minutes": cfg.pretrain_minutes, "steps": keep.step,
+              "zero_shot_by_step": by_step, "zero_shot_validation_reviews": 1000, "prompt": prompt.template}
+    passes = [r["step"] for r in by_step if r["val_accuracy"] >= 0.60]
+    result["first_step_at_0.60"] = passes[0] if passes else None
+    _save("workshop", {**result, "seconds": round(time.time() - started)})
+    pretrained = [w for w in final]
+    shape = cfg
+
+    def make_pretrained():
+        fresh = build_pretraining_model(shape, vectorizer.vocabulary_size)
+        fresh.set_weights(pretrained)
+        return fresh
+
+    arms = {"cloze_pretrained": make_pretrained,
+            "cloze_random": lambda: build_pretraining_model(shape, vectorizer.vocabulary_size)}
+    result["few_shot"] = few_shot_curve(arms, vectorizer, prompt, data, cfg, sizes, seeds, rates)
+    _save("workshop", {**result, "seconds": round(time.time() - started)})
+
+
+def summary(measured: dict) -> str:
+    """The shipped results in a few lines: the instructor model zero-shot and few-shot, the learner's run."""
+    lines = []
+    if "instructor" in measured:
+        result = measured["instructor"]
+        chosen, zero = result["chosen"], result["zero_shot"]
+        lines.append(f"question chosen on {result['validation_reviews']:,} validation reviews: {chosen['template']!r}, "
+                     f"verbalizer {chosen['verbalizer']}, keep the review's {chosen['keep']}, calibration "
+                     f"{chosen['calibration']} ({chosen['val_accuracy']:.3f} on validation)")
+        lines.append(f"instructor's MLM, zero-shot, all {zero['test_reviews']:,} test reviews: {zero['test_accuracy']:.3f} "
+                     f"(uncalibrated {zero['test_accuracy_uncalibrated']:.3f})")
+        for row in result.get("few_shot", []):
+            lines.append(f"  few-shot, {row['labels']:5,} labels: {row['cloze_pretrained']:.3f} +- "
+                         f"{row['cloze_pretrained_std']:.3f} ({len(row['cloze_pretrained_runs'])} seeds); "
+                         f"TF-IDF {row['tfidf']:.3f} +- {row['tfidf_std']:.3f}")
+    if "workshop" in measured:
+        result = measured["workshop"]
+        best = max(result["zero_shot_by_step"], key=lambda r: r["val_accuracy"])
+        lines.append(f"a {result['minutes']:g}-minute workshop run ({result['steps']:,} steps), zero-shot on validation: "
+                     f"best {best['val_accuracy']:.3f} at step {best['step']:,}; "
+                     + (f"first >= 0.60 at step {result['first_step_at_0.60']:,}" if result["first_step_at_0.60"]
+                        else "never 0.60 within the run"))
+        for row in result.get("few_shot", []):
+            lines.append(f"  few-shot, {row['labels']:5,} labels: pretrained MLM {row['cloze_pretrained']:.3f} +- "
+                         f"{row['cloze_pretrained_std']:.3f}, random MLM {row['cloze_random']:.3f} +- "
+                         f"{row['cloze_random_std']:.3f}")
+    return "\n".join(lines)
+
+
+def plot(result: dict, curve: dict | None = None, ax=None):
+    """Test accuracy against labelled reviews: few-shot through the head (mean and one standard deviation
+    over seeds), the zero-shot level as a line at 0 labels' height, and, from the shipped label-efficiency
+    `curve` on the same reviews, the classic arms and TF-IDF."""
+    import matplotlib.pyplot as plt
+
+    from .label_efficiency import ARMS
+
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    rows = result["few_shot"]
+    labels = [row["labels"] for row in rows]
+    ax.errorbar(labels, [row["cloze_pretrained"] for row in rows], yerr=[row["cloze_pretrained_std"] for row in rows],
+                marker="o", capsize=3, color="C3", linewidth=2, label="MLM head, few-shot (cloze)")
+    ax.axhline(result["zero_shot"]["test_accuracy"], color="C3", linestyle=":",
+               label=f"MLM head, zero-shot ({result['zero_shot']['test_reviews']:,} test reviews)")
+    ax.errorbar(labels, [row["tfidf"] for row in rows], yerr=[row["tfidf_std"] for row in rows], marker="s",
+                capsize=3, color="grey", label="TF-IDF + LR")
+    for key, colour in (("pretrained", "C0"), ("scratch", "C1"), ("probe_pretrained", "C0")):
+        points = [(row["labels"], row[key], row[f"{key}_std"]) for row in (curve or {}).get("rows", []) if key in row]
+        if points:
+            x, y, err = zip(*points)
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colour, label=ARMS[key],
+                        linestyle="--" if key.startswith("probe") else "-",
+                        markerfacecolor="white" if key.startswith("probe") else None)
+    ax.set_xscale("log")
+    ax.set_xticks(labels, [f"{n:,}" for n in labels])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training reviews")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Asking the MLM itself vs a new classifier head")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return ax
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.cloze", description=__doc__.split("\n")[0])
+    parser.add_argument("part", choices=["instructor", "workshop"])
+    parser.add_argument("--artifacts", default="build/cloze-workshop", help="where the workshop run pretrains")
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.part == "instructor":
+        study_instructor(seeds=args.seeds)
+    else:
+        study_workshop(args.artifacts, seeds=args.seeds)
+
+
+if __name__ == "__main__":
+    main()

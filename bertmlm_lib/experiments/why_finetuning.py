@@ -1,0 +1,151 @@
+"""Why does a 4-minute encoder, fine-tuned, lose to a random one? The diagnosis behind lesson 06.
+
+`python -m bertmlm_lib.experiments.why_finetuning --artifacts DIR` on a workshop run's artifacts
+(`bertmlm run`, or `experiments/cloze.py workshop`), 500 labels, 2 seeds, 2,000 test reviews:
+
+1. **Weight scale**: the root mean square of each weight, pretrained and random. Pretraining at a
+   constant 2e-3 without weight decay grows every weight several times over its initial size.
+2. **Where the signal sits**: linear probes on the mean-pooled word embeddings (after their
+   LayerNorm) and on the layer's output, for both encoders.
+3. **What fine-tuning does with it**: the workshop protocol (same reviews, tokens, steps, frozen
+   phase), with each rate of `RATES` recorded (validation and test), so any grid's choice on
+   validation can be read off; and with parts swapped (pretrained embeddings on a random layer, and
+   the reverse). Adam moves every weight by about the rate per step whatever its size, so a weight
+   5x larger changes 5x less, relatively, in the same steps.
+
+Results go to `measured/why_finetuning.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+import keras
+
+from .. import config, stages
+from ..artifacts import ENCODER_FILE, PRETRAIN_FOLDER, load_model
+from ..classifier import accuracy, build_classifier, pooled_features
+from ..data import balanced_subset
+from ..finetune import finetune
+from ..model import build_encoder, token_embedding_of
+from . import MEASURED
+from .label_efficiency import Protocol, _let_go, linear_probe, nested_subsets, validation_subset
+
+OUT = MEASURED / "why_finetuning.json"
+RATES = (3e-4, 1e-3, 3e-3, 1e-2)
+GRIDS = {"the curve's grid (3e-4, 1e-3)": (3e-4, 1e-3), "a wider grid (3e-4 to 1e-2)": RATES}
+
+
+def _log(message: str) -> None:
+    print(f"[why {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def weight_scales(encoder) -> dict[str, float]:
+    """Root mean square of each kernel and embedding matrix (biases and norms left out)."""
+    return {w.path: round(float(np.sqrt(np.mean(np.square(w.numpy())))), 4) for w in encoder.weights
+            if w.path.endswith(("kernel", "embeddings"))}
+
+
+def embeddings_only(encoder) -> keras.Model:
+    """The encoder cut after its embeddings' LayerNorm: ids -> the vectors the layer starts from."""
+    return keras.Model(encoder.input, encoder.get_layer("embeddings_norm").output, name="bert_encoder")
+
+
+def swapped(pretrained_path, cfg, vocabulary_size, keep: str):
+    """An encoder with the pretrained `keep` part ("embeddings" or "layer") and the rest random."""
+    def make():
+        encoder = build_encoder(cfg, vocabulary_size)
+        source = load_model(pretrained_path, "pretrained encoder", "run `bertmlm pretrain`")
+        for target, weight in zip(encoder.weights, source.weights):
+            is_embedding = "embedding" in weight.path
+            if is_embedding == (keep == "embeddings"):
+                target.assign(weight)
+        return encoder
+    return make
+
+
+def fine_tune_each_rate(make, train_ids, train_labels, val_ids, val_labels, test_ids, test_labels, cfg, protocol,
+                        seed) -> list[dict]:
+    """The protocol's fine-tuning from a fresh `make()` at each rate of `RATES`: validation and test accuracy."""
+    rows = []
+    run_cfg = cfg.replace(batch_size=protocol.batch_size, frozen_steps=protocol.frozen_steps, seed=seed)
+    for rate in RATES:
+        keras.utils.set_random_seed(seed)
+        encoder = make()
+        classifier = build_classifier(encoder, dropout=cfg.dropout, windows=protocol.windows_for(encoder))
+        result = finetune(classifier, encoder, train_ids, train_labels, val_ids, val_labels, run_cfg,
+                          head_learning_rate=protocol.head_learning_rate, encoder_learning_rate=rate,
+                          frozen_epochs=protocol.frozen_epochs, unfrozen_epochs=protocol.epochs - protocol.frozen_epochs,
+                          patience=None)
+        rows.append({"rate": rate, "val_accuracy": round(result.val_accuracy, 4), "steps": result.steps,
+                     "test_accuracy": round(accuracy(classifier, test_ids, test_labels), 4)})
+        del encoder, classifier
+        _let_go()
+    return rows
+
+
+def chosen(rows: list[dict], grid) -> float:
+    """Test accuracy at the rate of `grid` best on validation."""
+    return max((r for r in rows if r["rate"] in grid), key=lambda r: r["val_accuracy"])["test_accuracy"]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.why_finetuning")
+    parser.add_argument("--artifacts", default="build/cloze-workshop")
+    parser.add_argument("--labels", type=int, default=500)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--test-reviews", type=int, default=2000)
+    args = parser.parse_args(argv)
+    started = time.time()
+    cfg = config.load("workshop", artifacts=args.artifacts)
+    protocol = Protocol.of(cfg, seeds=args.seeds)
+    imdb = stages.reviews(cfg, progress=False, unlabelled=False)
+    vectorizer = stages.vocabulary(cfg, imdb=imdb)
+    train, validation = stages.labelled_splits(cfg, imdb)
+    validation = validation_subset(validation, cfg)
+    test = balanced_subset(imdb.test, args.test_reviews, cfg.seed)
+    length = protocol.classifier_length
+    train_ids, val_ids, test_ids = (vectorizer.encode(s.texts, length=length) for s in (train, validation, test))
+    path = cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE
+    arms = {"pretrained": lambda: load_model(path, "pretrained encoder", "run `bertmlm pretrain`"),
+            "random": lambda: build_encoder(cfg, vectorizer.vocabulary_size),
+            "pretrained embeddings, random layer": swapped(path, cfg, vectorizer.vocabulary_size, "embeddings"),
+            "random embeddings, pretrained layer": swapped(path, cfg, vectorizer.vocabulary_size, "layer")}
+    result = {"artifacts": str(args.artifacts), "labels": args.labels, "test_reviews": len(test),
+              "validation_reviews": len(validation), "protocol": protocol.as_dict(), "rates": list(RATES),
+              "weight_scale": {name: weight_scales(arms[name]()) for name in ("pretrained", "random")},
+              "probes": {}, "fine_tuned": {name: [] for name in arms}}
+    for s in range(args.seeds):
+        seed = cfg.seed + s
+        indices = nested_subsets(train.labels, [args.labels], seed)[args.labels]
+        labels = train.labels[indices]
+        for name in ("pretrained", "random"):
+            for depth, cut in (("embeddings", embeddings_only), ("layer output", lambda e: e)):
+                encoder = cut(arms[name]())
+                features = [pooled_features(encoder, ids, protocol.windows_for(encoder))
+                            for ids in (train_ids[indices], val_ids, test_ids)]
+                probe = linear_probe(features[0], labels, features[1], validation.labels, protocol.probe_grid, seed)
+                score = float((probe["model"].predict(features[2]) == test.labels).mean())
+                result["probes"].setdefault(f"{name}, {depth}", []).append(round(score, 4))
+                del encoder
+                _let_go()
+            _log(f"seed {s + 1}: probes {result['probes']}")
+        for name, make in arms.items():
+            rows = fine_tune_each_rate(make, train_ids[indices], labels, val_ids, validation.labels, test_ids,
+                                       test.labels, cfg, protocol, seed)
+            result["fine_tuned"][name].append(rows)
+            _log(f"seed {s + 1}, {name}: {rows}")
+        OUT.write_text(json.dumps({**result, "seconds": round(time.time() - started)}, indent=1) + "\n")
+    result["by_grid"] = {grid: {name: [chosen(rows, rates) for rows in runs] for name, runs in result["fine_tuned"].items()}
+                         for grid, rates in GRIDS.items()}
+    OUT.write_text(json.dumps({**result, "seconds": round(time.time() - started)}, indent=1) + "\n")
+    _log(f"done: {result['by_grid']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -358,6 +358,12 @@ def few_shot(cloze: Cloze, train_texts, train_labels, val_texts, val_labels, rat
     return FewShotResult(rate, best, best_epoch, steps, history)
 
 
+def ensemble_scores(askers, texts) -> np.ndarray:
+    """The calibrated scores of several cloze questions about the same reviews, averaged `[B, C]` (PET
+    averages its prompts too: each reads the review from another angle, their errors partly cancel)."""
+    return np.mean([asked.scores(texts) for asked in askers], axis=0)
+
+
 def over_steps(model, vectorizer, folder, texts, labels, unlabelled, prompt: Prompt = Prompt()) -> list[dict]:
     """Zero-shot accuracy of every MLM snapshot a pretraining run kept (`checkpoints.MLM_SNAPSHOT_STEPS`), each
     calibrated on `unlabelled`: `[{"step", "accuracy"}]`. `model` (of the run's shape) is put back as it was."""

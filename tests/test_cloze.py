@@ -188,3 +188,35 @@ def test_predict_zero_shot_on_the_command_line(tmp_path, capsys):
     assert f"calibrated on {unlabelled}" in out and out.strip().splitlines()[-1].startswith("pos")
     assert cli.main(["predict", "--instructor", texts[0]]) == 2
     assert "go with --zero-shot" in capsys.readouterr().err
+
+
+def test_the_library_asks_the_question_chosen_on_validation():
+    """The default prompt is the one the shipped study chose on validation reviews (never on test)."""
+    from bertmlm_lib.experiments import cloze as study, load_measured
+
+    measured = load_measured("cloze.json")["instructor"]
+    chosen = measured["chosen"]
+    assert measured["candidates"][0] == chosen and all(r["val_accuracy"] <= chosen["val_accuracy"] for r in measured["candidates"])
+    assert study.prompt_of(chosen) == cloze.Prompt() and chosen["calibration"] == "unlabelled"
+    assert measured["zero_shot"]["test_reviews"] == 25_000
+    assert "instructor" in study.summary(load_measured("cloze.json"))
+
+
+def test_few_shot_takes_the_curves_steps_and_never_fewer_than_the_floor():
+    from bertmlm_lib.experiments.cloze import MIN_STEPS, epochs_for
+
+    assert epochs_for(500, 32) * math.ceil(500 / 32) == 64  # the label-efficiency curve's 4 epochs
+    assert epochs_for(1000, 32) == 4
+    assert epochs_for(32, 32) * 1 >= MIN_STEPS and epochs_for(100, 32) * 4 >= MIN_STEPS
+
+
+def test_review_vector_spread_and_the_rate_chosen_on_validation():
+    from bertmlm_lib.experiments.why_finetuning import chosen, review_vector_spread
+
+    same = review_vector_spread(np.ones((5, 4)) + np.random.default_rng(0).normal(0, 1e-3, (5, 4)))
+    apart = review_vector_spread(np.random.default_rng(1).normal(0, 1, (200, 16)))
+    assert same["mean_cosine"] > 0.99 and same["varying_share"] < 0.01
+    assert abs(apart["mean_cosine"]) < 0.1 and apart["varying_share"] > 0.9
+    rows = [{"rate": 1e-3, "val_accuracy": 0.7, "test_accuracy": 0.68}, {"rate": 3e-3, "val_accuracy": 0.8, "test_accuracy": 0.75},
+            {"rate": 1e-2, "val_accuracy": 0.9, "test_accuracy": 0.6}]
+    assert chosen(rows, (1e-3, 3e-3)) == 0.75 and chosen(rows, (1e-3, 3e-3, 1e-2)) == 0.6  # validation decides, not test

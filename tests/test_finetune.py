@@ -216,3 +216,26 @@ def test_global_clip_adamw_clips_like_keras_adamw_and_survives_saving(tmp_path):
     classifier.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert type(loaded.optimizer).__name__ == "GlobalClipAdamW" and loaded.optimizer.global_clipnorm == 1.0
+
+
+@pytest.mark.parametrize("positions", ["rope", "learned"])
+def test_shrinking_word_vectors_keeps_what_the_encoder_computes(positions):
+    import keras
+
+    from bertmlm_lib.classifier import shrink_word_vectors
+    from bertmlm_lib.model import build_encoder, token_embedding_of
+
+    cfg = config.load("smoke", position_encoding=positions)
+    encoder = build_encoder(cfg, 50)
+    words = token_embedding_of(encoder).embeddings
+    words.assign(np.asarray(words) * 7.0 + 0.3)  # as pretraining leaves them: larger, with a shared direction
+    ids = np.random.default_rng(0).integers(1, 50, size=(3, 12)).astype("int32")
+    before = np.asarray(encoder(ids, training=False))
+    factor = shrink_word_vectors(encoder)
+    assert factor < 0.1 and np.isclose(np.sqrt(np.mean(np.square(np.asarray(words)))), 0.02, rtol=1e-4)
+    assert np.allclose(np.asarray(encoder(ids, training=False)), before, atol=2e-3)
+    with pytest.raises(ValueError, match="only when a LayerNorm follows"):
+        shrink_word_vectors(build_encoder(config.load("smoke", pre_layer_norm=True), 50))
+    with pytest.raises(ValueError, match="sinusoidal"):
+        shrink_word_vectors(build_encoder(config.load("smoke", position_encoding="sinusoidal"), 50))
+    keras.backend.clear_session()

@@ -121,6 +121,46 @@ def zero_shot(model, vectorizer, prompt: cloze.Prompt, calibration: str, unlabel
             "predicted_positive_share": round(float(((raw - offset).argmax(axis=1) == 1).mean()), 4)}
 
 
+def choose_ensemble(model, vectorizer, rows: list[dict], validation, unlabelled, candidates=CANDIDATES,
+                    most: int = 6) -> tuple[list[dict], list[float]]:
+    """Greedy on validation: from the best question, add the next best (template and kept end, each with its own
+    best verbalizer and calibration) while the averaged scores get more validation reviews right."""
+    firsts, seen = [], set()
+    for row in rows:  # best first
+        if (row["template"], row["keep"]) not in seen:
+            seen.add((row["template"], row["keep"]))
+            firsts.append(row)
+    scores = []
+    for row in firsts[:most]:
+        asked = cloze.Cloze(model, vectorizer, prompt_of(row, candidates)).calibrate(unlabelled, row["calibration"])
+        scores.append(asked.scores(validation.texts))
+    chosen, path = [0], [accuracy_of(scores[0], validation.labels)]
+    for i in range(1, len(scores)):
+        trial = accuracy_of(np.mean([scores[j] for j in chosen + [i]], axis=0), validation.labels)
+        if trial > path[-1]:
+            chosen.append(i)
+            path.append(trial)
+    return [firsts[i] for i in chosen], path
+
+
+def study_ensemble() -> None:
+    """Zero-shot with an ensemble of questions chosen on validation, scored once on all test reviews."""
+    started = time.time()
+    cfg = config.load("workshop", max_length=256, classifier_windows=1)
+    data = reviews(cfg)
+    model, vectorizer = instructor.load()
+    rows = json.loads(OUT.read_text())["instructor"]["candidates"]
+    members, path = choose_ensemble(model, vectorizer, rows, data["validation"], data["unlabelled"])
+    _log(f"ensemble chosen on validation: {len(members)} questions, validation {path}")
+    askers = [cloze.Cloze(model, vectorizer, prompt_of(row)).calibrate(data["unlabelled"], row["calibration"])
+              for row in members]
+    test = data["test"]
+    accuracy = accuracy_of(cloze.ensemble_scores(askers, test.texts), test.labels)
+    _log(f"ensemble zero-shot on all {len(test.labels):,} test reviews: {accuracy:.4f}")
+    _save("instructor_ensemble", {"members": members, "validation_path": path, "test_reviews": len(test.labels),
+                                  "test_accuracy": round(accuracy, 4), "seconds": round(time.time() - started)})
+
+
 def epochs_for(labels: int, batch_size: int, epochs: int = 4, min_steps: int = MIN_STEPS) -> int:
     """The curve's 4 epochs, or more where 4 epochs would take fewer than `min_steps` optimizer steps."""
     return max(epochs, math.ceil(min_steps / math.ceil(labels / batch_size)))
@@ -162,8 +202,8 @@ def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int,
                 arm = few_shot_arm(make, vectorizer, prompt, subset.texts, subset.labels, val, test, rates, seed,
                                    cfg.batch_size)
                 runs[n][name].append(arm["test_accuracy"])
-                for key in ("rate", "epoch", "steps"):
-                    details[n].setdefault(f"{name}_{key}s", []).append(arm[key])
+                for key, column in (("rate", "rates"), ("epoch", "epochs"), ("steps", "steps")):
+                    details[n].setdefault(f"{name}_{column}", []).append(arm[key])
                 _log(f"{n} labels, seed {s + 1}/{seeds}, {name}: {arm['test_accuracy']:.3f} (rate {arm['rate']:g}, "
                      f"epoch {arm['epoch']}, {arm['steps']} steps)")
             baseline = tfidf_logistic_regression(subset.texts, subset.labels, val.texts, val.labels, seed=seed)
@@ -327,12 +367,14 @@ def plot(result: dict, curve: dict | None = None, ax=None):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.cloze", description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["instructor", "workshop"])
+    parser.add_argument("part", choices=["instructor", "workshop", "ensemble"])
     parser.add_argument("--artifacts", default="build/cloze-workshop", help="where the workshop run pretrains")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.part == "instructor":
         study_instructor(seeds=args.seeds)
+    elif args.part == "ensemble":
+        study_ensemble()
     else:
         study_workshop(args.artifacts, seeds=args.seeds)
 

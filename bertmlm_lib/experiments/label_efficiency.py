@@ -32,7 +32,8 @@ from ..artifacts import PRETRAIN_FOLDER, REPORT_FILE, SNAPSHOT_FOLDER, load_mode
 from ..backend import release_free_memory
 from ..baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
 from ..checkpoints import read_checkpoint_meta, read_snapshots
-from ..classifier import accuracy, build_classifier, encoder_length, pooled_features, reading_length
+from ..classifier import (accuracy, build_classifier, encoder_length, pooled_features, reading_length,
+                          shrink_word_vectors)
 from ..config import Config, from_dict, load as load_config
 from ..data import balanced_indices, balanced_subset, load_imdb, split_validation
 from ..finetune import finetune
@@ -65,6 +66,7 @@ class Protocol:
     batch_size: int = 32
     seeds: int = 3
     probe_grid: tuple = (0.01, 0.1, 1.0)
+    shrink_word_vectors: bool = False  # every encoder's word vectors shrunk before fine-tuning (see lesson 06)
 
     @classmethod
     def of(cls, cfg: Config, **changes) -> "Protocol":
@@ -103,6 +105,8 @@ def fit_arm(make_encoder, train_ids, train_labels, val_ids, val_labels, cfg: Con
     for rate in protocol.rates:
         keras.utils.set_random_seed(seed)
         encoder = make_encoder()
+        if protocol.shrink_word_vectors:
+            shrink_word_vectors(encoder)
         classifier = build_classifier(encoder, dropout=cfg.dropout, windows=protocol.windows_for(encoder))
         result = finetune(classifier, encoder, train_ids, train_labels, val_ids, val_labels, run_cfg,
                           head_learning_rate=protocol.head_learning_rate, encoder_learning_rate=rate,

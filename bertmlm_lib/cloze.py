@@ -200,18 +200,20 @@ class Cloze:
 
     def mask_log_probs(self, texts, batch_size: int = 128) -> np.ndarray:
         """log P(word) at each review's `[mask]`, over the whole vocabulary: `[B, V]`."""
+        return np.concatenate(list(self._log_probs_in_batches(texts, batch_size)))
+
+    def _log_probs_in_batches(self, texts, batch_size: int):
         texts = checked_texts(texts, "give a review with some words.")
-        out = []
         for start in range(0, len(texts), batch_size):
             token_ids, positions = self.questions(texts[start:start + batch_size])
             packed = np.arange(len(positions), dtype=np.int32) * self.length + positions
             logits = np.asarray(self.model({"token_ids": token_ids, "mask_positions": packed}, training=False))
-            out.append(logits - np.asarray(ops.logsumexp(logits, axis=-1, keepdims=True)))
-        return np.concatenate(out).astype(np.float64)
+            yield (logits - np.asarray(ops.logsumexp(logits, axis=-1, keepdims=True))).astype(np.float64)
 
     def raw_scores(self, texts, batch_size: int = 128) -> np.ndarray:
-        """log P(class's words at the `[mask]`) for each review, uncalibrated: `[B, C]`."""
-        return class_scores(self.mask_log_probs(texts, batch_size), self.class_ids)
+        """log P(class's words at the `[mask]`) for each review, uncalibrated: `[B, C]` (batch by batch, so
+        25,000 reviews never hold a `[25,000, V]` array)."""
+        return np.concatenate([class_scores(rows, self.class_ids) for rows in self._log_probs_in_batches(texts, batch_size)])
 
     def scores(self, texts, batch_size: int = 128) -> np.ndarray:
         """Calibrated class scores `[B, C]`: the raw scores minus the calibration offset."""
@@ -323,14 +325,18 @@ class FewShotResult:
 
 
 def few_shot(cloze: Cloze, train_texts, train_labels, val_texts, val_labels, rate: float = 1e-4, epochs: int = 4,
-             batch_size: int = 32, seed: int = 1337, weight_decay: float = 0.01, evaluations: int = 4) -> FewShotResult:
+             batch_size: int = 32, seed: int = 1337, weight_decay: float = 0.01, evaluations: int = 4,
+             shrink: bool = False) -> FewShotResult:
     """Train the whole MLM of `cloze` on labelled reviews asked its question (PET), the loss being
     cross-entropy over the class scores, for `epochs` passes; score validation after `evaluations`
     of them (evenly spaced, the last included) and keep the best. Changes `cloze.model` in place;
-    its calibration is dropped (training itself sets where the classes meet)."""
+    its calibration is dropped (training itself sets where the classes meet). With `shrink`, the word vectors are
+    shrunk first (`shrink_word_vectors`: the same answers, larger relative steps)."""
     if not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs={epochs!r}: train for 1 epoch or more.")
     keras.utils.set_random_seed(seed)
+    if shrink:
+        shrink_word_vectors(cloze.model)
     cloze.offset, cloze.calibration = np.zeros(len(cloze.class_ids)), "none"
     train_ids, train_positions = cloze.questions(train_texts)
     val_ids, val_positions = cloze.questions(val_texts)
@@ -356,6 +362,17 @@ def few_shot(cloze: Cloze, train_texts, train_labels, val_texts, val_labels, rat
     cloze.model.set_weights(best_weights)
     steps = -(-len(train_labels) // batch_size) * epochs
     return FewShotResult(rate, best, best_epoch, steps, history)
+
+
+def shrink_word_vectors(mlm) -> float:
+    """`classifier.shrink_word_vectors` for the whole MLM: the head's output matrix is the same word vectors, so
+    its LayerNorm's scale and shift grow by the inverse factor and every logit stays as it was. Returns the factor."""
+    from .classifier import shrink_word_vectors as shrink_encoder
+
+    factor = shrink_encoder(mlm.encoder)
+    for weight in (mlm.head.norm.gamma, mlm.head.norm.beta):
+        weight.assign(np.asarray(weight) / factor)
+    return factor
 
 
 def ensemble_scores(askers, texts) -> np.ndarray:

@@ -220,3 +220,13 @@ def test_review_vector_spread_and_the_rate_chosen_on_validation():
     rows = [{"rate": 1e-3, "val_accuracy": 0.7, "test_accuracy": 0.68}, {"rate": 3e-3, "val_accuracy": 0.8, "test_accuracy": 0.75},
             {"rate": 1e-2, "val_accuracy": 0.9, "test_accuracy": 0.6}]
     assert chosen(rows, (1e-3, 3e-3)) == 0.75 and chosen(rows, (1e-3, 3e-3, 1e-2)) == 0.6  # validation decides, not test
+
+
+def test_shrinking_the_mlms_word_vectors_keeps_every_answer(mlm, vectorizer):
+    words = mlm.encoder.get_layer("embeddings").token_embedding.embeddings
+    words.assign(np.asarray(words) * 6.0)
+    asked = cloze.Cloze(mlm, vectorizer, PROMPT)
+    texts = ["loved it, a good fun film", "hated the plot"]
+    before = asked.mask_log_probs(texts)
+    factor = cloze.shrink_word_vectors(mlm)
+    assert factor < 0.5 and np.allclose(asked.mask_log_probs(texts), before, atol=1e-3)

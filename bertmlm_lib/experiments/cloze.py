@@ -167,7 +167,7 @@ def epochs_for(labels: int, batch_size: int, epochs: int = 4, min_steps: int = M
 
 
 def few_shot_arm(make_model, vectorizer, prompt, train_texts, train_labels, val, test, rates, seed: int,
-                 batch_size: int = 32) -> dict:
+                 batch_size: int = 32, shrink: bool = False) -> dict:
     """Few-shot through the head from a fresh `make_model()` per rate; the best on validation is scored on test."""
     best = None
     epochs = epochs_for(len(train_labels), batch_size)
@@ -175,7 +175,7 @@ def few_shot_arm(make_model, vectorizer, prompt, train_texts, train_labels, val,
         keras.utils.set_random_seed(seed)
         asked = cloze.Cloze(make_model(), vectorizer, prompt)
         result = cloze.few_shot(asked, train_texts, train_labels, val.texts, val.labels, rate=rate, epochs=epochs,
-                                batch_size=batch_size, seed=seed)
+                                batch_size=batch_size, seed=seed, shrink=shrink)
         if best is None or result.val_accuracy > best[0].val_accuracy:
             best = (result, asked)
         del asked
@@ -188,8 +188,10 @@ def few_shot_arm(make_model, vectorizer, prompt, train_texts, train_labels, val,
             "val_accuracy": result.val_accuracy}
 
 
-def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int, rates) -> list[dict]:
-    """Per size: each arm's test accuracy over seeds (and TF-IDF's on the same reviews), on the curve's subsets."""
+def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int, rates, shrink: bool = False,
+                   after_seed=None) -> list[dict]:
+    """Per size: each arm's test accuracy over seeds (and TF-IDF's on the same reviews), on the curve's subsets.
+    `after_seed(rows)` is called with the rows so far after every seed (a long run saves as it goes)."""
     train, val, test = data["train"], data["curve_validation"], data["curve_test"]
     runs = {n: {name: [] for name in [*arms, "tfidf"]} for n in sizes}
     details = {n: {} for n in sizes}
@@ -200,7 +202,7 @@ def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int,
             subset = train.take(subsets[n])
             for name, make in arms.items():
                 arm = few_shot_arm(make, vectorizer, prompt, subset.texts, subset.labels, val, test, rates, seed,
-                                   cfg.batch_size)
+                                   cfg.batch_size, shrink)
                 runs[n][name].append(arm["test_accuracy"])
                 for key, column in (("rate", "rates"), ("epoch", "epochs"), ("steps", "steps")):
                     details[n].setdefault(f"{name}_{column}", []).append(arm[key])
@@ -208,6 +210,8 @@ def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int,
                      f"epoch {arm['epoch']}, {arm['steps']} steps)")
             baseline = tfidf_logistic_regression(subset.texts, subset.labels, val.texts, val.labels, seed=seed)
             runs[n]["tfidf"].append(tfidf_accuracy(baseline, test.texts, test.labels))
+        if after_seed:
+            after_seed([{"labels": n, **summarize(runs[n]), **details[n]} for n in sizes])
     return [{"labels": n, **summarize(runs[n]), **details[n]} for n in sizes]
 
 
@@ -228,6 +232,16 @@ class KeepWeights(keras.callbacks.Callback):
             self.kept.append((self.step, self.model.get_weights()))
 
 
+def pretrained_and_random(cfg, vectorizer, weights) -> dict:
+    """The two MLM arms: a fresh copy of the pretrained `weights`, and a random MLM of the same shape."""
+    def pretrained():
+        fresh = build_pretraining_model(cfg, vectorizer.vocabulary_size)
+        fresh.set_weights(weights)
+        return fresh
+
+    return {"cloze_pretrained": pretrained, "cloze_random": lambda: build_pretraining_model(cfg, vectorizer.vocabulary_size)}
+
+
 def _save(part: str, result: dict, out: Path = OUT) -> None:
     saved = json.loads(out.read_text()) if out.is_file() else {}
     saved[part] = result
@@ -235,8 +249,11 @@ def _save(part: str, result: dict, out: Path = OUT) -> None:
     _log(f"saved {part} in {out}")
 
 
-def study_instructor(sizes=(32, 100, 500, 1000, 2000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4)) -> None:
+def study_instructor(sizes=(32, 100, 500, 1000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4),
+                     few_shot_only: bool = False) -> None:
     started = time.time()
+    if few_shot_only:  # the question was chosen and asked already: the few-shot curve alone, saved seed by seed
+        return _instructor_few_shot(json.loads(OUT.read_text())["instructor"], sizes, seeds, rates, started)
     cfg = config.load("workshop", max_length=256, classifier_windows=1, label_seeds=seeds)  # the shipped curve's
     data = reviews(cfg)
     model, vectorizer = instructor.load()
@@ -252,12 +269,22 @@ def study_instructor(sizes=(32, 100, 500, 1000, 2000), seeds: int = 3, rates=(3e
                                     data["test"])
     _log(f"zero-shot on all test reviews: {result['zero_shot']}")
     _save("instructor", {**result, "seconds": round(time.time() - started)})
+    _instructor_few_shot(result, sizes, seeds, rates, started, cfg, data)
+
+
+def _instructor_few_shot(result, sizes, seeds, rates, started, cfg=None, data=None) -> None:
+    cfg = cfg or config.load("workshop", max_length=256, classifier_windows=1, label_seeds=seeds)
+    data = data or reviews(cfg)
+    vectorizer = instructor.load()[1]
     arms = {"cloze_pretrained": lambda: instructor.load()[0]}
-    result["few_shot"] = few_shot_curve(arms, vectorizer, prompt_of(best), data, cfg, sizes, seeds, rates)
     result["few_shot_protocol"] = {"batch_size": cfg.batch_size, "epochs": f"4, or enough for {MIN_STEPS} steps",
                                    "rates": list(rates), "evaluations": 4, "validation_reviews": len(data["curve_validation"].labels),
                                    "test_reviews": len(data["curve_test"].labels), "reads_tokens": 256, "seeds": seeds}
-    _save("instructor", {**result, "seconds": round(time.time() - started)})
+
+    def save(rows):
+        _save("instructor", {**result, "few_shot": rows, "seconds": round(time.time() - started)})
+
+    few_shot_curve(arms, vectorizer, prompt_of(result["chosen"]), data, cfg, sizes, seeds, rates, after_seed=save)
 
 
 def study_workshop(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4)) -> None:
@@ -287,17 +314,8 @@ def study_workshop(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(3e-
     passes = [r["step"] for r in by_step if r["val_accuracy"] >= 0.60]
     result["first_step_at_0.60"] = passes[0] if passes else None
     _save("workshop", {**result, "seconds": round(time.time() - started)})
-    pretrained = [w for w in final]
-    shape = cfg
-
-    def make_pretrained():
-        fresh = build_pretraining_model(shape, vectorizer.vocabulary_size)
-        fresh.set_weights(pretrained)
-        return fresh
-
-    arms = {"cloze_pretrained": make_pretrained,
-            "cloze_random": lambda: build_pretraining_model(shape, vectorizer.vocabulary_size)}
-    result["few_shot"] = few_shot_curve(arms, vectorizer, prompt, data, cfg, sizes, seeds, rates)
+    result["few_shot"] = few_shot_curve(pretrained_and_random(cfg, vectorizer, final), vectorizer, prompt, data, cfg,
+                                        sizes, seeds, rates)
     _save("workshop", {**result, "seconds": round(time.time() - started)})
 
 
@@ -365,14 +383,32 @@ def plot(result: dict, curve: dict | None = None, ax=None):
     return ax
 
 
+def study_workshop_shrunk(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(1e-4, 3e-4, 1e-3)) -> None:
+    """Few-shot through the head again on the workshop run's MLM, both arms' word vectors shrunk first."""
+    from ..checkpoints import load_pretrained
+
+    started = time.time()
+    cfg = config.load("workshop", artifacts=artifacts, label_seeds=seeds)
+    model, vectorizer, _ = load_pretrained(cfg.artifacts_dir)
+    data = reviews(cfg)
+    arms = {f"{name}_shrunk": make for name, make in pretrained_and_random(cfg, vectorizer, model.get_weights()).items()}
+    rows = few_shot_curve(arms, vectorizer, cloze.Prompt(), data, cfg, sizes, seeds, rates, shrink=True)
+    saved = json.loads(OUT.read_text())["workshop"]
+    _save("workshop", {**saved, "few_shot_shrunk": rows, "few_shot_shrunk_rates": list(rates),
+                       "few_shot_shrunk_seconds": round(time.time() - started)})
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.cloze", description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["instructor", "workshop", "ensemble"])
+    parser.add_argument("part", choices=["instructor", "workshop", "workshop-shrunk", "ensemble"])
     parser.add_argument("--artifacts", default="build/cloze-workshop", help="where the workshop run pretrains")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--few-shot-only", action="store_true", help="instructor: the few-shot curve alone")
     args = parser.parse_args(argv)
     if args.part == "instructor":
-        study_instructor(seeds=args.seeds)
+        study_instructor(seeds=args.seeds, few_shot_only=args.few_shot_only)
+    elif args.part == "workshop-shrunk":
+        study_workshop_shrunk(args.artifacts, seeds=args.seeds)
     elif args.part == "ensemble":
         study_ensemble()
     else:

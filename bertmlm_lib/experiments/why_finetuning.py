@@ -146,6 +146,13 @@ def measure_the_fix(artifacts: str, sizes=(500, 1000), seeds: int = 3) -> dict:
             "random, word vectors shrunk": (random, wider)}
     runs = {n: {name: [] for name in arms} for n in sizes}
     details = {n: {} for n in sizes}
+
+    def summary(seeds_done: int) -> dict:
+        return {"artifacts": artifacts, "test_reviews": len(test), "validation_reviews": len(validation),
+                "protocol": plain.as_dict(), "wider_rates": list(wider.rates), "seeds_done": seeds_done,
+                "rows": [{"labels": n, **summarize(runs[n]), **details[n]} for n in sizes],
+                "seconds": round(time.time() - started)}
+
     for s in range(seeds):
         seed = cfg.seed + s
         subsets = nested_subsets(train.labels, sorted({*sizes, *cfg.label_sizes}), seed)
@@ -159,13 +166,8 @@ def measure_the_fix(artifacts: str, sizes=(500, 1000), seeds: int = 3) -> dict:
                 details[n].setdefault(f"{name}_rates", []).append(arm["rate"])
                 details[n].setdefault(f"{name}_steps", []).append(arm["steps"])
                 _log(f"{n} labels, seed {s + 1}/{seeds}, {name}: {arm['test_accuracy']:.4f} (rate {arm['rate']:g})")
-    result = {"artifacts": artifacts, "test_reviews": len(test), "validation_reviews": len(validation),
-              "protocol": plain.as_dict(), "wider_rates": list(wider.rates),
-              "rows": [{"labels": n, **summarize(runs[n]), **details[n]} for n in sizes],
-              "seconds": round(time.time() - started)}
-    saved = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    OUT.write_text(json.dumps({**saved, "fix": result}, indent=1) + "\n")
-    return result
+        _merge({"fix": summary(s + 1)})  # saved seed by seed
+    return summary(seeds)
 
 
 def main(argv=None) -> None:

@@ -6,7 +6,7 @@ from one or more models side by side (yours and the instructor's, in lesson 06).
 
 from __future__ import annotations
 
-from .html import error_box, escape
+from .html import escape, review_widget
 
 CLASS_NAMES = ("negative", "positive")
 COLOURS = ("#d73027", "#1a9850")
@@ -40,24 +40,8 @@ def render_cloze(question: str, answers: dict[str, dict]) -> str:
 
 def cloze_widget(askers: dict, text: str = "the plot was thin but the acting was wonderful and i loved every minute"):
     """A text box; each `Cloze` of `askers` (name -> Cloze) answers the question about the typed review."""
-    import ipywidgets as widgets
+    def render(review: str) -> str:
+        question = next(iter(askers.values())).prompt.template.replace("{review}", review.strip())
+        return render_cloze(question, {name: asked.answer([review])[0] for name, asked in askers.items()})
 
-    box = widgets.Textarea(value=text, description="review", layout=widgets.Layout(width="90%", height="60px"),
-                           continuous_update=False)
-    box.add_class("bertmlm-cloze-text")  # for the browser tests
-    view = widgets.HTML()
-
-    def redraw(*_):
-        try:
-            if not box.value.strip():
-                view.value = error_box("Type a review: the text is empty.")
-                return
-            first = next(iter(askers.values()))
-            question = first.prompt.template.replace("{review}", box.value.strip())
-            view.value = render_cloze(question, {name: asked.answer([box.value])[0] for name, asked in askers.items()})
-        except Exception as exc:  # a widget shows problems, never a traceback in the cell
-            view.value = error_box(f"Could not ask the model: {exc}")
-
-    box.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([box, view])
+    return review_widget(render, text, "bertmlm-cloze-text", "Could not ask the model")

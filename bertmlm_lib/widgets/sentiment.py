@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import attention_maps
-from .html import error_box, escape, figure_to_img
+from .html import error_box, escape, figure_to_img, review_widget
 
 
 def word_influence(predict_fn, text: str, standardize_fn, max_words: int) -> tuple[float, list[tuple[str, float]]]:
@@ -64,26 +64,8 @@ def render_attention(words: list[str], weights: np.ndarray, layer: int, head: in
 def sentiment_widget(predict_fn, standardize_fn, max_words: int,
                      text: str = "a wonderful film with a moving story and superb acting"):
     """A text box; shows the label, P(positive) and each word's leave-one-out effect."""
-    import ipywidgets as widgets
-
-    box = widgets.Textarea(value=text, description="review", layout=widgets.Layout(width="90%", height="60px"),
-                           continuous_update=False)
-    box.add_class("bertmlm-sentiment-text")  # for the browser tests
-    view = widgets.HTML()
-
-    def redraw(*_):
-        try:
-            if not box.value.strip():
-                view.value = error_box("Type a review: the text is empty.")
-                return
-            probability, influences = word_influence(predict_fn, box.value, standardize_fn, max_words)
-            view.value = render_sentiment(probability, influences)
-        except Exception as exc:  # a widget shows problems, never a traceback in the cell
-            view.value = error_box(f"Could not score this text: {exc}")
-
-    box.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([box, view])
+    return review_widget(lambda review: render_sentiment(*word_influence(predict_fn, review, standardize_fn, max_words)),
+                         text, "bertmlm-sentiment-text", "Could not score this text")
 
 
 def attention_widget(encoder, vectorizer, text: str = "the plot was thin but the acting was wonderful"):

@@ -45,7 +45,7 @@ REVIEW = "{review}"
 TEMPLATE = "{review} . all in all the movie was [mask] ."
 VERBALIZER = (("bad", "terrible", "awful", "horrible", "boring"),
               ("great", "good", "excellent", "wonderful", "amazing"))
-# How many words of a review are looked at before its end is kept (IMDB's longest has ~2,500).
+# How many tokens of a review are read before its end is kept (IMDB's longest review has ~2,500 words).
 LONGEST_REVIEW = 3_000
 
 
@@ -251,9 +251,11 @@ class Cloze:
         scores = class_scores(log_probs, self.class_ids) - self.offset
         class_probs = np.exp(scores - scores.max(axis=1, keepdims=True))
         class_probs /= class_probs.sum(axis=1, keepdims=True)
+        can_fill = ~self.vectorizer.is_continuation  # the [mask] is a word: never a piece that continues one
+        can_fill[:FIRST_WORD_ID] = False
         results = []
         for text, row, raw, probs in zip(texts, log_probs, scores + self.offset, class_probs):
-            best = np.argsort(-row, kind="stable")[:top_k]
+            best = [i for i in np.argsort(-row, kind="stable") if can_fill[i]][:top_k]
             results.append({
                 "text": text, "class_probs": probs.tolist(), "label": int(probs.argmax()),
                 "words": [{"class": c, "words": list(self.prompt.verbalizer[c]), "prob": float(np.exp(raw[c]))}
@@ -401,10 +403,12 @@ def plot_over_steps(runs: dict, ax=None, mark: float = 0.60):
 
     ax = ax or plt.subplots(figsize=(6.5, 3.5))[1]
     for name, rows in runs.items():
-        ax.plot([max(r["step"], 1) for r in rows], [r["accuracy"] for r in rows], marker="o", label=name)
+        ax.plot([max(r["step"], 1) for r in rows], [r["accuracy"] for r in rows], marker="o" if len(rows) > 1 else "*",
+                markersize=6 if len(rows) > 1 else 14, label=name)
     ax.axhline(0.5, color="grey", linewidth=1, linestyle=":", label="chance")
     ax.axhline(mark, color="C3", linewidth=1, linestyle="--", label=f"{mark:.2f}")
     ax.set_xscale("log")
+    ax.set_ylim(0.45, max(0.9, ax.get_ylim()[1]))
     ax.set_xlabel("pretraining steps (step 0 drawn at 1)")
     ax.set_ylabel("zero-shot accuracy")
     ax.set_title("When does a model never told about sentiment learn it?")

@@ -398,9 +398,47 @@ def study_workshop_shrunk(artifacts: str, sizes=(500, 1000), seeds: int = 3, rat
                        "few_shot_shrunk_seconds": round(time.time() - started)})
 
 
+def instructor_at_its_end(measured: dict) -> dict:
+    """The instructor's MLM as one point for `cloze.plot_over_steps`: its steps, and the chosen question's
+    validation accuracy (its run kept no MLM snapshots, so only the end is known)."""
+    if "instructor" not in measured:
+        return {}
+    steps = json.loads((MEASURED / "instructor.provenance.json").read_text())["steps"]
+    return {"the instructor's MLM at its end (validation)": [{"step": steps,
+                                                              "accuracy": measured["instructor"]["chosen"]["val_accuracy"]}]}
+
+
+def save_figures(measured: dict | None = None, folder: Path = MEASURED) -> list[Path]:
+    """The shipped pictures: the few-shot curve beside the classic arms (`cloze.png`), and zero-shot accuracy
+    against pretraining steps of the workshop run (`cloze_steps.png`)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .. import cloze as cloze_module
+    from . import load_measured
+
+    measured = measured or json.loads(OUT.read_text())
+    paths = []
+    if "few_shot" in measured.get("instructor", {}):
+        ax = plot(measured["instructor"], load_measured("label_efficiency.json"))
+        paths.append(folder / "cloze.png")
+        ax.figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
+        plt.close(ax.figure)
+    if "workshop" in measured:
+        run = measured["workshop"]
+        rows = [{"step": r["step"], "accuracy": r["val_accuracy"]} for r in run["zero_shot_by_step"]]
+        ax = cloze_module.plot_over_steps({f"a {run['minutes']:g}-minute workshop run": rows, **instructor_at_its_end(measured)})
+        paths.append(folder / "cloze_steps.png")
+        ax.figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
+        plt.close(ax.figure)
+    return paths
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.cloze", description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["instructor", "workshop", "workshop-shrunk", "ensemble"])
+    parser.add_argument("part", choices=["instructor", "workshop", "workshop-shrunk", "ensemble", "figures"])
     parser.add_argument("--artifacts", default="build/cloze-workshop", help="where the workshop run pretrains")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--few-shot-only", action="store_true", help="instructor: the few-shot curve alone")
@@ -411,6 +449,8 @@ def main(argv=None) -> None:
         study_workshop_shrunk(args.artifacts, seeds=args.seeds)
     elif args.part == "ensemble":
         study_ensemble()
+    elif args.part == "figures":
+        _log(f"drew {save_figures()}")
     else:
         study_workshop(args.artifacts, seeds=args.seeds)
 

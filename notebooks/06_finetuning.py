@@ -205,7 +205,7 @@ print(f"{'TF-IDF + LR':22} {payoff['tfidf']:.3f}")
 # **The fix**: before fine-tuning, shrink the word vectors to the size fresh ones start at
 # (`classifier.shrink_word_vectors`). The LayerNorm right after them undoes any common scale, so the
 # encoder computes exactly what it did; only fine-tuning's steps grow, relatively. Measured fairly:
-# both encoders shrunk, the same rates searched on validation, three seeds, 5,000 test reviews.
+# both encoders shrunk, the same rates searched on validation, several seeds, 5,000 test reviews.
 
 # %%
 why = experiments.load_measured("why_finetuning.json")
@@ -220,7 +220,7 @@ print(f"fine-tuned, {why['labels']} labels, {why['test_reviews']:,} test reviews
 for name, runs in why["by_grid"][grid].items():
     print(f"  {name:38} {sum(runs) / len(runs):.3f}  ({len(runs)} seed{'s' * (len(runs) > 1)})")
 for row in why.get("fix", {}).get("rows", []):
-    print(f"{row['labels']:,} labels, 3 seeds: " + ", ".join(
+    print(f"{row['labels']:,} labels, {why['fix']['seeds_done']} seed(s), {why['fix']['test_reviews']:,} test reviews: " + ", ".join(
         f"{name} {row[name]:.3f} +- {row[name + '_std']:.3f}" for name in why["fix"]["rows"][0] if
         not name.endswith(("_std", "_runs", "_rates", "_steps")) and name != "labels"))
 

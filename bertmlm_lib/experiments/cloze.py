@@ -15,6 +15,11 @@ run, 4 minutes of the workshop preset, pretrained here with the MLM's weights ke
 `KEEP_EVERY` steps in memory; then zero-shot validation accuracy at each kept step, and few-shot
 through the head at 500 and 1,000 labels against a random MLM of the same shape trained the same way.
 
+`... instructor --few-shot-only [--shrink] [--sizes ...] [--rates ...]`: the few-shot curve again (with
+the word vectors shrunk first, `cloze.shrink_word_vectors`); `... workshop-shrunk`: the learner's run's
+few-shot arms with word vectors shrunk; `... ensemble`: several questions averaged, chosen greedily on
+validation, scored once on all test reviews; `... figures`: `cloze.png` and `cloze_steps.png`.
+
 Results go to `measured/cloze.json` (one key per part).
 """
 
@@ -250,10 +255,11 @@ def _save(part: str, result: dict, out: Path = OUT) -> None:
 
 
 def study_instructor(sizes=(32, 100, 500, 1000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4),
-                     few_shot_only: bool = False) -> None:
+                     few_shot_only: bool = False, shrink: bool = False) -> None:
     started = time.time()
     if few_shot_only:  # the question was chosen and asked already: the few-shot curve alone, saved seed by seed
-        return _instructor_few_shot(json.loads(OUT.read_text())["instructor"], sizes, seeds, rates, started)
+        return _instructor_few_shot(json.loads(OUT.read_text())["instructor"], sizes, seeds, rates, started,
+                                    shrink=shrink)
     cfg = config.load("workshop", max_length=256, classifier_windows=1, label_seeds=seeds)  # the shipped curve's
     data = reviews(cfg)
     model, vectorizer = instructor.load()
@@ -272,19 +278,22 @@ def study_instructor(sizes=(32, 100, 500, 1000), seeds: int = 3, rates=(3e-5, 1e
     _instructor_few_shot(result, sizes, seeds, rates, started, cfg, data)
 
 
-def _instructor_few_shot(result, sizes, seeds, rates, started, cfg=None, data=None) -> None:
+def _instructor_few_shot(result, sizes, seeds, rates, started, cfg=None, data=None, shrink: bool = False) -> None:
     cfg = cfg or config.load("workshop", max_length=256, classifier_windows=1, label_seeds=seeds)
     data = data or reviews(cfg)
     vectorizer = instructor.load()[1]
     arms = {"cloze_pretrained": lambda: instructor.load()[0]}
-    result["few_shot_protocol"] = {"batch_size": cfg.batch_size, "epochs": f"4, or enough for {MIN_STEPS} steps",
-                                   "rates": list(rates), "evaluations": 4, "validation_reviews": len(data["curve_validation"].labels),
-                                   "test_reviews": len(data["curve_test"].labels), "reads_tokens": 256, "seeds": seeds}
+    protocol = {"batch_size": cfg.batch_size, "epochs": f"4, or enough for {MIN_STEPS} steps", "rates": list(rates),
+                "evaluations": 4, "validation_reviews": len(data["curve_validation"].labels), "shrink_word_vectors": shrink,
+                "test_reviews": len(data["curve_test"].labels), "reads_tokens": 256, "seeds": seeds}
+    key = "few_shot_shrunk" if shrink else "few_shot"
 
     def save(rows):
-        _save("instructor", {**result, "few_shot": rows, "seconds": round(time.time() - started)})
+        saved = json.loads(OUT.read_text())["instructor"]
+        _save("instructor", {**saved, key: rows, f"{key}_protocol": protocol, "seconds": round(time.time() - started)})
 
-    few_shot_curve(arms, vectorizer, prompt_of(result["chosen"]), data, cfg, sizes, seeds, rates, after_seed=save)
+    few_shot_curve(arms, vectorizer, prompt_of(result["chosen"]), data, cfg, sizes, seeds, rates, shrink=shrink,
+                   after_seed=save)
 
 
 def study_workshop(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4)) -> None:
@@ -359,8 +368,10 @@ def plot(result: dict, curve: dict | None = None, ax=None):
     ax = ax or plt.subplots(figsize=(7, 4))[1]
     rows = result["few_shot"]
     labels = [row["labels"] for row in rows]
+    seeds = len(rows[0]["cloze_pretrained_runs"])
     ax.errorbar(labels, [row["cloze_pretrained"] for row in rows], yerr=[row["cloze_pretrained_std"] for row in rows],
-                marker="o", capsize=3, color="C3", linewidth=2, label="MLM head, few-shot (cloze)")
+                marker="o", capsize=3, color="C3", linewidth=2,
+                label=f"MLM head, few-shot (cloze), {seeds} seed{'s' * (seeds > 1)}")
     ax.axhline(result["zero_shot"]["test_accuracy"], color="C3", linestyle=":",
                label=f"MLM head, zero-shot ({result['zero_shot']['test_reviews']:,} test reviews)")
     ax.errorbar(labels, [row["tfidf"] for row in rows], yerr=[row["tfidf_std"] for row in rows], marker="s",
@@ -372,12 +383,13 @@ def plot(result: dict, curve: dict | None = None, ax=None):
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colour, label=ARMS[key],
                         linestyle="--" if key.startswith("probe") else "-",
                         markerfacecolor="white" if key.startswith("probe") else None)
+    ticks = sorted({*labels, *(row["labels"] for row in (curve or {}).get("rows", []))})
     ax.set_xscale("log")
-    ax.set_xticks(labels, [f"{n:,}" for n in labels])
+    ax.set_xticks(ticks, [f"{n:,}" for n in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("labelled training reviews")
+    ax.set_xlabel("labelled training reviews (the same reviews and 5,000 test reviews for every line)")
     ax.set_ylabel("test accuracy")
-    ax.set_title("Asking the MLM itself vs a new classifier head")
+    ax.set_title("Asking the MLM itself vs a new classifier head (the instructor's model)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return ax
@@ -442,9 +454,14 @@ def main(argv=None) -> None:
     parser.add_argument("--artifacts", default="build/cloze-workshop", help="where the workshop run pretrains")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--few-shot-only", action="store_true", help="instructor: the few-shot curve alone")
+    parser.add_argument("--shrink", action="store_true", help="instructor: word vectors shrunk before few-shot")
+    parser.add_argument("--sizes", default="32,100,500,1000", help="instructor: label counts")
+    parser.add_argument("--rates", default="3e-5,1e-4,3e-4", help="instructor: the few-shot rate grid")
     args = parser.parse_args(argv)
     if args.part == "instructor":
-        study_instructor(seeds=args.seeds, few_shot_only=args.few_shot_only)
+        study_instructor(sizes=tuple(int(n) for n in args.sizes.split(",")), seeds=args.seeds,
+                         rates=tuple(float(r) for r in args.rates.split(",")), few_shot_only=args.few_shot_only,
+                         shrink=args.shrink)
     elif args.part == "workshop-shrunk":
         study_workshop_shrunk(args.artifacts, seeds=args.seeds)
     elif args.part == "ensemble":

@@ -45,6 +45,9 @@ REVIEW = "{review}"
 TEMPLATE = "{review} . all in all the movie was [mask] ."
 VERBALIZER = (("bad", "terrible", "awful", "horrible", "boring"),
               ("great", "good", "excellent", "wonderful", "amazing"))
+# Reviews per forward pass when scoring: a batch's attention weights are [batch, heads, length, length] floats,
+# 268 MB for 128 reviews of the instructor's 256 tokens; 32 keep a lesson's kernel within Binder's memory.
+SCORE_BATCH = 32
 # How many tokens of a review are read before its end is kept (IMDB's longest review has ~2,500 words).
 LONGEST_REVIEW = 3_000
 
@@ -198,7 +201,7 @@ class Cloze:
         token_ids, positions = self.layout(self.vectorizer.encode(texts, length=LONGEST_REVIEW))
         return np.asarray(token_ids), np.asarray(positions)
 
-    def mask_log_probs(self, texts, batch_size: int = 128) -> np.ndarray:
+    def mask_log_probs(self, texts, batch_size: int = SCORE_BATCH) -> np.ndarray:
         """log P(word) at each review's `[mask]`, over the whole vocabulary: `[B, V]`."""
         return np.concatenate(list(self._log_probs_in_batches(texts, batch_size)))
 
@@ -210,12 +213,12 @@ class Cloze:
             logits = np.asarray(self.model({"token_ids": token_ids, "mask_positions": packed}, training=False))
             yield (logits - np.asarray(ops.logsumexp(logits, axis=-1, keepdims=True))).astype(np.float64)
 
-    def raw_scores(self, texts, batch_size: int = 128) -> np.ndarray:
+    def raw_scores(self, texts, batch_size: int = SCORE_BATCH) -> np.ndarray:
         """log P(class's words at the `[mask]`) for each review, uncalibrated: `[B, C]` (batch by batch, so
         25,000 reviews never hold a `[25,000, V]` array)."""
         return np.concatenate([class_scores(rows, self.class_ids) for rows in self._log_probs_in_batches(texts, batch_size)])
 
-    def scores(self, texts, batch_size: int = 128) -> np.ndarray:
+    def scores(self, texts, batch_size: int = SCORE_BATCH) -> np.ndarray:
         """Calibrated class scores `[B, C]`: the raw scores minus the calibration offset."""
         return self.raw_scores(texts, batch_size) - self.offset
 
@@ -355,7 +358,7 @@ def few_shot(cloze: Cloze, train_texts, train_labels, val_texts, val_labels, rat
                              train_labels[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
         if epoch not in scored_after:
             continue
-        predicted = classifier.predict({"token_ids": val_ids, "mask_positions": val_positions}, batch_size=128,
+        predicted = classifier.predict({"token_ids": val_ids, "mask_positions": val_positions}, batch_size=SCORE_BATCH,
                                        verbose=0).argmax(axis=1)
         accuracy = float((predicted == val_labels).mean())
         history.append({"epoch": epoch, "loss": float(fit.history["loss"][-1]), "val_accuracy": accuracy})

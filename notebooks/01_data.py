@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -30,7 +30,7 @@
 #
 # Every function used here lives in `bertmlm_lib/data.py`.
 #
-# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 26 s in the
+# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 12 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel),
 # 21 s of it unpacking and reading the archive the first time; later runs skip the unpacking.
 

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -34,7 +34,7 @@
 # Every function used here lives in `bertmlm_lib/model.py`; the picture comes from `bertmlm_lib/diagram.py`,
 # the keras-hub comparison from `bertmlm_lib/hub.py`.
 #
-# **Time:** 10 minutes in class; the notebook runs in about 13 s in the workshop preset on a
+# **Time:** 10 minutes in class; the notebook runs in about 19 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

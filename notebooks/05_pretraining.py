@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -39,7 +39,7 @@
 # `representations.py` (looking inside); the set-up cell gets the vocabulary and the encoded reviews
 # from `stages.py`, and the measured recipes come from `experiments/quality.py`.
 #
-# **Time:** 20 minutes in class; the notebook runs in about 2.6 minutes in the workshop preset on a
+# **Time:** 20 minutes in class; the notebook runs in about 2.8 minutes in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -26,7 +26,7 @@
 # fits Binder's memory). It builds whatever an earlier lesson would have left (the vocabulary, the
 # encoded corpus, a pretrained model) if it is missing.
 #
-# **Time:** not a class slot: open it after trying an exercise. It runs in about 52 s in the
+# **Time:** not a class slot: open it after trying an exercise. It runs in about 48 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %%

@@ -158,7 +158,7 @@ def run(notebooks, preset: str = "workshop", artifacts: str | os.PathLike | None
     if figures:
         Path(figures).mkdir(parents=True, exist_ok=True)
     if artifacts:
-        env["BERTMLM_ARTIFACTS"] = str(artifacts)
+        env["BERTMLM_ARTIFACTS"] = str(Path(artifacts).resolve())  # the kernels run in the notebooks' folder
     jupyter = start_server(paths[0].parent, env) if server else None
     rows = []
     try:

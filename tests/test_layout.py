@@ -17,7 +17,7 @@ NOTEBOOKS = LIBRARY.parent / "notebooks"
 # Bottom to top. The ground floor holds what every stage uses and what knows no lesson.
 FLOORS = [
     ("__init__", "errors", "config", "backend", "progress", "artifacts", "archive", "schedules", "distribute",
-     "baselines", "widgets", "widgets.html", "widgets.fill_mask", "experiments"),
+     "baselines", "widgets", "widgets.html", "widgets.fill_mask", "widgets.cloze", "experiments"),
     ("data",),  # lesson 01
     ("vectorize",),  # lesson 02
     ("subwords",),  # lesson 02's WordPiece (keras-hub)
@@ -34,13 +34,14 @@ FLOORS = [
     ("representations",),  # lesson 05: what pretraining put into the vectors
     ("classifier",),  # lesson 06's model
     ("finetune",),  # lesson 06
+    ("cloze",),  # lesson 06: the MLM asked itself (shrinks word vectors as the classifier does)
     ("end_to_end",),  # lesson 07
     ("evaluate",),  # lesson 07
     ("instructor",),  # packs and unpacks pretrained checkpoints
     ("stages",),  # raw data -> each stage's artifacts
     ("experiments.named_words",),  # one held-out score for models over words and over pieces
     ("experiments.quality", "experiments.label_efficiency", "experiments.bench", "experiments.lessons"),
-    ("experiments.tokenizers",),  # words or pieces, compared downstream with label_efficiency's protocol
+    ("experiments.tokenizers", "experiments.cloze", "experiments.why_finetuning"),  # studies on label_efficiency's protocol
     ("report",),
     ("pipeline",),
     ("runs",),
@@ -50,7 +51,7 @@ FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in mod
 # What a lesson notebook may import: its lesson's modules and those of earlier lessons, `stages` for its
 # set-up, `config`, the measured experiments it shows; never the plumbing (files, runners, the CLI).
 NOTEBOOK_LESSON = {"01": "data", "02": "subwords", "03": "widgets.masking_explorer", "04": "diagram",
-                   "05": "representations", "06": "finetune", "07": "evaluate", "08": "evaluate",
+                   "05": "representations", "06": "cloze", "07": "evaluate", "08": "evaluate",
                    "09": "representations", "10": "evaluate"}
 NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks", "instructor", "report", "pipeline", "runs", "cli"}
 

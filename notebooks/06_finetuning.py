@@ -67,8 +67,8 @@ if cfg.lesson_train_reviews:
 #
 # Put the review first, then *all in all the movie was [mask]*, and look at the words the MLM head
 # would write there: *great, good, excellent, wonderful, amazing* or *bad, terrible, awful,
-# horrible, boring*. These lists are the **verbalizer**; a class's score is the log probability of
-# its words at the `[mask]`. A model prefers some words whatever it reads, so each class's average
+# horrible, boring*: the **verbalizer**. A class's score is the log probability of its words at
+# the `[mask]`. A model prefers some words whatever it reads, so each class's average
 # score over reviews whose labels it never sees is subtracted first (**calibration**). No label is
 # used: **zero-shot** (PET, Schick & Schütze 2021; calibration, Zhao et al. 2021). Long reviews keep
 # their last words, so the `[mask]` never falls off. The question and its words were chosen on
@@ -130,8 +130,8 @@ print(cloze_study.summary(shipped))
 # %% [markdown]
 # ## A classifier on the encoder
 #
-# The classic way throws the MLM head away. The encoder gives one vector per token; the classifier
-# averages the vectors of the real tokens (padding left out), then dropout and one sigmoid unit.
+# The classic way drops the MLM head. The classifier averages the encoder's vectors of the real
+# tokens (padding left out), then dropout and one sigmoid unit.
 # Reviews are longer than the encoder's `max_length` positions and reviewers give their verdict at the
 # end, so the classifier reads a review as consecutive **windows** of `max_length` tokens, each
 # through the same encoder, and averages over all of them.
@@ -167,8 +167,7 @@ print("saved for lesson 07:", saved["model"])
 # the same 2,000 test reviews. The contestants: **your encoder**, **the instructor's** (when it fits
 # your preset) and a **random** one of the same shape. Beside each fine-tuned classifier, a
 # **linear probe**: a logistic regression on the frozen encoder's averaged vectors, which shows what
-# pretraining put *into* the vectors. TF-IDF on the same labels is the bar to clear. One seed: a
-# point or two either way is chance.
+# pretraining put *into* the vectors. TF-IDF is the bar to clear. One seed: a point or two is chance.
 
 # %%
 teacher = stages.instructor_artifacts(cfg)  # None when the shipped model does not fit this preset
@@ -228,10 +227,9 @@ for row in why.get("fix", {}).get("rows", []):
 # %% [markdown]
 # ## Measured with three seeds: more pretraining, more labels
 #
-# Shipped with the library, with the same protocol and three seeds (error bars: one standard
-# deviation): the instructor's run kept its encoder after 5 to 240 minutes, and each copy was
-# fine-tuned and probed with 1,000 labels (left: against minutes, right: against how well it fills
-# blanks); then the curve against the number of labels. The printed lines are the numbers drawn.
+# Shipped, with the same protocol and three seeds (error bars: one standard deviation): the
+# instructor's encoder after 5 to 240 minutes, each fine-tuned and probed with 1,000 labels (left:
+# against minutes, right: against how well it fills blanks); then the curve against labels.
 
 # %%
 downstream = experiments.load_measured("downstream.json")
@@ -288,8 +286,8 @@ assert shipped["instructor"]["chosen"]["val_accuracy"] >= max(r["val_accuracy"] 
 # %% [markdown]
 # ## Recap
 #
-# * The MLM head already answers a sentiment question with no label, once the model has pretrained
-#   long enough; a few labels through the same head go further.
+# * The MLM head answers a sentiment question with no label once it has pretrained long enough;
+#   a thousand labels through the same head add a few points.
 # * A classifier on the encoder trains first with the encoder frozen, then all of it.
 # * A young encoder's word vectors are large and alike, so fine-tuning turns them slowly; shrunk to a
 #   fresh size (the same function), they fine-tune as fast as a random encoder's.

@@ -38,6 +38,7 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from . import model as _registers_model_layers  # noqa: E402,F401  (a saved cloze model reloads the MLM)
+from .model import flat_positions  # noqa: E402
 
 REVIEW = "{review}"
 # The question and the words chosen on validation reviews (`experiments/cloze.py`; the candidates and
@@ -203,20 +204,22 @@ class Cloze:
 
     def mask_log_probs(self, texts, batch_size: int = SCORE_BATCH) -> np.ndarray:
         """log P(word) at each review's `[mask]`, over the whole vocabulary: `[B, V]`."""
-        return np.concatenate(list(self._log_probs_in_batches(texts, batch_size)))
+        return np.concatenate([_log_softmax(logits) for logits in self._mask_logits(texts, batch_size)])
 
-    def _log_probs_in_batches(self, texts, batch_size: int):
+    def _mask_logits(self, texts, batch_size: int):
+        """The MLM's logits at each review's `[mask]`, `[b, V]` per batch of `batch_size` reviews."""
         texts = checked_texts(texts, "give a review with some words.")
         for start in range(0, len(texts), batch_size):
             token_ids, positions = self.questions(texts[start:start + batch_size])
-            packed = np.arange(len(positions), dtype=np.int32) * self.length + positions
-            logits = np.asarray(self.model({"token_ids": token_ids, "mask_positions": packed}, training=False))
-            yield (logits - np.asarray(ops.logsumexp(logits, axis=-1, keepdims=True))).astype(np.float64)
+            packed = flat_positions(positions[:, None], self.length)
+            yield np.asarray(self.model({"token_ids": token_ids, "mask_positions": packed}, training=False))
 
     def raw_scores(self, texts, batch_size: int = SCORE_BATCH) -> np.ndarray:
         """log P(class's words at the `[mask]`) for each review, uncalibrated: `[B, C]` (batch by batch, so
         25,000 reviews never hold a `[25,000, V]` array)."""
-        return np.concatenate([class_scores(rows, self.class_ids) for rows in self._log_probs_in_batches(texts, batch_size)])
+        scorer = ClassScores(self.class_ids)
+        return np.concatenate([np.asarray(scorer(logits)) for logits in self._mask_logits(texts, batch_size)]
+                              ).astype(np.float64)
 
     def scores(self, texts, batch_size: int = SCORE_BATCH) -> np.ndarray:
         """Calibrated class scores `[B, C]`: the raw scores minus the calibration offset."""
@@ -251,11 +254,10 @@ class Cloze:
         `{"text", "words": [{"class", "words", "prob"}], "class_probs": [...], "label", "top": [(word, p)]}`"""
         texts = checked_texts(texts, "give a review with some words.")
         log_probs = self.mask_log_probs(texts)
-        scores = class_scores(log_probs, self.class_ids) - self.offset
+        scores = class_scores(log_probs, self.class_ids) - self.offset  # log-probs are logits too: same scores
         class_probs = np.exp(scores - scores.max(axis=1, keepdims=True))
         class_probs /= class_probs.sum(axis=1, keepdims=True)
-        can_fill = ~self.vectorizer.is_continuation  # the [mask] is a word: never a piece that continues one
-        can_fill[:FIRST_WORD_ID] = False
+        can_fill = self.vectorizer.can_fill_mask  # the [mask] is a word: never a piece that continues one
         results = []
         for text, row, raw, probs in zip(texts, log_probs, scores + self.offset, class_probs):
             best = [i for i in np.argsort(-row, kind="stable") if can_fill[i]][:top_k]
@@ -302,6 +304,12 @@ class PackPositions(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "length": self.length}
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    top = logits.max(axis=-1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
 
 
 def class_scores(log_probs: np.ndarray, class_ids) -> np.ndarray:

@@ -48,9 +48,7 @@ class FillMasker:
         self.model = model
         self.vectorizer = vectorizer
         self.continues = vectorizer.is_continuation  # per id: does it continue the word before it?
-        # The ids a [mask] may be filled with: real tokens that start a word.
-        self.can_fill = ~self.continues
-        self.can_fill[:FIRST_WORD_ID] = False
+        self.can_fill = vectorizer.can_fill_mask  # real tokens that start a word
 
     @classmethod
     def from_artifacts(cls, folder: str | os.PathLike) -> "FillMasker":

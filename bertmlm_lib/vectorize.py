@@ -185,6 +185,13 @@ class Vectorizer:
         `WordPieceVectorizer`, where pieces do); what whole-word masking reads."""
         return np.zeros(len(self.tokens), dtype=bool)
 
+    @property
+    def can_fill_mask(self) -> np.ndarray:
+        """For every id, whether a `[mask]` may be filled with it: a real token that starts a word."""
+        fill = ~self.is_continuation
+        fill[:FIRST_WORD_ID] = False
+        return fill
+
     def count_tokens(self, words: list[str]) -> int:
         """How many tokens standardized `words` become, before any cut to max_length (here: one each)."""
         return len(words)

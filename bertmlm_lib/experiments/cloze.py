@@ -38,13 +38,15 @@ import keras
 
 from .. import cloze, config, instructor, stages
 from ..backend import release_free_memory
+from ..callbacks import AtSteps, step_of
 from ..baselines import accuracy as tfidf_accuracy, tfidf_logistic_regression
 from ..data import balanced_subset
 from ..errors import TextError
-from ..model import build_pretraining_model
+from ..model import build_encoder, build_pretraining_model
 from ..pretrain import pretrain
 from . import MEASURED
-from .label_efficiency import nested_subsets, summarize, test_subset, validation_subset
+from .label_efficiency import (Protocol, linear_probe, nested_subsets, probe_features, scored_arm, summarize,
+                               test_subset, validation_subset)
 
 OUT = MEASURED / "cloze.json"
 UNLABELLED = 2_000  # unlabelled reviews that calibrate (of the 50,000)
@@ -220,21 +222,12 @@ def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int,
     return [{"labels": n, **summarize(runs[n]), **details[n]} for n in sizes]
 
 
-class KeepWeights(keras.callbacks.Callback):
-    """Keep the MLM's weights (in memory) at step 0 and every `every` steps: `self.kept` is `[(step, weights)]`."""
-
-    def __init__(self, every: int):
-        super().__init__()
-        self.every, self.kept, self.step = every, [], 0
-
-    def on_train_begin(self, logs=None):
-        if not self.kept:
-            self.kept.append((0, self.model.get_weights()))
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
-        if self.step % self.every == 0:
-            self.kept.append((self.step, self.model.get_weights()))
+def keep_weights(every: int) -> tuple[AtSteps, list]:
+    """A callback that keeps the MLM's weights in memory at step 0 and every `every` steps, and the
+    list `[(step, weights)]` it fills."""
+    kept = []
+    keep = AtSteps(range(0, 10**7, every), lambda step: kept.append((step, keep.model.get_weights())))
+    return keep, kept
 
 
 def pretrained_and_random(cfg, vectorizer, weights) -> dict:
@@ -296,21 +289,70 @@ def _instructor_few_shot(result, sizes, seeds, rates, started, cfg=None, data=No
                    after_seed=save)
 
 
+def study_classic(sizes=(32, 100, 500, 1000), seeds: int = 3) -> None:
+    """The classic arms on the few-shot curve's own reviews: the instructor's encoder and a random one
+    fine-tuned with a new head (the curve's protocol, its rates searched on validation), and each
+    encoder's linear probe, on exactly the subsets, validation and test reviews `few_shot_curve` uses,
+    with the same optimizer steps (4 epochs, or enough for `MIN_STEPS`)."""
+    started = time.time()
+    cfg = config.load("workshop", max_length=256, classifier_windows=1, label_seeds=seeds)
+    data = reviews(cfg)
+    vectorizer = instructor.load()[1]
+    train, val, test = data["train"], data["curve_validation"], data["curve_test"]
+    base = Protocol.of(cfg, seeds=seeds, classifier_length=256)
+    train_ids, val_ids, test_ids = (vectorizer.encode(s.texts, length=256) for s in (train, val, test))
+    shape = config.from_dict(instructor.read_manifest(instructor.SHIPPED)["config"])
+    encoders = {"pretrained": lambda: instructor.load()[0].encoder,
+                "random": lambda: build_encoder(shape, vectorizer.vocabulary_size)}
+    runs = {n: {name: [] for name in ("pretrained", "random", "probe_pretrained", "probe_random")} for n in sizes}
+    details = {n: {} for n in sizes}
+    for s in range(seeds):
+        seed = cfg.seed + s
+        subsets = nested_subsets(train.labels, sorted({*sizes, *cfg.label_sizes}), seed)  # as few_shot_curve
+        largest = subsets[max(sizes)]
+        for name, make in encoders.items():
+            features = probe_features(make, (train_ids[largest], val_ids, test_ids), base, seed)
+            for n in sizes:
+                probe = linear_probe(features[0][:n], train.labels[largest][:n], features[1], val.labels,
+                                     base.probe_grid, seed)
+                runs[n][f"probe_{name}"].append(float((probe["model"].predict(features[2]) == test.labels).mean()))
+            del features
+            release_free_memory()
+        for n in sizes:
+            indices = subsets[n]
+            assert (indices == largest[:n]).all()
+            protocol = Protocol.of(cfg, seeds=seeds, classifier_length=256, epochs=epochs_for(n, cfg.batch_size))
+            for name, make in encoders.items():
+                arm = scored_arm(make, train_ids[indices], train.labels[indices], val_ids, val.labels, test_ids,
+                                 test.labels, cfg, protocol, seed)
+                runs[n][name].append(arm["test_accuracy"])
+                for key in ("rate", "steps"):
+                    details[n].setdefault(f"{name}_{key}s", []).append(arm[key])
+                _log(f"{n} labels, seed {s + 1}/{seeds}, {name}: {arm['test_accuracy']:.3f} (rate {arm['rate']:g}, "
+                     f"{arm['steps']} steps); probe {runs[n][f'probe_{name}'][-1]:.3f}")
+                release_free_memory()
+        rows = [{"labels": n, **summarize(runs[n]), **details[n]} for n in sizes]
+        saved = json.loads(OUT.read_text())["instructor"]
+        _save("instructor", {**saved, "classic": rows, "classic_protocol": {**base.as_dict(), "epochs": f"4, or enough for {MIN_STEPS} steps"},
+                             "classic_seeds_done": s + 1, "classic_seconds": round(time.time() - started)})
+
+
 def study_workshop(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4)) -> None:
     started = time.time()
     cfg = config.load("workshop", artifacts=artifacts, label_seeds=seeds)
     vectorizer = stages.vocabulary(cfg, progress=False)
     corpus = stages.pretraining_corpus(cfg, vectorizer, progress=False)
-    keep = KeepWeights(KEEP_EVERY)
+    keep, kept = keep_weights(KEEP_EVERY)
     model, run = pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False, extra_callbacks=[keep])
     del corpus
-    _log(f"pretrained: {keep.step} steps, the weights kept {len(keep.kept)} times")
+    steps = step_of(model)
+    _log(f"pretrained: {steps} steps, the weights kept {len(kept)} times")
     data = reviews(cfg)
     validation = balanced_subset(data["validation"], 1000, cfg.seed + 19)
     prompt = cloze.Prompt()
     by_step = []
     final = model.get_weights()
-    for step, weights in keep.kept + [(keep.step, final)]:
+    for step, weights in kept + [(steps, final)]:
         model.set_weights(weights)
         asked = cloze.Cloze(model, vectorizer, prompt)
         raw = asked.raw_scores(validation.texts)
@@ -318,7 +360,7 @@ def study_workshop(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(3e-
         by_step.append({"step": step, "val_accuracy": round(accuracy_of(raw - offset, validation.labels), 4)})
         _log(f"step {step}: zero-shot validation accuracy {by_step[-1]['val_accuracy']:.3f}")
     model.set_weights(final)
-    result = {"preset": "workshop", "minutes": cfg.pretrain_minutes, "steps": keep.step,
+    result = {"preset": "workshop", "minutes": cfg.pretrain_minutes, "steps": steps,
               "zero_shot_by_step": by_step, "zero_shot_validation_reviews": 1000, "prompt": prompt.template}
     passes = [r["step"] for r in by_step if r["val_accuracy"] >= 0.60]
     result["first_step_at_0.60"] = passes[0] if passes else None
@@ -339,10 +381,16 @@ def summary(measured: dict) -> str:
                      f"{chosen['calibration']} ({chosen['val_accuracy']:.3f} on validation)")
         lines.append(f"instructor's MLM, zero-shot, all {zero['test_reviews']:,} test reviews: {zero['test_accuracy']:.3f} "
                      f"(uncalibrated {zero['test_accuracy_uncalibrated']:.3f})")
+        classic = {row["labels"]: row for row in result.get("classic", [])}
         for row in result.get("few_shot", []):
-            lines.append(f"  few-shot, {row['labels']:5,} labels: {row['cloze_pretrained']:.3f} +- "
-                         f"{row['cloze_pretrained_std']:.3f} ({len(row['cloze_pretrained_runs'])} seeds); "
-                         f"TF-IDF {row['tfidf']:.3f} +- {row['tfidf_std']:.3f}")
+            line = (f"  few-shot, {row['labels']:5,} labels: {row['cloze_pretrained']:.3f} +- "
+                    f"{row['cloze_pretrained_std']:.3f} ({len(row['cloze_pretrained_runs'])} seeds); "
+                    f"TF-IDF {row['tfidf']:.3f} +- {row['tfidf_std']:.3f}")
+            if row["labels"] in classic:
+                other = classic[row["labels"]]
+                line += (f"; new head: pretrained {other['pretrained']:.3f}, random {other['random']:.3f}; "
+                         f"probe {other['probe_pretrained']:.3f}")
+            lines.append(line)
     if "workshop" in measured:
         result = measured["workshop"]
         best = max(result["zero_shot_by_step"], key=lambda r: r["val_accuracy"])
@@ -376,18 +424,23 @@ def plot(result: dict, curve: dict | None = None, ax=None):
                label=f"MLM head, zero-shot ({result['zero_shot']['test_reviews']:,} test reviews)")
     ax.errorbar(labels, [row["tfidf"] for row in rows], yerr=[row["tfidf_std"] for row in rows], marker="s",
                 capsize=3, color="grey", label="TF-IDF + LR")
-    for key, colour in (("pretrained", "C0"), ("scratch", "C1"), ("probe_pretrained", "C0")):
-        points = [(row["labels"], row[key], row[f"{key}_std"]) for row in (curve or {}).get("rows", []) if key in row]
+    # the classic arms measured on these very reviews (`classic`), else the shipped curve's (other subsets)
+    classic = result.get("classic") or [{**row, "random": row["scratch"], "random_std": row["scratch_std"]}
+                                        for row in (curve or {}).get("rows", []) if "scratch" in row]
+    names = {"pretrained": ARMS["pretrained"], "random": ARMS["scratch"], "probe_pretrained": ARMS["probe_pretrained"]}
+    for key, colour in (("pretrained", "C0"), ("random", "C1"), ("probe_pretrained", "C0")):
+        points = [(row["labels"], row[key], row[f"{key}_std"]) for row in classic if key in row]
         if points:
             x, y, err = zip(*points)
-            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colour, label=ARMS[key],
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colour, label=names[key],
                         linestyle="--" if key.startswith("probe") else "-",
                         markerfacecolor="white" if key.startswith("probe") else None)
-    ticks = sorted({*labels, *(row["labels"] for row in (curve or {}).get("rows", []))})
+    ticks = sorted({*labels, *(row["labels"] for row in classic)})
     ax.set_xscale("log")
     ax.set_xticks(ticks, [f"{n:,}" for n in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("labelled training reviews (the same reviews and 5,000 test reviews for every line)")
+    ax.set_xlabel("labelled training reviews" + (" (the same reviews and 5,000 test reviews for every line)"
+                                                 if result.get("classic") else ""))
     ax.set_ylabel("test accuracy")
     ax.set_title("Asking the MLM itself vs a new classifier head (the instructor's model)")
     ax.grid(alpha=0.3)
@@ -450,7 +503,7 @@ def save_figures(measured: dict | None = None, folder: Path = MEASURED) -> list[
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.cloze", description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["instructor", "workshop", "workshop-shrunk", "ensemble", "figures"])
+    parser.add_argument("part", choices=["instructor", "classic", "workshop", "workshop-shrunk", "ensemble", "figures"])
     parser.add_argument("--artifacts", default="build/cloze-workshop", help="where the workshop run pretrains")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--few-shot-only", action="store_true", help="instructor: the few-shot curve alone")
@@ -462,6 +515,8 @@ def main(argv=None) -> None:
         study_instructor(sizes=tuple(int(n) for n in args.sizes.split(",")), seeds=args.seeds,
                          rates=tuple(float(r) for r in args.rates.split(",")), few_shot_only=args.few_shot_only,
                          shrink=args.shrink)
+    elif args.part == "classic":
+        study_classic(sizes=tuple(int(n) for n in args.sizes.split(",")), seeds=args.seeds)
     elif args.part == "workshop-shrunk":
         study_workshop_shrunk(args.artifacts, seeds=args.seeds)
     elif args.part == "ensemble":

@@ -387,14 +387,15 @@ def compare_encoders(encoders: dict, pool, validation, test, vectorizer, cfg: Co
 
 
 def downstream_check(folder, labels: int = 1000, test_reviews: int = 5000, data_path=None,
-                     base: Config | None = None, protocol: Protocol | None = None, progress: bool = False) -> dict:
+                     base: Config | None = None, protocol: Protocol | None = None, progress: bool = False,
+                     minutes=None) -> dict:
     """What each stretch of pretraining bought downstream, with the fair protocol at `labels` labelled reviews.
 
     The encoders compared: a random one of the same shape and every snapshot `folder`'s pretraining
     kept (`snapshot_minutes`: each with the step and held-out scores it was taken at); all read
     `folder`'s vocabulary and the same tokens (`compare_encoders`, on `labels` validation reviews
     carved from train and `test_reviews` test reviews). Each run also gets its
-    `pretraining_minutes` and `heldout_masked_accuracy`.
+    `pretraining_minutes` and `heldout_masked_accuracy`. `minutes` (a list) keeps only those snapshots.
     """
     folder = Path(folder)
     pretrained = folder / PRETRAIN_FOLDER
@@ -413,6 +414,8 @@ def downstream_check(folder, labels: int = 1000, test_reviews: int = 5000, data_
     untrained = (meta.get("heldout_at_step_0") or {}).get("masked_accuracy")
     encoders = {"random": (lambda: build_encoder(cfg, vectorizer.vocabulary_size), 0.0, untrained)}
     for snap in read_snapshots(pretrained):
+        if minutes is not None and float(snap["minutes"]) not in {float(m) for m in minutes}:
+            continue
         encoders[f"{snap['minutes']:g} min"] = (saved(pretrained / SNAPSHOT_FOLDER / snap["file"]), float(snap["minutes"]),
                                                snap["heldout"].get("masked_accuracy"))
     report = compare_encoders({name: make for name, (make, _, _) in encoders.items()}, pool, validation, imdb.test,

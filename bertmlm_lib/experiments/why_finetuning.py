@@ -13,6 +13,9 @@
    the reverse). Adam moves every weight by about the rate per step whatever its size, so a weight
    5x larger changes 5x less, relatively, in the same steps.
 
+`... turns`: after how many minutes of pretraining the fine-tuned encoder passes a random one at 500
+labels, on the instructor run's snapshots (5 to 60 minutes), plain and with word vectors shrunk.
+
 Results go to `measured/why_finetuning.json`.
 """
 
@@ -34,7 +37,7 @@ from ..data import balanced_subset
 from ..finetune import finetune
 from ..model import build_encoder, token_embedding_of
 from . import MEASURED
-from .label_efficiency import (Protocol, _let_go, linear_probe, nested_subsets, scored_arm, summarize, test_subset,
+from .label_efficiency import (Protocol, _let_go, downstream_check, linear_probe, nested_subsets, scored_arm, summarize, test_subset,
                                validation_subset)
 
 OUT = MEASURED / "why_finetuning.json"
@@ -170,9 +173,28 @@ def measure_the_fix(artifacts: str, sizes=(500, 1000), seeds: int = 3) -> dict:
     return summary(seeds)
 
 
+def measure_where_it_turns(folder: str = "training/instructor", labels: int = 500, minutes=(5, 15, 30, 60),
+                           seeds: int = 3) -> dict:
+    """After how many minutes of pretraining does the encoder, fine-tuned, beat a random one at `labels` labels?
+    `downstream_check` on the instructor run's snapshots (the full preset's recipe), as the curve fine-tunes
+    them and with word vectors shrunk first (the wider grid of the fix), both beside a random encoder."""
+    started = time.time()
+    cfg = config.load("workshop")
+    plain = Protocol(classifier_length=256, frozen_steps=cfg.frozen_steps, batch_size=cfg.batch_size, seeds=seeds)
+    shrunk = Protocol(**{**plain.as_dict(), "rates": (3e-4, 1e-3, 3e-3), "probe_grid": plain.probe_grid,
+                         "shrink_word_vectors": True})
+    result = {"folder": folder, "labels": labels, "minutes": list(minutes)}
+    for name, protocol in (("shrunk", shrunk), ("plain", plain)):
+        result[name] = downstream_check(folder, labels=labels, protocol=protocol, progress=True, minutes=minutes)
+        result["seconds"] = round(time.time() - started)
+        _merge({"turns": result})
+        _log(f"{name}: " + ", ".join(f"{k} {v['test_accuracy']:.3f}" for k, v in result[name]["runs"].items()))
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.why_finetuning")
-    parser.add_argument("part", nargs="?", choices=["diagnose", "spread", "fix"], default="diagnose")
+    parser.add_argument("part", nargs="?", choices=["diagnose", "spread", "fix", "turns"], default="diagnose")
     parser.add_argument("--artifacts", default="build/cloze-workshop")
     parser.add_argument("--labels", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=2)
@@ -180,6 +202,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.part == "spread":
         _log(f"done: {measure_spread(args.artifacts)}")
+        return
+    if args.part == "turns":
+        measure_where_it_turns(labels=args.labels, seeds=3)
         return
     if args.part == "fix":
         _log(f"done: {measure_the_fix(args.artifacts, seeds=args.seeds)['rows']}")

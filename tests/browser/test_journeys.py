@@ -188,3 +188,42 @@ def test_sentiment_label_flips_and_attention_heads_switch(page, lab):
                            arg=first, timeout=30_000)
     _shot(page, "attention", page.locator(".bertmlm-attention").first)
     assert_clean(page)
+
+
+# ------------------------------------------------------------------------------------------------
+# the MLM asked a cloze question (notebook 06)
+# ------------------------------------------------------------------------------------------------
+
+INSTRUCTOR = ".bertmlm-cloze-model[data-model=\"instructor's MLM\"]"
+
+
+def _cloze_after_typing(page, text: str) -> dict:
+    """Type a review into lesson 06's box; return the instructor's verdict and its two class bars."""
+    box = page.locator(".bertmlm-cloze-text textarea").first
+    old = page.locator(".bertmlm-cloze").first.inner_html()
+    box.fill(text)
+    box.press("Tab")  # the text box updates when it loses focus
+    page.wait_for_function("old => document.querySelector('.bertmlm-cloze').innerHTML !== old", arg=old,
+                           timeout=60_000)
+    block = page.locator(INSTRUCTOR).first
+    bars = block.locator(".class-bar")
+    return {"label": block.locator(".verdict").get_attribute("data-label"),
+            "probs": [float(bars.nth(i).get_attribute("data-prob")) for i in range(bars.count())],
+            "models": page.locator(".bertmlm-cloze-model").count()}
+
+
+def test_cloze_widget_asks_both_mlms_and_the_instructor_hears_the_sentiment(page, lab):
+    open_notebook(page, lab, "06_finetuning.ipynb")
+    run_all_cells(page, timeout=900)
+    page.locator(".bertmlm-cloze").first.wait_for()
+    # the instructor's MLM is the shipped four-hour one, so plain reviews are enough (the smoke MLM guesses)
+    positive = _cloze_after_typing(page, "a wonderful film with a moving story and great acting , i loved it")
+    _shot(page, "cloze-positive", page.locator(".bertmlm-cloze").first)
+    negative = _cloze_after_typing(page, "a boring mess , the acting was awful and the story made no sense")
+    _shot(page, "cloze-negative", page.locator(".bertmlm-cloze").first)
+    assert positive["models"] == negative["models"] == 2
+    assert (positive["label"], negative["label"]) == ("1", "0"), (positive, negative)
+    # P(good words) rises and P(bad words) falls from the rant to the praise, and neither is over 1
+    assert negative["probs"][0] > positive["probs"][0] and positive["probs"][1] > negative["probs"][1]
+    assert all(0 < p <= 1 for p in positive["probs"] + negative["probs"])
+    assert_clean(page)

@@ -239,7 +239,7 @@ PRESETS: dict[str, Config] = {
     # more steps per minute than 30,000), at a constant rate of 2e-3, reading only the first 64 tokens
     # of each review for the first 70% of its 4 minutes and 128 after, with **rotary positions** and
     # **25% of the words masked**. Measured, 1,200 steps, same held-out set masked at BERT's 15% (see
-    # `experiments/quality.py` and the README): with learned positions the model stays on the ~14%
+    # `experiments/quality.py` and docs/measurements.md): with learned positions the model stays on the ~14%
     # frequent-word plateau for all 1,200 steps (13.6%); RoPE with 64 tokens first leaves it (20%)
     # after 813 +- 23 steps and reaches 24.7 +- 0.2% (3 seeds); masking 25% instead of 15%, after
     # 733 +- 58 steps, 25.9 +- 0.7% at 1,200 (3 seeds), with steps ~1.35x as long: in the 4-minute

@@ -211,7 +211,7 @@ for name in ("workshop", "full"):
 # %% [markdown]
 # Packing saves more still: a review shorter than `max_length` has fewer than P masked words, and
 # its unused slots are never scored. `bertmlm bench` measures the whole training step, both ways,
-# on real reviews (see the README for the numbers on a 2-core laptop).
+# on real reviews (`docs/measurements.md` has the numbers on a 2-core laptop).
 
 # %% [markdown]
 # ## The same BERT in keras-hub

@@ -51,14 +51,14 @@ def test_the_instructor_model_keeps_the_size_that_learned_most_in_equal_minutes(
 
 
 def test_the_all_label_comparison_gave_both_arms_the_same_phases():
-    """Issue 16: the instructor encoder and a random one with all labels (`all_labels.json`), read in the README."""
+    """Issue 16: the instructor encoder and a random one with all labels (`all_labels.json`), read in docs/measurements.md."""
     shipped = load_measured("all_labels.json")
     arms = shipped["runs"]
     assert set(arms) == {"instructor", "random"} and all(len(seeds) >= 3 for seeds in arms.values())
     phases = {tuple(run["phases"]) for seeds in arms.values() for run in seeds.values()}
     assert len(phases) == 1 and next(iter(phases))[0] == "encoder frozen"  # both arms: one frozen round, then the same epochs
     assert {run["test_reviews"] for seeds in arms.values() for run in seeds.values()} == {25_000}
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "measurements.md").read_text(encoding="utf-8")
     for arm in arms:
         summary = shipped["summary"][arm]
         assert f"{summary['mean']:.4f} +- {summary['sd']:.4f}" in readme

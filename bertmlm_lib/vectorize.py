@@ -228,7 +228,7 @@ class Vectorizer:
         """Write `vocabulary.json` (words, counts, length, fingerprint) atomically into `folder`.
 
         Pass the run's `cfg` to record the settings it was built with: later stages then reuse it
-        only under the same settings (see `load_or_build`).
+        only under the same settings (see `stages.vocabulary`).
         """
         built_with = {name: getattr(cfg, name) for name in VOCABULARY_FIELDS} if cfg is not None else None
         return write_json(Path(folder) / VOCABULARY_FILE, {

@@ -156,8 +156,8 @@ print(f"{len(encoded.train_ids):,} reviews to train on + {len(encoded.heldout_id
 # ## Subwords: the vocabulary real BERT reads
 #
 # A vocabulary of words has a hard edge: a word outside it is `[UNK]`, and the model can neither
-# read it nor learn to fill it in. Names, typos and rare compounds ("unwatchable", "kubrick",
-# "awfull") all fall off that edge. Real BERT reads **WordPiece** pieces instead (30,522 of them):
+# read it nor learn to fill it in. Typos, rare names and rare compounds ("awfull", "moive",
+# "rewatchable") fall off that edge (the cell below shows which words yours keeps). Real BERT reads **WordPiece** pieces instead (30,522 of them):
 # frequent words stay whole, and any other word is spelled from smaller pieces. A piece that
 # continues the word before it starts with `##`, so `awfull` can become `awful ##l`.
 #

@@ -63,7 +63,7 @@ print(f"preset {cfg.preset!r}: end-to-end model from {model_path}")
 #
 # `build_end_to_end_model` puts the `TextVectorization` layer of lesson 02 in front of the
 # classifier of lesson 06: `[B]` strings -> `[B, L]` ids -> `[B, 1]` probability of "positive".
-# Lesson 06 (`finetune.save_end_to_end`) built and saved exactly that; here it is, reloaded from its one file.
+# Lesson 06 (`stages.save_finetuned`, with `end_to_end.build_end_to_end_model`) built and saved exactly that; here it is, reloaded from its one file.
 # The reference tutorial's "end-to-end" model only overrode `evaluate`, so it could not be saved
 # and used without the notebook's Python code around it.
 

@@ -16,7 +16,8 @@ Attention by itself ignores word order, so the model must be told where each tok
 reference), a fixed sinusoid added the same way (Vaswani et al. 2017), or a signal inside
 attention itself: ALiBi, a penalty on attention scores that grows with distance (Press et al.
 2022), or rotary embeddings, which turn queries and keys by an angle that grows with position
-(RoPE, Su et al. 2021). The last two make a token's neighbours stand out from the first step.
+(RoPE, Su et al. 2021). ALiBi favours a token's neighbours from the first step; with RoPE the
+score depends on distance, so favouring them is quick to learn.
 
 The reference keras-io tutorial scored all V words at all L positions, although only ~15% of the
 positions carry a label. Scoring only the N real predictions of a batch is where most of our speed

@@ -64,8 +64,8 @@ def learn_wordpiece(counts: Counter, vocab_size: int, min_count: int = 2, max_wo
     stream of words; it gets each distinct word repeated as often as it occurred, which is the
     corpus itself, without re-reading the text. Words seen fewer than `min_count` times are left
     out, and so are all but the `max_words` most frequent: the learner's time grows with the number
-    of distinct words, and the rare ones change little about which pieces are frequent (they are
-    still spelled, from the pieces the frequent ones taught).
+    of distinct words. The cost: the rare words, the ones pieces exist for, never shape the pieces
+    (they are still spelled, from the pieces the frequent ones taught).
     The learner aims at `vocab_size` within a few percent, so a vocabulary may come out smaller.
     """
     if vocab_size <= len(SPECIAL_PIECES):

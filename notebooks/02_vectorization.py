@@ -164,7 +164,8 @@ print(f"{len(encoded.train_ids):,} reviews to train on + {len(encoded.heldout_id
 # [keras-hub](https://keras.io/keras_hub/), the library of ready-made Keras models, learns such a
 # vocabulary (`compute_word_piece_vocabulary`) and splits text with it (`WordPieceTokenizer`). We
 # learn one with as many ids as our word vocabulary, from the same word counts (the 10,000 most
-# frequent words, with how often each occurred, so it takes seconds, not minutes). Loading keras-hub
+# frequent words, with how often each occurred, so it takes seconds, not minutes). The catch: the
+# rare words that pieces exist for never shape this quick learner's pieces. Loading keras-hub
 # takes a few seconds and about 150 MB, which is why only this section imports it.
 
 # %%

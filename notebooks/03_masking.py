@@ -60,8 +60,9 @@ print(f"preset {cfg.preset!r}: {ids.shape[0]} reviews of {ids.shape[1]} ids, mas
 # %% [markdown]
 # ## The recipe: 15% (here 25%), then 80 / 10 / 10
 #
-# From each review BERT **chooses** 15% of the real words (never padding, `[UNK]` or `[mask]`
-# itself); the workshop and full presets choose 25% (`cfg.mask_rate`), because our small model
+# BERT **chooses** 15% of each sequence's WordPiece tokens (`[UNK]` included; never `[CLS]`,
+# `[SEP]` or padding; at most 20 of 128). We choose among the real words only (never padding,
+# `[UNK]` or `[mask]` itself), 25% of them in the workshop and full presets (`cfg.mask_rate`), because our small model
 # learned faster per step with more blanks per review (measured in lesson 05; Wettig et al. 2023,
 # "Should You Mask 15% in Masked Language Modeling?", found the same for larger BERTs, up to 40%).
 # The model must predict the original word at every chosen position. What it *sees* there:

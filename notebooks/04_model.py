@@ -95,9 +95,9 @@ axes = model.plot_attention_masks(real=7, length=10)
 # also trained a second task, *next-sentence prediction*: from the `[CLS]` vector, was sentence B
 # the one that really followed A? A review is one text and our task never needs two, and RoBERTa
 # (Liu et al., 2019) found that dropping next-sentence prediction did not hurt and often helped. So
-# our model has no `[CLS]`, no `[SEP]` and no segments. Without a pretraining task that trains a
-# `[CLS]` vector there is no sentence vector to reuse, which is why lesson 06 averages the vectors of
-# all the review's words (*mean pooling*) instead.
+# our model has no `[CLS]`, no `[SEP]` and no segments. Fine-tuning would train a `[CLS]` vector
+# too (RoBERTa has no next-sentence task and still classifies from its first token); lesson 06
+# instead averages the vectors of all the review's words (*mean pooling*), which needs no extra token.
 #
 # The encoder is its own `keras.Model`: fine-tuning (lesson 06) reuses it as it is.
 
@@ -144,7 +144,9 @@ print("head output    ", tuple(logits.shape), "-> one score per vocabulary word 
 #   different slope per head. Steep heads look almost only at the next few words, gentle heads
 #   across the review. **Rotary embeddings** (RoPE, Su et al., 2021; `"rope"`) turn each query and
 #   key by an angle that grows with its position, so their dot product depends on how far apart the
-#   two words are. With either, "the words next to the mask" stand out from the very first step.
+#   two words are. ALiBi favours the words next to the mask from the very first step; with RoPE a
+#   fresh model still spreads its attention evenly (lesson 05 shows it), but favouring neighbours is
+#   easy to learn, since the score already depends on distance.
 #   **T5's relative buckets** (Raffel et al., 2020; `"t5"`) *learn* one number per head for each
 #   bucket of distance (one bucket each for the nearest distances, wider ones farther away, and
 #   separate buckets for words before and after), added to the attention score like ALiBi's penalty

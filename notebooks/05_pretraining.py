@@ -76,16 +76,16 @@ print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, 
 #   minutes that learned the most (a rate decayed to zero over the 4 minutes ended 2.4 points lower). The hour-long `full` preset uses AdamW (plus a small pull of the
 #   weights towards zero, *weight decay*) with a rate that rises for the first steps (*warmup*: big
 #   early updates would wreck the random start) and then falls linearly to zero, timed to reach zero
-#   when the time budget runs out. Gradients are *clipped*: an unusually large update is scaled down
-#   instead of throwing the model off.
+#   when the time budget runs out. Gradients are *clipped*: an unusually large gradient is scaled
+#   down to a fixed norm before the optimizer reads it, so one odd batch cannot throw the model off.
 # * **Short reviews first**: for the first part of the budget (70% in the workshop preset, 50% in
 #   `full`) the model reads only the first 64 tokens of each review, then whole reviews (up to
 #   `max_length`). A step on 64 tokens costs about half a step on 128, so the first, hardest part
 #   (learning to look at the neighbouring words at all) takes half the time. BERT did the same for
 #   the same reason: 90% of its steps on sequences of 128 tokens, the last 10% on 512.
-# * **Rotary positions** (`cfg.position_encoding == "rope"`, lesson 04): neighbours are visible to
-#   attention from the first step, which shortens that hardest part from thousands of steps to
-#   hundreds (see "Which recipe leaves the plateau first" below).
+# * **Rotary positions** (`cfg.position_encoding == "rope"`, lesson 04): attention scores depend on
+#   how far apart two words are, so looking at the neighbours is quick to learn, which shortens
+#   that hardest part from thousands of steps to hundreds (see "Which recipe leaves the plateau first" below).
 # * **25% of the words masked** (`cfg.mask_rate`, lesson 03), not BERT's 15%: more blanks per review
 #   teach more per step; each step costs more, but in the 4-minute budget the total came out level, so
 #   the presets take the recipe that needs fewer steps.
@@ -114,7 +114,8 @@ print(f"{result.steps} steps in {result.seconds:.0f} s, stopped by {result.stopp
 # ## The curves
 #
 # *Masked-token accuracy* is the share of hidden words guessed exactly. *Perplexity* is
-# `exp(loss)`: roughly, how many words the model is still hesitating between (a model that guesses
+# `exp(loss)` per masked word (so it compares runs with the same mask rate and lengths only):
+# roughly, how many words the model is still hesitating between (a model that guesses
 # uniformly has a perplexity equal to the vocabulary size). A model that always guesses the most
 # frequent word scores the share printed below: that is the first bar to clear. The dashed lines
 # mark these levels: where the loss and perplexity start (a uniform guess over the vocabulary:

@@ -240,6 +240,13 @@ class Cloze:
         self.calibration = method
         return self
 
+    def calibrate_like(self, other: "Cloze") -> "Cloze":
+        """Take `other`'s calibration (the same question asked of another copy of the MLM). Returns self."""
+        if other.class_ids != self.class_ids:
+            raise ConfigError("calibrate_like: the two questions have different verbalizers; calibrate this one itself.")
+        self.offset, self.calibration = np.array(other.offset, dtype=float), other.calibration
+        return self
+
     def predict(self, texts) -> np.ndarray:
         """The class of each review: the highest calibrated score."""
         return self.scores(texts).argmax(axis=1)
@@ -342,15 +349,15 @@ def few_shot(cloze: Cloze, train_texts, train_labels, val_texts, val_labels, rat
              shrink: bool = False) -> FewShotResult:
     """Train the whole MLM of `cloze` on labelled reviews asked its question (PET), the loss being
     cross-entropy over the class scores, for `epochs` passes; score validation after `evaluations`
-    of them (evenly spaced, the last included) and keep the best. Changes `cloze.model` in place;
-    its calibration is dropped (training itself sets where the classes meet). With `shrink`, the word vectors are
-    shrunk first (`shrink_word_vectors`: the same answers, larger relative steps)."""
+    of them (evenly spaced, the last included) and keep the best. Changes `cloze.model` in place.
+    Training starts from `cloze`'s calibration (calibrate it first on unlabelled reviews: no label is
+    read), which stays in the scores as a constant offset. With `shrink`, the word vectors are shrunk
+    first (`shrink_word_vectors`: the same answers, larger relative steps)."""
     if not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs={epochs!r}: train for 1 epoch or more.")
     keras.utils.set_random_seed(seed)
     if shrink:
         shrink_word_vectors(cloze.model)
-    cloze.offset, cloze.calibration = np.zeros(len(cloze.class_ids)), "none"
     train_ids, train_positions = cloze.questions(train_texts)
     val_ids, val_positions = cloze.questions(val_texts)
     train_labels, val_labels = np.asarray(train_labels, "int32"), np.asarray(val_labels)

@@ -116,11 +116,12 @@ for name, rows in runs.items():
 
 # %%
 few = data.balanced_subset(train, 100, cfg.seed)
-taught = cloze.Cloze(stages.instructor_model()[0], teacher_vocabulary)
-shot = cloze.few_shot(taught, few.texts, few.labels, val_slice.texts[:500], val_slice.labels[:500], rate=1e-4,
+taught = cloze.Cloze(stages.instructor_model()[0], teacher_vocabulary).calibrate_like(askers["instructor's MLM"])
+rate = cloze_study.chosen_rate(shipped, labels=len(few))  # the rate validation chose in the shipped study
+shot = cloze.few_shot(taught, few.texts, few.labels, val_slice.texts[:500], val_slice.labels[:500], rate=rate,
                       epochs=cloze_study.epochs_for(len(few), cfg.batch_size), batch_size=cfg.batch_size, seed=cfg.seed)
 before = askers["instructor's MLM"].accuracy(val_slice.texts[:500], val_slice.labels[:500])
-print(f"few-shot, {len(few)} labels, {shot.steps} steps: validation accuracy {shot.val_accuracy:.3f} "
+print(f"few-shot, {len(few)} labels, rate {rate:g}, {shot.steps} steps: validation accuracy {shot.val_accuracy:.3f} "
       f"(zero-shot on the same reviews: {before:.3f})")
 
 # %%

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bertmlm_lib import cloze, config
-from bertmlm_lib.errors import TextError
+from bertmlm_lib.errors import ConfigError, TextError
 from bertmlm_lib.model import build_pretraining_model
 from bertmlm_lib.subwords import WordPieceVectorizer
 from bertmlm_lib.vectorize import MASK_ID, Vectorizer
@@ -118,6 +118,22 @@ def test_few_shot_trains_through_the_head_for_the_steps_the_other_arms_take(mlm,
     assert result.val_accuracy == 1.0
     assert not np.allclose(before, asked.raw_scores(texts))  # the MLM itself was trained
     assert asked.accuracy(texts, labels) == result.val_accuracy  # the best epoch's weights are the ones kept
+
+
+def test_few_shot_starts_from_the_calibrated_question_and_keeps_its_offset(mlm, vectorizer):
+    asked = cloze.Cloze(mlm, vectorizer, PROMPT).calibrate(["a film", "the plot", "boring movie"])
+    offset = asked.offset.copy()
+    first = asked.classifier()  # what training starts from: the calibrated scores
+    ids, positions = asked.questions(["loved it", "hated it"])
+    assert np.allclose(np.asarray(first({"token_ids": ids, "mask_positions": positions})), asked.scores(["loved it", "hated it"]),
+                       atol=1e-5)
+    cloze.few_shot(asked, ["good fun", "bad plot"] * 4, [1, 0] * 4, ["good"], [1], epochs=2, batch_size=4)
+    assert np.array_equal(asked.offset, offset) and asked.calibration == "unlabelled"
+    twin = cloze.Cloze(mlm, vectorizer, PROMPT).calibrate_like(asked)
+    assert np.array_equal(twin.offset, offset) and twin.calibration == "unlabelled"
+    other = cloze.Cloze(mlm, vectorizer, cloze.Prompt(PROMPT.template, (("bad",), ("good",))))
+    with pytest.raises(ConfigError, match="different verbalizers"):
+        other.calibrate_like(asked)
 
 
 def test_few_shot_counts_real_optimizer_steps(mlm, vectorizer):

@@ -174,13 +174,16 @@ def epochs_for(labels: int, batch_size: int, epochs: int = 4, min_steps: int = M
 
 
 def few_shot_arm(make_model, vectorizer, prompt, train_texts, train_labels, val, test, rates, seed: int,
-                 batch_size: int = 32, shrink: bool = False) -> dict:
-    """Few-shot through the head from a fresh `make_model()` per rate; the best on validation is scored on test."""
+                 batch_size: int = 32, shrink: bool = False, offset=None) -> dict:
+    """Few-shot through the head from a fresh `make_model()` per rate; the best on validation is scored on test.
+    With `offset` (a calibration read off unlabelled reviews), training starts from the calibrated question."""
     best = None
     epochs = epochs_for(len(train_labels), batch_size)
     for rate in rates:
         keras.utils.set_random_seed(seed)
         asked = cloze.Cloze(make_model(), vectorizer, prompt)
+        if offset is not None:
+            asked.offset, asked.calibration = np.array(offset, dtype=float), "unlabelled"
         result = cloze.few_shot(asked, train_texts, train_labels, val.texts, val.labels, rate=rate, epochs=epochs,
                                 batch_size=batch_size, seed=seed, shrink=shrink)
         if best is None or result.val_accuracy > best[0].val_accuracy:
@@ -196,7 +199,7 @@ def few_shot_arm(make_model, vectorizer, prompt, train_texts, train_labels, val,
 
 
 def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int, rates, shrink: bool = False,
-                   after_seed=None) -> list[dict]:
+                   after_seed=None, offsets: dict | None = None) -> list[dict]:
     """Per size: each arm's test accuracy over seeds (and TF-IDF's on the same reviews), on the curve's subsets.
     `after_seed(rows)` is called with the rows so far after every seed (a long run saves as it goes)."""
     train, val, test = data["train"], data["curve_validation"], data["curve_test"]
@@ -209,7 +212,7 @@ def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int,
             subset = train.take(subsets[n])
             for name, make in arms.items():
                 arm = few_shot_arm(make, vectorizer, prompt, subset.texts, subset.labels, val, test, rates, seed,
-                                   cfg.batch_size, shrink)
+                                   cfg.batch_size, shrink, (offsets or {}).get(name))
                 runs[n][name].append(arm["test_accuracy"])
                 for key, column in (("rate", "rates"), ("epoch", "epochs"), ("steps", "steps")):
                     details[n].setdefault(f"{name}_{column}", []).append(arm[key])
@@ -248,11 +251,11 @@ def _save(part: str, result: dict, out: Path = OUT) -> None:
 
 
 def study_instructor(sizes=(32, 100, 500, 1000), seeds: int = 3, rates=(3e-5, 1e-4, 3e-4),
-                     few_shot_only: bool = False, shrink: bool = False) -> None:
+                     few_shot_only: bool = False, shrink: bool = False, calibrated: bool = False) -> None:
     started = time.time()
     if few_shot_only:  # the question was chosen and asked already: the few-shot curve alone, saved seed by seed
         return _instructor_few_shot(json.loads(OUT.read_text())["instructor"], sizes, seeds, rates, started,
-                                    shrink=shrink)
+                                    shrink=shrink, calibrated=calibrated)
     cfg = config.load("workshop", max_length=256, classifier_windows=1, label_seeds=seeds)  # the shipped curve's
     data = reviews(cfg)
     model, vectorizer = instructor.load()
@@ -271,22 +274,28 @@ def study_instructor(sizes=(32, 100, 500, 1000), seeds: int = 3, rates=(3e-5, 1e
     _instructor_few_shot(result, sizes, seeds, rates, started, cfg, data)
 
 
-def _instructor_few_shot(result, sizes, seeds, rates, started, cfg=None, data=None, shrink: bool = False) -> None:
+def _instructor_few_shot(result, sizes, seeds, rates, started, cfg=None, data=None, shrink: bool = False,
+                         calibrated: bool = False) -> None:
     cfg = cfg or config.load("workshop", max_length=256, classifier_windows=1, label_seeds=seeds)
     data = data or reviews(cfg)
     vectorizer = instructor.load()[1]
     arms = {"cloze_pretrained": lambda: instructor.load()[0]}
+    offsets = None
+    if calibrated:  # the chosen question's calibration, from the unlabelled reviews (no label read)
+        asked = cloze.Cloze(instructor.load()[0], vectorizer, prompt_of(result["chosen"]))
+        offsets = {"cloze_pretrained": asked.calibrate(data["unlabelled"], result["chosen"]["calibration"]).offset}
     protocol = {"batch_size": cfg.batch_size, "epochs": f"4, or enough for {MIN_STEPS} steps", "rates": list(rates),
                 "evaluations": 4, "validation_reviews": len(data["curve_validation"].labels), "shrink_word_vectors": shrink,
-                "test_reviews": len(data["curve_test"].labels), "reads_tokens": 256, "seeds": seeds}
-    key = "few_shot_shrunk" if shrink else "few_shot"
+                "test_reviews": len(data["curve_test"].labels), "reads_tokens": 256, "seeds": seeds,
+                "starts_calibrated": calibrated}
+    key = "few_shot_shrunk" if shrink else "few_shot_calibrated" if calibrated else "few_shot"
 
     def save(rows):
         saved = json.loads(OUT.read_text())["instructor"]
         _save("instructor", {**saved, key: rows, f"{key}_protocol": protocol, "seconds": round(time.time() - started)})
 
     few_shot_curve(arms, vectorizer, prompt_of(result["chosen"]), data, cfg, sizes, seeds, rates, shrink=shrink,
-                   after_seed=save)
+                   after_seed=save, offsets=offsets)
 
 
 def study_classic(sizes=(32, 100, 500, 1000), seeds: int = 3) -> None:
@@ -405,6 +414,34 @@ def summary(measured: dict) -> str:
     return "\n".join(lines)
 
 
+def chosen_rate(measured: dict, labels: int) -> float:
+    """The few-shot rate that validation chose most often over the shipped seeds at `labels` labels."""
+    row = next(r for r in measured["instructor"]["few_shot"] if r["labels"] == labels)
+    rates = row["cloze_pretrained_rates"]
+    return max(sorted(set(rates)), key=rates.count)
+
+
+def table(measured: dict) -> str:
+    """The instructor's arms by labelled reviews as a markdown table (mean +- one standard deviation over
+    seeds, 5,000 test reviews; 0 labels: zero-shot on all test reviews), as `docs/measurements.md` shows it."""
+    result = measured["instructor"]
+    classic = {row["labels"]: row for row in result.get("classic", [])}
+    zero = result["zero_shot"]
+
+    def cell(row, key):
+        return f"{row[key]:.3f} +- {row[key + '_std']:.3f}" if row and key in row else "-"
+
+    lines = ["| labels | MLM head, cloze | new head, pretrained | new head, random | probe, pretrained | "
+             "probe, random | TF-IDF + LR |", "|---|---|---|---|---|---|---|",
+             f"| 0 | {zero['test_accuracy']:.3f} (zero-shot, {zero['test_reviews']:,} test reviews) | - | - | - | - | - |"]
+    for row in result.get("few_shot", []):
+        other = classic.get(row["labels"])
+        lines.append(f"| {row['labels']:,} | {cell(row, 'cloze_pretrained')} | {cell(other, 'pretrained')} | "
+                     f"{cell(other, 'random')} | {cell(other, 'probe_pretrained')} | {cell(other, 'probe_random')} | "
+                     f"{cell(row, 'tfidf')} |")
+    return "\n".join(lines)
+
+
 def plot(result: dict, curve: dict | None = None, ax=None):
     """Test accuracy against labelled reviews: few-shot through the head (mean and one standard deviation
     over seeds), the zero-shot level as a line at 0 labels' height, and, from the shipped label-efficiency
@@ -508,13 +545,15 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--few-shot-only", action="store_true", help="instructor: the few-shot curve alone")
     parser.add_argument("--shrink", action="store_true", help="instructor: word vectors shrunk before few-shot")
+    parser.add_argument("--calibrated", action="store_true",
+                        help="instructor: few-shot starts from the calibrated question (few_shot_calibrated)")
     parser.add_argument("--sizes", default="32,100,500,1000", help="instructor: label counts")
     parser.add_argument("--rates", default="3e-5,1e-4,3e-4", help="instructor: the few-shot rate grid")
     args = parser.parse_args(argv)
     if args.part == "instructor":
         study_instructor(sizes=tuple(int(n) for n in args.sizes.split(",")), seeds=args.seeds,
                          rates=tuple(float(r) for r in args.rates.split(",")), few_shot_only=args.few_shot_only,
-                         shrink=args.shrink)
+                         shrink=args.shrink, calibrated=args.calibrated)
     elif args.part == "classic":
         study_classic(sizes=tuple(int(n) for n in args.sizes.split(",")), seeds=args.seeds)
     elif args.part == "workshop-shrunk":

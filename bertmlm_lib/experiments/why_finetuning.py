@@ -14,7 +14,7 @@
    5x larger changes 5x less, relatively, in the same steps.
 
 `... turns`: after how many minutes of pretraining the fine-tuned encoder passes a random one at 500
-labels, on the instructor run's snapshots (5 to 60 minutes), plain and with word vectors shrunk.
+labels, on the instructor run's snapshots (5 to 30 minutes), plain and with word vectors shrunk.
 
 Results go to `measured/why_finetuning.json`.
 """
@@ -173,8 +173,8 @@ def measure_the_fix(artifacts: str, sizes=(500, 1000), seeds: int = 3) -> dict:
     return summary(seeds)
 
 
-def measure_where_it_turns(folder: str = "training/instructor", labels: int = 500, minutes=(5, 15, 30, 60),
-                           seeds: int = 3) -> dict:
+def measure_where_it_turns(folder: str = "training/instructor", labels: int = 500, minutes=(5, 15, 30),
+                           seeds: int = 3, which=("shrunk", "plain")) -> dict:
     """After how many minutes of pretraining does the encoder, fine-tuned, beat a random one at `labels` labels?
     `downstream_check` on the instructor run's snapshots (the full preset's recipe), as the curve fine-tunes
     them and with word vectors shrunk first (the wider grid of the fix), both beside a random encoder."""
@@ -185,11 +185,31 @@ def measure_where_it_turns(folder: str = "training/instructor", labels: int = 50
                          "shrink_word_vectors": True})
     result = {"folder": folder, "labels": labels, "minutes": list(minutes)}
     for name, protocol in (("shrunk", shrunk), ("plain", plain)):
+        if name not in which:
+            continue
         result[name] = downstream_check(folder, labels=labels, protocol=protocol, progress=True, minutes=minutes)
         result["seconds"] = round(time.time() - started)
         _merge({"turns": result})
         _log(f"{name}: " + ", ".join(f"{k} {v['test_accuracy']:.3f}" for k, v in result[name]["runs"].items()))
     return result
+
+
+def turns_table(measured: dict) -> str:
+    """`measured["turns"]` as a markdown table: per encoder (random, then each snapshot), its held-out masked
+    accuracy and its fine-tuned test accuracy as the curve fine-tunes it and with word vectors shrunk."""
+    turns = measured["turns"]
+    plain, shrunk = (turns.get(name, {}).get("runs", {}) for name in ("plain", "shrunk"))
+    lines = [f"| encoder | held-out masked accuracy | fine-tuned, {turns['labels']:,} labels | the same, word vectors "
+             "shrunk | linear probe |", "|---|---|---|---|---|"]
+    def cell(run):
+        return f"{run['test_accuracy']:.3f} +- {run['test_accuracy_std']:.3f}" if run else "-"
+
+    for name in plain or shrunk:
+        run = plain.get(name) or shrunk[name]
+        masked = run["heldout_masked_accuracy"]
+        lines.append(f"| {name} | {f'{masked:.1%}' if masked else '-'} | {cell(plain.get(name))} | "
+                     f"{cell(shrunk.get(name))} | {run['probe']:.3f} |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -199,12 +219,13 @@ def main(argv=None) -> None:
     parser.add_argument("--labels", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--test-reviews", type=int, default=2000)
+    parser.add_argument("--which", default="shrunk,plain", help="turns: shrunk, plain or both")
     args = parser.parse_args(argv)
     if args.part == "spread":
         _log(f"done: {measure_spread(args.artifacts)}")
         return
     if args.part == "turns":
-        measure_where_it_turns(labels=args.labels, seeds=3)
+        measure_where_it_turns(labels=args.labels, seeds=3, which=args.which.split(","))
         return
     if args.part == "fix":
         _log(f"done: {measure_the_fix(args.artifacts, seeds=args.seeds)['rows']}")

@@ -144,7 +144,7 @@ assert 0 <= probability <= 1 and sum(row["count"] for row in by_length) == len(s
 # ## Where to go next
 #
 # * `bertmlm run --preset full`: the hour-long pretraining and every stage after it, with a report
-#   and the label-efficiency curve (about 80 minutes on a 2-core laptop).
+#   and the label-efficiency curve (`docs/full-run/report.md` gives its measured time on 2 cores).
 # * Pretrain for longer: `bertmlm pretrain --resume --minutes N` continues any run from its
 #   checkpoint; `bertmlm export` packs the result for a class (`docs/instructor.md`).
 # * Change one thing and measure it: `bertmlm bench --quality` compares pretraining recipes by steps

@@ -207,6 +207,8 @@ print(f"{'TF-IDF + LR':22} {payoff['tfidf']:.3f}")
 # (`classifier.shrink_word_vectors`). The LayerNorm right after them undoes any common scale, so the
 # encoder computes exactly what it did; only fine-tuning's steps grow, relatively. Measured fairly:
 # both encoders shrunk, the same rates searched on validation, several seeds, 5,000 test reviews.
+# Last, the same fix on the instructor's encoder after its first minutes of pretraining: when does
+# it pull ahead of a random one?
 
 # %%
 why = experiments.load_measured("why_finetuning.json")
@@ -224,6 +226,11 @@ for row in why.get("fix", {}).get("rows", []):
     print(f"{row['labels']:,} labels, {why['fix']['seeds_done']} seed(s), {why['fix']['test_reviews']:,} test reviews: " + ", ".join(
         f"{name} {row[name]:.3f} +- {row[name + '_std']:.3f}" for name in why["fix"]["rows"][0] if
         not name.endswith(("_std", "_runs", "_rates", "_steps")) and name != "labels"))
+turns = why.get("turns", {})
+if "shrunk" in turns:  # the instructor's run after a few minutes of pretraining, with the fix
+    print(f"the instructor's run, word vectors shrunk, {turns['labels']} labels, fine-tuned:")
+    for name, run in turns["shrunk"]["runs"].items():
+        print(f"  {name:8} {run['test_accuracy']:.3f} +- {run['test_accuracy_std']:.3f}")
 
 # %% [markdown]
 # ## Measured with three seeds: more pretraining, more labels

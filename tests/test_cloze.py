@@ -246,3 +246,15 @@ def test_shrinking_the_mlms_word_vectors_keeps_every_answer(mlm, vectorizer):
     before = asked.mask_log_probs(texts)
     factor = cloze.shrink_word_vectors(mlm)
     assert factor < 0.5 and np.allclose(asked.mask_log_probs(texts), before, atol=1e-3)
+
+
+def test_the_measurements_page_shows_the_shipped_tables():
+    """docs/measurements.md carries the cloze study's tables as the shipped JSON gives them."""
+    from bertmlm_lib import experiments
+    from bertmlm_lib.experiments import cloze as study
+
+    page = study.DOCS.read_text(encoding="utf-8")
+    tables = study.docs_tables(experiments.load_measured("cloze.json"), experiments.load_measured("why_finetuning.json"))
+    assert "cloze" in tables
+    for name, text in tables.items():
+        assert f"<!-- table:{name} -->\n{text}\n" in page, name

@@ -421,7 +421,7 @@ def chosen_rate(measured: dict, labels: int) -> float:
     return max(sorted(set(rates)), key=rates.count)
 
 
-def table(measured: dict) -> str:
+def table(measured: dict, key: str = "few_shot") -> str:
     """The instructor's arms by labelled reviews as a markdown table (mean +- one standard deviation over
     seeds, 5,000 test reviews; 0 labels: zero-shot on all test reviews), as `docs/measurements.md` shows it."""
     result = measured["instructor"]
@@ -434,12 +434,43 @@ def table(measured: dict) -> str:
     lines = ["| labels | MLM head, cloze | new head, pretrained | new head, random | probe, pretrained | "
              "probe, random | TF-IDF + LR |", "|---|---|---|---|---|---|---|",
              f"| 0 | {zero['test_accuracy']:.3f} (zero-shot, {zero['test_reviews']:,} test reviews) | - | - | - | - | - |"]
-    for row in result.get("few_shot", []):
+    for row in result.get(key, []):
         other = classic.get(row["labels"])
         lines.append(f"| {row['labels']:,} | {cell(row, 'cloze_pretrained')} | {cell(other, 'pretrained')} | "
                      f"{cell(other, 'random')} | {cell(other, 'probe_pretrained')} | {cell(other, 'probe_random')} | "
                      f"{cell(row, 'tfidf')} |")
     return "\n".join(lines)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "measurements.md"
+
+
+def docs_tables(measured: dict, why: dict) -> dict[str, str]:
+    """The tables `docs/measurements.md` shows, by marker: `<!-- table:NAME -->` is followed by `tables[NAME]`."""
+    from .why_finetuning import turns_table
+
+    tables = {"cloze": table(measured)}
+    if measured["instructor"].get("few_shot_calibrated"):
+        tables["cloze-calibrated"] = table(measured, "few_shot_calibrated")
+    if why.get("turns"):
+        tables["turns"] = turns_table(why)
+    return tables
+
+
+def write_docs_tables(measured: dict, why: dict, path: Path = DOCS) -> None:
+    """Put each table after its marker in `path`, replacing the table that was there."""
+    lines, out, skipping = path.read_text(encoding="utf-8").split("\n"), [], False
+    tables = docs_tables(measured, why)
+    for line in lines:
+        if skipping and line.startswith("|"):
+            continue
+        skipping = False
+        out.append(line)
+        name = line[len("<!-- table:"):-len(" -->")] if line.startswith("<!-- table:") else None
+        if name in tables:
+            out.extend(tables[name].split("\n"))
+            skipping = True
+    path.write_text("\n".join(out), encoding="utf-8")
 
 
 def plot(result: dict, curve: dict | None = None, ax=None):
@@ -562,6 +593,8 @@ def main(argv=None) -> None:
         study_ensemble()
     elif args.part == "figures":
         _log(f"drew {save_figures()}")
+        write_docs_tables(json.loads(OUT.read_text()), json.loads((MEASURED / "why_finetuning.json").read_text()))
+        _log(f"tables written into {DOCS}")
     else:
         study_workshop(args.artifacts, seeds=args.seeds)
 

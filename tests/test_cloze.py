@@ -258,3 +258,16 @@ def test_the_measurements_page_shows_the_shipped_tables():
     assert "cloze" in tables
     for name, text in tables.items():
         assert f"<!-- table:{name} -->\n{text}\n" in page, name
+
+
+def test_every_part_of_the_study_draws_the_same_labelled_reviews_whatever_sizes_it_runs():
+    """A nested subset depends on the largest size drawn: a run of fewer sizes must still get the curve's."""
+    from bertmlm_lib.experiments.cloze import curve_sizes
+    from bertmlm_lib.experiments.label_efficiency import nested_subsets
+
+    cfg = config.load("workshop")
+    labels = np.array([0, 1] * 1500)
+    few = nested_subsets(labels, curve_sizes((32, 100), cfg), 7)
+    all_of_them = nested_subsets(labels, curve_sizes((32, 100, 500, 1000), cfg), 7)
+    assert all((few[n] == all_of_them[n]).all() for n in (32, 100))
+    assert not (nested_subsets(labels, [32, 100], 7)[32] == all_of_them[32]).all()  # what went wrong without it

@@ -51,6 +51,7 @@ from .label_efficiency import (Protocol, linear_probe, nested_subsets, probe_fea
 OUT = MEASURED / "cloze.json"
 UNLABELLED = 2_000  # unlabelled reviews that calibrate (of the 50,000)
 MIN_STEPS = 32  # few-shot optimizer steps at the least (4 epochs of 32 labels would be 4 steps)
+CURVE_SIZES = (32, 100, 500, 1000)  # the label counts of the shipped curve: its subsets nest in the largest
 KEEP_EVERY = 200  # steps between the MLM weights kept during the learner's run
 
 CANDIDATES = {
@@ -168,6 +169,12 @@ def study_ensemble() -> None:
                                   "test_accuracy": round(accuracy, 4), "seconds": round(time.time() - started)})
 
 
+def curve_sizes(sizes, cfg) -> list[int]:
+    """The sizes the nested subsets are drawn for: a subset depends on the largest size drawn, so every part
+    of the study draws for all of `CURVE_SIZES` (and the preset's), whichever sizes it runs."""
+    return sorted({*sizes, *CURVE_SIZES, *cfg.label_sizes})
+
+
 def epochs_for(labels: int, batch_size: int, epochs: int = 4, min_steps: int = MIN_STEPS) -> int:
     """The curve's 4 epochs, or more where 4 epochs would take fewer than `min_steps` optimizer steps."""
     return max(epochs, math.ceil(min_steps / math.ceil(labels / batch_size)))
@@ -207,7 +214,7 @@ def few_shot_curve(arms: dict, vectorizer, prompt, data, cfg, sizes, seeds: int,
     details = {n: {} for n in sizes}
     for s in range(seeds):
         seed = cfg.seed + s
-        subsets = nested_subsets(train.labels, sorted({*sizes, *cfg.label_sizes}), seed)  # the curve's subsets
+        subsets = nested_subsets(train.labels, curve_sizes(sizes, cfg), seed)  # the curve's subsets
         for n in sizes:
             subset = train.take(subsets[n])
             for name, make in arms.items():
@@ -317,7 +324,7 @@ def study_classic(sizes=(32, 100, 500, 1000), seeds: int = 3) -> None:
     details = {n: {} for n in sizes}
     for s in range(seeds):
         seed = cfg.seed + s
-        subsets = nested_subsets(train.labels, sorted({*sizes, *cfg.label_sizes}), seed)  # as few_shot_curve
+        subsets = nested_subsets(train.labels, curve_sizes(sizes, cfg), seed)  # as few_shot_curve
         largest = subsets[max(sizes)]
         for name, make in encoders.items():
             features = probe_features(make, (train_ids[largest], val_ids, test_ids), base, seed)

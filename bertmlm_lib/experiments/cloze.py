@@ -449,13 +449,29 @@ def table(measured: dict, key: str = "few_shot") -> str:
     return "\n".join(lines)
 
 
+def turns_table(measured: dict) -> str:
+    """`measured["turns"]` as a markdown table: per encoder (random, then each snapshot), its held-out masked
+    accuracy and its fine-tuned test accuracy as the curve fine-tunes it and with word vectors shrunk."""
+    turns = measured["turns"]
+    plain, shrunk = (turns.get(name, {}).get("runs", {}) for name in ("plain", "shrunk"))
+    lines = [f"| encoder | held-out masked accuracy | fine-tuned, {turns['labels']:,} labels | the same, word vectors "
+             "shrunk | linear probe |", "|---|---|---|---|---|"]
+    def cell(run):
+        return f"{run['test_accuracy']:.3f} +- {run['test_accuracy_std']:.3f}" if run else "-"
+
+    for name in plain or shrunk:
+        run = plain.get(name) or shrunk[name]
+        masked = run["heldout_masked_accuracy"]
+        lines.append(f"| {name} | {f'{masked:.1%}' if masked else '-'} | {cell(plain.get(name))} | "
+                     f"{cell(shrunk.get(name))} | {run['probe']:.3f} |")
+    return "\n".join(lines)
+
+
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "measurements.md"
 
 
 def docs_tables(measured: dict, why: dict) -> dict[str, str]:
     """The tables `docs/measurements.md` shows, by marker: `<!-- table:NAME -->` is followed by `tables[NAME]`."""
-    from .why_finetuning import turns_table
-
     tables = {"cloze": table(measured)}
     if measured["instructor"].get("few_shot_calibrated"):
         tables["cloze-calibrated"] = table(measured, "few_shot_calibrated")

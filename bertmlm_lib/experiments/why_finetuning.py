@@ -194,24 +194,6 @@ def measure_where_it_turns(folder: str = "training/instructor", labels: int = 50
     return result
 
 
-def turns_table(measured: dict) -> str:
-    """`measured["turns"]` as a markdown table: per encoder (random, then each snapshot), its held-out masked
-    accuracy and its fine-tuned test accuracy as the curve fine-tunes it and with word vectors shrunk."""
-    turns = measured["turns"]
-    plain, shrunk = (turns.get(name, {}).get("runs", {}) for name in ("plain", "shrunk"))
-    lines = [f"| encoder | held-out masked accuracy | fine-tuned, {turns['labels']:,} labels | the same, word vectors "
-             "shrunk | linear probe |", "|---|---|---|---|---|"]
-    def cell(run):
-        return f"{run['test_accuracy']:.3f} +- {run['test_accuracy_std']:.3f}" if run else "-"
-
-    for name in plain or shrunk:
-        run = plain.get(name) or shrunk[name]
-        masked = run["heldout_masked_accuracy"]
-        lines.append(f"| {name} | {f'{masked:.1%}' if masked else '-'} | {cell(plain.get(name))} | "
-                     f"{cell(shrunk.get(name))} | {run['probe']:.3f} |")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.why_finetuning")
     parser.add_argument("part", nargs="?", choices=["diagnose", "spread", "fix", "turns"], default="diagnose")

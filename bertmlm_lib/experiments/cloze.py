@@ -451,19 +451,18 @@ def table(measured: dict, key: str = "few_shot") -> str:
 
 def turns_table(measured: dict) -> str:
     """`measured["turns"]` as a markdown table: per encoder (random, then each snapshot), its held-out masked
-    accuracy and its fine-tuned test accuracy as the curve fine-tunes it and with word vectors shrunk."""
+    accuracy and its fine-tuned test accuracy, with word vectors shrunk (and as the curve fine-tunes it, if measured)."""
     turns = measured["turns"]
     plain, shrunk = (turns.get(name, {}).get("runs", {}) for name in ("plain", "shrunk"))
-    lines = [f"| encoder | held-out masked accuracy | fine-tuned, {turns['labels']:,} labels | the same, word vectors "
-             "shrunk | linear probe |", "|---|---|---|---|---|"]
-    def cell(run):
-        return f"{run['test_accuracy']:.3f} +- {run['test_accuracy_std']:.3f}" if run else "-"
-
+    columns = [(f"fine-tuned, {turns['labels']:,} labels", plain), ("word vectors shrunk first", shrunk)]
+    columns = [(title, runs) for title, runs in columns if runs]
+    lines = ["| encoder | held-out masked accuracy | " + " | ".join(title for title, _ in columns) + " | linear probe |",
+             "|---|---|" + "---|" * len(columns) + "---|"]
     for name in plain or shrunk:
         run = plain.get(name) or shrunk[name]
-        masked = run["heldout_masked_accuracy"]
-        lines.append(f"| {name} | {f'{masked:.1%}' if masked else '-'} | {cell(plain.get(name))} | "
-                     f"{cell(shrunk.get(name))} | {run['probe']:.3f} |")
+        masked = run["heldout_masked_accuracy"] or 0.0
+        cells = [f"{runs[name]['test_accuracy']:.3f} +- {runs[name]['test_accuracy_std']:.3f}" for _, runs in columns]
+        lines.append(f"| {name} | {masked:.1%} | " + " | ".join(cells) + f" | {run['probe']:.3f} |")
     return "\n".join(lines)
 
 

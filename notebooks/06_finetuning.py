@@ -111,8 +111,8 @@ for name, rows in runs.items():
 # %% [markdown]
 # **Few-shot.** A few labelled reviews can train the whole MLM on the same question: the loss is the
 # cross-entropy over the two classes' scores, and nothing new is added. Here the instructor's MLM
-# learns from 100 labelled reviews (the epoch that scores best on validation is kept). Below it, the
-# shipped measurement: three seeds, 5,000 test reviews, beside the classic arms of this lesson.
+# learns from 100 labelled reviews (the best epoch on validation is kept). Below, the shipped
+# measurement beside this lesson's classic arms.
 
 # %%
 few = data.balanced_subset(train, 100, cfg.seed)
@@ -206,9 +206,8 @@ print(f"{'TF-IDF + LR':22} {payoff['tfidf']:.3f}")
 # **The fix**: before fine-tuning, shrink the word vectors to the size fresh ones start at
 # (`classifier.shrink_word_vectors`). The LayerNorm right after them undoes any common scale, so the
 # encoder computes exactly what it did; only fine-tuning's steps grow, relatively. Measured fairly:
-# both encoders shrunk, the same rates searched on validation, several seeds, 5,000 test reviews.
-# Last, the same fix on the instructor's encoder after its first minutes of pretraining: when does
-# it pull ahead of a random one?
+# both encoders shrunk, the same rates searched on validation, several seeds.
+# Last: how many minutes of pretraining until the fix pulls ahead?
 
 # %%
 why = experiments.load_measured("why_finetuning.json")

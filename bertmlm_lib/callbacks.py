@@ -32,15 +32,10 @@ def step_of(model) -> int:
 
 
 class TrainingClock:
-    """Seconds spent training, excluding the pauses for evaluation and display.
-
-    In a multi-worker run each worker's own clock differs a little; `agreed` (set by
-    `AgreeAcrossWorkers` after every batch) is the time all of them read instead.
-    """
+    """Seconds spent training, excluding the pauses for evaluation and display."""
 
     def __init__(self, already: float = 0.0):
         self.already, self.started, self.paused = already, None, 0.0
-        self.agreed: float | None = None
 
     def start(self):
         """Start (or, for a later phase of the same run, restart) counting; time so far is kept."""
@@ -49,10 +44,6 @@ class TrainingClock:
         self.started = time.monotonic()
 
     def seconds(self) -> float:
-        return self.agreed if self.agreed is not None else self.local_seconds()
-
-    def local_seconds(self) -> float:
-        """This process's own count."""
         return self.already + (time.monotonic() - self.started - self.paused if self.started else 0.0)
 
     def pause(self):
@@ -78,38 +69,6 @@ class StartClock(keras.callbacks.Callback):
         self.clock.start()
 
 
-class AgreeAcrossWorkers(keras.callbacks.Callback):
-    """Multi-worker runs: after every batch the workers agree on the training time and on Ctrl-C or kill.
-
-    Every decision a callback takes from the clock (stop at the budget, evaluate, snapshot, stretch
-    the schedule) then falls on the same step on every worker, as it must: evaluation and training
-    steps are collective, and a worker that stopped alone would leave the others waiting. A signal
-    on any worker stops all of them after the same batch: `ctrl_c` acts on the agreed flag only, since
-    a signal can land between the agreement and the end of the batch on one worker alone.
-    `agree` is `distribute.agree` for the run's strategy; `ctrl_c` must be made with
-    `follows_signals=False`.
-    """
-
-    def __init__(self, clock: TrainingClock, ctrl_c: "StopOnCtrlC", agree):
-        super().__init__()
-        if ctrl_c.follows_signals:
-            raise ValueError("AgreeAcrossWorkers needs StopOnCtrlC(follows_signals=False): the workers stop on "
-                             "the agreed flag only")
-        self.clock, self.ctrl_c, self.agree = clock, ctrl_c, agree
-
-    def _sync(self):
-        seconds, signalled = self.agree([self.clock.local_seconds(), float(self.ctrl_c.signalled)])
-        self.clock.agreed = seconds
-        if signalled > 0:
-            self.ctrl_c.pressed = True
-
-    def on_train_begin(self, logs=None):
-        self._sync()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._sync()
-
-
 class StopAt(keras.callbacks.Callback):
     """Stop after exactly `total_steps` optimizer steps, or when the training-time budget runs out."""
 
@@ -133,20 +92,17 @@ class StopOnCtrlC(keras.callbacks.Callback):
     Python raises KeyboardInterrupt wherever the main thread happens to be, which can be inside
     TensorFlow's input pipeline or a finaliser that swallows it, and training then goes on; and a
     plain `kill` ends the process at once, losing the training since the last checkpoint. Here the
-    first signal only sets `signalled`; training stops at the end of the batch, in a known state, and
-    the caller saves and raises KeyboardInterrupt itself. A second Ctrl-C interrupts at once. Where
-    a signal is ignored (SIGINT in a background job) or training runs off the main thread, nothing
-    changes for it. `signalled` is what this process received; `pressed`, what training acts on: the
-    same, unless `follows_signals` is False: then `AgreeAcrossWorkers` sets it from every worker's
-    `signalled`.
+    first signal only sets `signalled`; training stops at the end of the batch (`pressed`), in a known
+    state, and the caller saves and raises KeyboardInterrupt itself. A second Ctrl-C interrupts at once.
+    Where a signal is ignored (SIGINT in a background job) or training runs off the main thread,
+    nothing changes for it.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, follows_signals: bool = True):
+    def __init__(self):
         super().__init__()
         self.signalled = self.pressed = False
-        self.follows_signals = follows_signals
         self._previous: dict = {}
 
     def _on_signal(self, signum, frame):
@@ -162,8 +118,7 @@ class StopOnCtrlC(keras.callbacks.Callback):
                 self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.follows_signals and self.signalled:
-            self.pressed = True
+        self.pressed = self.pressed or self.signalled
         if self.pressed:
             self.model.stop_training = True
 
@@ -261,16 +216,12 @@ class HeldoutEvaluator(keras.callbacks.Callback):
 
 
 class CheckpointEvery(keras.callbacks.Callback):
-    """Save a checkpoint every `minutes` of wall time, at every pass over the corpus, and at the end.
+    """Call `save()` every `minutes` of wall time (or of `now()`, any clock in seconds), at every pass over
+    the corpus, and at the end."""
 
-    With a `clock`, every `minutes` of its training time instead: a multi-worker run passes its agreed
-    clock, since all workers must save at the same step.
-    """
-
-    def __init__(self, save, minutes: float, clock: TrainingClock | None = None):
+    def __init__(self, save, minutes: float, now=time.monotonic):
         super().__init__()
-        self.save, self.interval = save, 60 * minutes
-        self.now = clock.seconds if clock else time.monotonic
+        self.save, self.interval, self.now = save, 60 * minutes, now
         self.last = self.now()
 
     def _save(self):
@@ -286,23 +237,6 @@ class CheckpointEvery(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._save()
-
-
-class SnapshotAt(keras.callbacks.Callback):
-    """Call `take(minutes)` once, as training time passes each of `minutes`.
-
-    Minutes already behind the run when it starts (a resumed run) or already in `taken` are skipped:
-    a snapshot is always the model as it was at its minute, never a later one under an earlier name.
-    """
-
-    def __init__(self, clock: TrainingClock, minutes, take, taken=(), already_seconds: float = 0.0):
-        super().__init__()
-        self.clock, self.take = clock, take
-        self.pending = [m for m in sorted(minutes) if m not in set(taken) and 60 * m > already_seconds]
-
-    def on_train_batch_end(self, batch, logs=None):
-        while self.pending and self.clock.seconds() >= 60 * self.pending[0]:
-            self.take(self.pending.pop(0))
 
 
 class AtSteps(keras.callbacks.Callback):
@@ -328,29 +262,32 @@ class AtSteps(keras.callbacks.Callback):
 
 
 class ProgressLine(keras.callbacks.Callback):
-    """The one in-place progress display: step, running loss and masked accuracy, and how far the run is.
+    """The one in-place progress display of training: what runs, the step, the running loss and accuracy,
+    and how far the run is.
 
     How far is measured by what will end the run: the training minutes of a time budget, or the
     planned steps, whichever is nearer its end. It stays open across the phases of a run (several
-    `fit` calls); `close()` ends it.
+    `fit` calls with one optimizer); `close()` ends it.
     """
 
-    def __init__(self, total_steps: int, clock: TrainingClock | None = None, budget_minutes: float | None = None,
-                 enabled: bool = True):
+    def __init__(self, what: str, total_steps: int, clock: TrainingClock | None = None,
+                 budget_minutes: float | None = None, enabled: bool = True):
         super().__init__()
-        self.total_steps, self.clock, self.budget_minutes, self.enabled = total_steps, clock, budget_minutes, enabled
+        self.what, self.total_steps, self.enabled = what, total_steps, enabled
+        self.clock, self.budget_minutes = clock, budget_minutes
         self.bar = None
 
     def on_train_begin(self, logs=None):
         if self.bar is None:
-            self.bar = Progress(self.total_steps, "pretraining", enabled=self.enabled, min_interval=1.0)
+            self.bar = Progress(self.total_steps, self.what, enabled=self.enabled, min_interval=1.0)
 
     def on_train_batch_end(self, batch, logs=None):
         logs, step = logs or {}, step_of(self.model)
         by_steps = step / max(self.total_steps, 1)
         by_time = self.clock.seconds() / (60 * self.budget_minutes) if self.clock and self.budget_minutes else 0.0
-        head = (f"pretraining · step {step:,} · loss {logs.get('loss', float('nan')):.3f} · masked accuracy "
-                f"{logs.get('masked_accuracy', float('nan')):.1%}")
+        name = "masked accuracy" if "masked_accuracy" in logs else "accuracy"
+        head = (f"{self.what} · step {step:,} · loss {logs.get('loss', float('nan')):.3f} · {name} "
+                f"{logs.get(name.replace(' ', '_'), float('nan')):.1%}")
         if by_time >= by_steps:  # the time budget ends the run
             self.bar.description = f"{head} · training minutes"
             self.bar.total, done = self.budget_minutes, self.clock.seconds() / 60

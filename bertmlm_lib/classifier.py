@@ -129,6 +129,12 @@ def build_classifier(encoder: keras.Model, pooling: Pooling = "mean", dropout: f
     return keras.Model(token_ids, probability, name=name)
 
 
+def encoder_of(classifier: keras.Model) -> keras.Model:
+    """The encoder a classifier reads with (the one model among its layers)."""
+    [encoder] = [layer for layer in classifier.layers if isinstance(layer, keras.Model)]
+    return encoder
+
+
 def shrink_word_vectors(encoder: keras.Model, size: float = INIT_STD) -> float:
     """Scale the encoder's word vectors (and learned position vectors) down to the size fresh ones start at
     (root mean square `size`, BERT's initial spread); returns the factor. Exactly what it computes stays the same: a

@@ -103,6 +103,7 @@ class Config:
     jit_compile: bool = False
     pretrain_epochs: int = 5
     pretrain_minutes: float | None = None
+    pretrain_steps: int | None = None  # stop after this many optimizer steps in all (None: the passes decide)
     # Short reviews first: the first `short_share` of pretraining (of the time budget, else of the
     # steps) reads only the first `short_length` tokens of each review, the rest the full length.
     # Measured (`bertmlm bench --quality`): at length 64 the one-layer model leaves the "guess
@@ -132,7 +133,7 @@ class Config:
     # "default": one device (the GPU if there is one, else the CPU); "mirrored": every local GPU, or
     # every logical CPU device, through tf.distribute.MirroredStrategy (the batch is split between them);
     # "multiworker": several processes or machines, through tf.distribute.MultiWorkerMirroredStrategy
-    # (the cluster from TF_CONFIG or `--workers`; see distribute.py).
+    # (the cluster from TF_CONFIG or `--workers`; see tools/distribute.py).
     strategy: Strategy = "default"
     # The label-efficiency curve of `bertmlm run`: labelled-review counts, and the label-balanced
     # slice of test it is scored on (None: the preset's whole test set).
@@ -182,7 +183,7 @@ FIELD_GROUPS = {
     "model": ("embed_dim", "num_heads", "ff_dim", "num_layers", "activation", "pre_layer_norm", "position_encoding"),
     "pretraining": ("dropout", "batch_size", "learning_rate", "schedule", "warmup_share", "embedding_init_std",
                     "weight_decay", "clipnorm",
-                    "pretrain_epochs", "pretrain_minutes", "short_length", "short_share", "heldout_reviews"),
+                    "pretrain_epochs", "pretrain_minutes", "pretrain_steps", "short_length", "short_share", "heldout_reviews"),
     "finetuning": ("validation_fraction", "finetune_epochs", "frozen_steps", "classifier_windows",
                    "finetune_learning_rate"),
     "evaluation": ("label_sizes", "label_test_reviews", "label_validation_reviews", "label_seeds"),
@@ -465,6 +466,8 @@ def _checked(cfg: Config) -> Config:
         fail("eval_every_seconds", "None (every eval_every steps) or a positive number of seconds")
     if cfg.pretrain_minutes is not None and not cfg.pretrain_minutes > 0:
         fail("pretrain_minutes", "None (no time limit) or a positive number of minutes")
+    if cfg.pretrain_steps is not None and not (isinstance(cfg.pretrain_steps, int) and cfg.pretrain_steps > 0):
+        fail("pretrain_steps", "None (the passes over the corpus decide) or a whole number of steps > 0")
     return cfg
 
 

@@ -1,8 +1,7 @@
 """Instructor checkpoints: a pretrained model and its vocabulary in one file, for a class to start from.
 
-`export_checkpoint` packs an artifacts folder's vocabulary, pretrained MLM model (encoder + head, without
-optimizer state), config and provenance
-(command, commit, minutes, held-out masked accuracy) into one zip. `import_checkpoint` unpacks it into
+`bertmlm export` (`tools/export.py`) packs an artifacts folder's vocabulary, pretrained MLM model, config
+and provenance into one zip; the shipped one is `SHIPPED`. `import_checkpoint` unpacks it into
 another artifacts folder after checking the format version, the vocabulary's hash and that the
 model fits the preset: same vocabulary size and layers; a checkpoint pretrained on longer reviews
 serves a preset with shorter ones (it keeps the first position embeddings). It never overwrites a
@@ -11,9 +10,7 @@ folder's own vocabulary or encoder.
 
 from __future__ import annotations
 
-import io
 import json
-import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
@@ -25,7 +22,6 @@ from .artifacts import (
     CHECKPOINT_FILE,
     CHECKPOINT_META,
     ENCODER_FILE,
-    atomic_write_bytes,
     ensure_folder,
     exclusive,
     load_keras_file,
@@ -36,11 +32,9 @@ from .artifacts import (
 from .checkpoints import (
     architecture,
     checkpoint_folder,
-    last_heldout,
-    load_pretrained,
     save_encoder,
 )
-from .config import Config, fields_of, from_dict, with_saved_defaults
+from .config import Config, fields_of, with_saved_defaults
 from .errors import ArtifactError
 from . import vocabularies
 from .vectorize import VOCABULARY_FILE, saved_kind
@@ -51,39 +45,6 @@ FORMAT_VERSION = 2  # 2: our own embedding layer (1 used keras-hub's; refused, e
 SHIPPED = Path(__file__).resolve().parent / "experiments" / "measured" / "instructor.bertmlm"
 # Must be equal between the checkpoint and the preset that imports it (max_length may be shorter).
 MUST_MATCH = ("tokenizer", "vocab_size", *fields_of("model"))
-
-
-def _commit() -> str | None:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                              cwd=Path(__file__).resolve().parent)
-        return done.stdout.strip() or None if done.returncode == 0 else None
-    except OSError:
-        return None
-
-
-def export_checkpoint(artifacts: str | Path, out: str | Path, command: str | None = None) -> dict:
-    """Write the instructor checkpoint of `artifacts` to `out`; return its manifest."""
-    model, vectorizer, meta = load_pretrained(artifacts)
-    folder = checkpoint_folder(artifacts)
-    heldout = last_heldout(folder)
-    manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "config": meta["config"],
-        "vocabulary_sha256": vectorizer.fingerprint,
-        "provenance": {"command": command, "commit": _commit(), "steps": meta.get("step"),
-                       "minutes": round(float(meta.get("seconds", 0)) / 60, 1), "heldout": heldout},
-    }
-    buffer = io.BytesIO()
-    with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as pack:
-        weights_only = model_module.build_pretraining_model(
-            from_dict(meta["config"]), vocabulary_size=vectorizer.vocabulary_size)  # no optimizer state
-        weights_only.set_weights(model.get_weights())
-        weights_only.save(Path(scratch) / MODEL_FILE)
-        pack.writestr("manifest.json", json.dumps(manifest, indent=1))
-        pack.write(artifacts / VOCABULARY_FILE, VOCABULARY_FILE)
-        pack.write(Path(scratch) / MODEL_FILE, MODEL_FILE)
-    atomic_write_bytes(out, buffer.getvalue())
-    return manifest
 
 
 def read_manifest(path: str | Path) -> dict:

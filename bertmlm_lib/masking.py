@@ -84,33 +84,14 @@ def mask_tokens(token_ids, seed, vocabulary_size: int, mask_rate: float = 0.15,
     words = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)
     wanted = tf.cast(tf.round(mask_rate * tf.cast(words, tf.float32)), tf.int32)
     chosen_count = tf.minimum(tf.where(words > 0, tf.maximum(wanted, 1), 0), predictions)
-
-    # A random score per token (per word, with whole words); non-candidates sort last. The lowest
-    # scores are chosen.
-    scores = tf.random.stateless_uniform(tf.shape(ids), seed=seeds[0])
-    if continuation is not None:
-        word, word_length, offset = _words(ids, candidate, tf.constant(np.asarray(continuation, dtype=bool)))
-        scores = tf.gather(scores, word, batch_dims=1)  # every piece of a word gets its word's score
-    scores = tf.where(candidate, scores, 2.0)
-    order = tf.argsort(scores, axis=1, stable=True, direction="ASCENDING")[:, :predictions]
-    slot = tf.range(predictions)[tf.newaxis, :]
     if continuation is None:
-        used = slot < chosen_count[:, tf.newaxis]
-    else:  # a word's pieces sit side by side in `order`; take a word only if all of it fits
-        first = tf.gather(word_length, order[:, :1], batch_dims=1)[:, 0]
-        room = tf.minimum(tf.where(words > 0, tf.maximum(chosen_count, first), 0), predictions)
-        ends = slot - tf.gather(offset, order, batch_dims=1) + tf.gather(word_length, order, batch_dims=1)
-        used = (ends <= room[:, tf.newaxis]) & tf.gather(candidate, order, batch_dims=1)
-    positions = tf.where(used, order, 0)
+        positions, used, fate = _choose_tokens(ids, candidate, chosen_count, predictions, seeds)
+    else:
+        positions, used, fate = _choose_whole_words(ids, candidate, words, chosen_count, predictions, seeds,
+                                                    continuation)
     original = tf.where(used, tf.gather(ids, positions, batch_dims=1), 0)
 
-    # 80 / 10 / 10: one uniform draw per chosen slot decides its fate (with whole words, the draw of
-    # the word's first piece, so all its pieces share it).
-    if continuation is None:
-        fate = tf.random.stateless_uniform(tf.shape(positions), seed=seeds[1])
-    else:
-        fates = tf.random.stateless_uniform(tf.shape(ids), seed=seeds[1])
-        fate = tf.gather(tf.gather(fates, word, batch_dims=1), positions, batch_dims=1)
+    # 80 / 10 / 10: one uniform draw per chosen slot (`fate`) decides what it becomes.
     to_mask = used & (fate < mask_token_share)
     to_random = used & (fate >= mask_token_share) & (fate < mask_token_share + random_token_share)
     random_words = tf.random.stateless_uniform(tf.shape(positions), seed=seeds[2], minval=FIRST_WORD_ID,
@@ -129,6 +110,35 @@ def mask_tokens(token_ids, seed, vocabulary_size: int, mask_rate: float = 0.15,
         "mask_weights": tf.cast(used, tf.float32),
         "actions": actions,
     }
+
+
+def _choose_tokens(ids, candidate, chosen_count, predictions: int, seeds):
+    """BERT's choice: `chosen_count` random real words per review. Returns the chosen positions `[B, P]`,
+    which slots are used, and one uniform draw per slot for its 80/10/10 fate."""
+    tf = load_tensorflow()
+    scores = tf.where(candidate, tf.random.stateless_uniform(tf.shape(ids), seed=seeds[0]), 2.0)  # others sort last
+    order = tf.argsort(scores, axis=1, stable=True, direction="ASCENDING")[:, :predictions]
+    used = tf.range(predictions)[tf.newaxis, :] < chosen_count[:, tf.newaxis]
+    positions = tf.where(used, order, 0)
+    return positions, used, tf.random.stateless_uniform(tf.shape(positions), seed=seeds[1])
+
+
+def _choose_whole_words(ids, candidate, words, chosen_count, predictions: int, seeds, continuation):
+    """Whole-word masking: random words, all of their pieces, as long as they fit in `chosen_count` pieces
+    (at least the first word); every piece of a word shares its word's fate. Returns what `_choose_tokens` does."""
+    tf = load_tensorflow()
+    word, word_length, offset = _words(ids, candidate, tf.constant(np.asarray(continuation, dtype=bool)))
+    scores = tf.gather(tf.random.stateless_uniform(tf.shape(ids), seed=seeds[0]), word, batch_dims=1)
+    scores = tf.where(candidate, scores, 2.0)  # one score per word; others sort last
+    order = tf.argsort(scores, axis=1, stable=True, direction="ASCENDING")[:, :predictions]
+    slot = tf.range(predictions)[tf.newaxis, :]
+    first = tf.gather(word_length, order[:, :1], batch_dims=1)[:, 0]  # a word's pieces sit side by side in `order`
+    room = tf.minimum(tf.where(words > 0, tf.maximum(chosen_count, first), 0), predictions)
+    ends = slot - tf.gather(offset, order, batch_dims=1) + tf.gather(word_length, order, batch_dims=1)
+    used = (ends <= room[:, tf.newaxis]) & tf.gather(candidate, order, batch_dims=1)  # a word only if all of it fits
+    positions = tf.where(used, order, 0)
+    fates = tf.random.stateless_uniform(tf.shape(ids), seed=seeds[1])
+    return positions, used, tf.gather(tf.gather(fates, word, batch_dims=1), positions, batch_dims=1)
 
 
 def _words(ids, candidate, continuation):

@@ -224,9 +224,10 @@ class SelfAttention(keras.layers.Layer):
     projects the tokens to queries, keys and values `[B, L, H, D/H]`; scores are q.k / sqrt(D/H),
     plus, with "alibi", a fixed penalty growing with the distance between the two tokens; with "t5",
     a learned bias per head for each bucket of relative position (`relative_buckets`); with "rope",
-    queries and keys are first turned by their position. Padding keys get no weight. Keras's
-    `MultiHeadAttention` (used for the added position schemes) has no place to add a bias to the
-    scores or to turn q and k, hence this layer.
+    queries and keys are first turned by their position; with "none" (positions added to the word
+    vectors instead) it is plain multi-head attention. Padding keys get no weight. Keras's
+    `MultiHeadAttention` has no place to add a bias to the scores or to turn q and k, hence this layer;
+    its weights have the same names and shapes, so encoders saved with it load into this one.
 
     Args:
         num_heads: H.
@@ -306,7 +307,7 @@ class TransformerBlock(keras.layers.Layer):
         activation: "relu" or "gelu", of the feed-forward hidden layer.
         pre_layer_norm: normalize before each sub-layer instead of after.
         position_encoding: the encoder's scheme; "alibi", "rope" and "t5" live in this block's attention
-            (`SelfAttention`), the others in the embeddings (attention is Keras's `MultiHeadAttention`).
+            (`SelfAttention`), the others in the embeddings.
 
     >>> block = TransformerBlock(embed_dim=8, num_heads=2, ff_dim=16)
     >>> tuple(block(np.zeros((1, 5, 8), "float32"), padding_mask=np.ones((1, 5), bool)).shape)
@@ -326,11 +327,8 @@ class TransformerBlock(keras.layers.Layer):
         self.dropout, self.activation, self.pre_layer_norm = dropout, activation, pre_layer_norm
         self.position_encoding = position_encoding
         init = _initializer()
-        if position_encoding in ADDED_POSITIONS:
-            self.attention = keras.layers.MultiHeadAttention(num_heads, embed_dim // num_heads,
-                                                             kernel_initializer=init, name="attention")
-        else:
-            self.attention = SelfAttention(num_heads, embed_dim // num_heads, position_encoding, name="attention")
+        inside = "none" if position_encoding in ADDED_POSITIONS else position_encoding  # added ones live in the embeddings
+        self.attention = SelfAttention(num_heads, embed_dim // num_heads, inside, name="attention")
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
         self.attention_dropout = keras.layers.Dropout(dropout)
         self.hidden = keras.layers.Dense(ff_dim, activation=activation, kernel_initializer=init, name="ff_hidden")
@@ -339,24 +337,15 @@ class TransformerBlock(keras.layers.Layer):
         self.ff_dropout = keras.layers.Dropout(dropout)
 
     def build(self, input_shape):
-        if isinstance(self.attention, SelfAttention):
-            self.attention.build(input_shape)
-        else:
-            self.attention.build(input_shape, input_shape)
+        self.attention.build(input_shape)
         self.attention_norm.build(input_shape)
         self.hidden.build(input_shape)
         self.output_dense.build(tuple(input_shape[:-1]) + (self.ff_dim,))
         self.ff_norm.build(input_shape)
 
-    def _attend(self, y, padding_mask, return_attention_scores=False):
-        if isinstance(self.attention, SelfAttention):
-            return self.attention(y, padding_mask=padding_mask, return_attention_scores=return_attention_scores)
-        attention_mask = None if padding_mask is None else ops.expand_dims(padding_mask, 1)  # [B, 1, L]
-        return self.attention(y, y, attention_mask=attention_mask, return_attention_scores=return_attention_scores)
-
     def call(self, x, padding_mask=None, training=None):
         y = self.attention_norm(x) if self.pre_layer_norm else x
-        y = self.attention_dropout(self._attend(y, padding_mask), training=training)
+        y = self.attention_dropout(self.attention(y, padding_mask=padding_mask), training=training)
         x = x + y if self.pre_layer_norm else self.attention_norm(x + y)
         y = self.ff_norm(x) if self.pre_layer_norm else x
         y = self.ff_dropout(self.output_dense(self.hidden(y)), training=training)
@@ -365,7 +354,7 @@ class TransformerBlock(keras.layers.Layer):
     def attention_weights(self, x, padding_mask=None):
         """The attention weights of this block for input `x`: `[B, heads, L, L]` (rows sum to 1)."""
         y = self.attention_norm(x) if self.pre_layer_norm else x
-        _, weights = self._attend(y, padding_mask, return_attention_scores=True)
+        _, weights = self.attention(y, padding_mask=padding_mask, return_attention_scores=True)
         return weights
 
     def compute_output_shape(self, input_shape):

@@ -7,23 +7,25 @@
 - Metrics on masked positions only: masked-token accuracy and perplexity.
 - Checkpoints (model + optimizer state + step) are written atomically at every pass over the
   corpus, every `cfg.checkpoint_minutes`, at the end, and on Ctrl-C; `resume=True` continues from
-  the last one. A time budget (`minutes`) ends training cleanly with a checkpoint. (The files and
-  their checks live in `checkpoints.py`; `stages.run_pretraining` runs this stage from raw data.)
-- Display: one in-place progress line, plus the fill-mask panel of `FillMaskCallback`
-  (the callbacks live in `callbacks.py`, the fill-mask probes in `fill_mask.py`).
+  the last one. A time budget (`cfg.pretrain_minutes`) ends training cleanly with a checkpoint.
+- Display: one in-place progress line, plus the fill-mask panel of `FillMaskCallback`.
+
+`pretrain` composes these pieces: the model (`start_model`), the masked datasets (`datasets`), the
+training clock and its budget (`StopAt`), the held-out evaluator, the fill-mask callback and the
+checkpoints (the callbacks live in `callbacks.py`, the files in `checkpoints.py`). `bertmlm pretrain`
+runs the same pieces with a lock, snapshots and several workers (`tools/runner.py`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .artifacts import CHECKPOINT_FILE, FILL_MASK_LOG, LOG_FILE, ensure_folder, exclusive, remove_abandoned
+from .artifacts import CHECKPOINT_FILE, FILL_MASK_LOG, LOG_FILE, ensure_folder, remove_abandoned
 from .backend import load_tensorflow, release_free_memory
 from .checkpoints import (
     architecture,
@@ -31,15 +33,12 @@ from .checkpoints import (
     checkpoint_folder,
     load_checkpoint,
     read_checkpoint_meta,
-    read_snapshots,
     save_checkpoint,
     MLM_SNAPSHOT_STEPS,
     save_encoder,
     save_mlm_snapshot,
-    save_snapshot,
 )
 from .config import Config
-from .distribute import agree, is_multiworker, per_replica, save_target, strategy_for, writes_here
 from .masking import max_predictions_for, mlm_dataset
 from .vectorize import FIRST_WORD_ID, Vectorizer
 
@@ -49,31 +48,26 @@ import keras  # noqa: E402
 
 from . import model as model_module  # noqa: E402
 from .callbacks import (  # noqa: E402
-    AgreeAcrossWorkers,
     AtSteps,
     CheckpointEvery,
     FillMaskCallback,
     FitScheduleToBudget,
     HeldoutEvaluator,
     ProgressLine,
-    SnapshotAt,
     StartClock,
     StopAt,
     StopOnCtrlC,
     TrainingClock,
     step_of,
 )
-from .schedules import WarmupLinearDecay  # noqa: E402
+from .schedules import WarmupLinearDecay, adamw  # noqa: E402
 
 def make_optimizer(cfg: Config, total_steps: int) -> keras.optimizers.Optimizer:
     """AdamW with warmup + linear decay (or warmup then constant, or a constant rate) and global-norm clipping;
     no weight decay on norms and biases."""
     schedule = (WarmupLinearDecay(cfg.learning_rate, total_steps, cfg.warmup_share, decay=cfg.schedule == "linear")
                 if cfg.schedule in ("linear", "warmup") else cfg.learning_rate)
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay,
-                                       global_clipnorm=cfg.clipnorm)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return optimizer
+    return adamw(schedule, cfg.weight_decay, cfg.clipnorm, decay_norms_and_biases=False)
 
 
 def schedule_of(model: keras.Model) -> WarmupLinearDecay | None:
@@ -226,100 +220,107 @@ class PretrainResult:
 def plan_steps(cfg: Config, train_reviews: int) -> tuple[int, int]:
     """(steps per pass over the corpus, total planned steps) for the preset's number of passes."""
     per_pass = max(1, train_reviews // cfg.batch_size)
-    return per_pass, per_pass * cfg.pretrain_epochs
+    planned = per_pass * cfg.pretrain_epochs
+    return per_pass, min(planned, cfg.pretrain_steps) if cfg.pretrain_steps else planned
 
 
-def _heldout_of(row: dict) -> dict:
+def heldout_of(row: dict) -> dict:
     return {key: row[f"val_{key}"] for key in ("loss", "masked_accuracy", "perplexity")}
 
 
-def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool = False,
-             minutes: float | None = None, progress: bool = True, fill_mask_display: bool = True,
-             extra_callbacks=(), eval_every: int | None = None,
-             steps: int | None = None) -> tuple[keras.Model, PretrainResult]:
-    """Pretrain (or resume) the MLM model; returns the model and what happened.
+def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool = False, callbacks=(),
+             show: bool = True) -> tuple[keras.Model, PretrainResult]:
+    """Pretrain (or, with `resume=True`, continue) the MLM model on one device; returns it and what happened.
 
-    Training stops after `cfg.pretrain_epochs` passes over the corpus, or after `minutes` of
-    training time (default `cfg.pretrain_minutes`), or after `steps` optimizer steps in all, whichever
-    comes first, always leaving a checkpoint. Under a time budget the learning rate is scheduled to reach zero at the end.
-    With `resume=True` it continues from the last checkpoint: the budget counts the training time
-    of all runs together, and the schedule is stretched to the (possibly raised) passes or budget.
-    A second run on the same artifacts folder at the same time is refused (`ArtifactError`).
-    In a multi-worker run (`cfg.strategy="multiworker"`) every worker calls this with the same data; only the
-    chief writes to `cfg.artifacts_dir`, which every worker must be able to read (to resume).
+    Training stops after `cfg.pretrain_epochs` passes over the corpus, `cfg.pretrain_steps` steps or
+    `cfg.pretrain_minutes` of training time, whichever comes first, always leaving a checkpoint; under a
+    time budget the learning rate reaches zero as the time runs out. A resumed run counts the training time
+    of all runs together. `callbacks` are more Keras callbacks; `show` draws the progress line and the
+    fill-mask panel. (`bertmlm pretrain` runs the same pieces with a lock, snapshots and several workers.)
     """
-    strategy = strategy_for(cfg)
-    writes = writes_here(strategy)  # False on a multi-worker run's other workers: only the chief writes
-    with exclusive(cfg.artifacts_dir, "pretraining") if writes else nullcontext():
-        try:
-            return _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks,
-                             eval_every, steps, strategy, writes)
-        finally:
-            release_free_memory()  # what training freed goes back to the system: a kernel's next cells start lower
-
-
-def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_display, extra_callbacks, eval_every,
-              steps, strategy, writes):
     folder = checkpoint_folder(cfg)
-    if writes:
-        ensure_folder(folder)
-        remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
     per_pass, planned = plan_steps(cfg, len(corpus.train_ids))
-    planned = min(planned, steps) if steps else planned
-    budget = minutes if minutes is not None else cfg.pretrain_minutes
-    with strategy.scope():  # one device by default; all of them under --strategy mirrored or multiworker
-        model, seconds_before, heldout_at_zero = _start_model(cfg, vectorizer, folder, resume, planned, writes)
-    start_step = step_of(model)
-    size, whole = vectorizer.vocabulary_size, whole_words(cfg, vectorizer)
-    train_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step, whole)[0], cfg, vary_by_worker=True)
-    heldout_ds = per_replica(strategy, lambda c: datasets(corpus, c, size, start_step)[1], cfg)
-    clock = TrainingClock(already=seconds_before)
-    phases = [Phase(cfg.max_length, train_ds)]
-    short_end_step, short_end_minutes = short_phase(cfg, planned, budget)
-    if (short_end_minutes is not None and seconds_before < 60 * short_end_minutes) or start_step < short_end_step:
-        short_ds = per_replica(strategy, lambda c: short_dataset(corpus, c, size, start_step, whole), cfg, vary_by_worker=True)
-        phases.insert(0, Phase(cfg.short_length, short_ds, ends_with=StopAt(short_end_step, clock, short_end_minutes)))
-    every = eval_every or cfg.eval_every
-    every_minutes = cfg.eval_every_seconds / 60 if cfg.eval_every_seconds and not eval_every else None
+    model, before = start_model(cfg, vectorizer, folder, resume, planned)
+    clock = TrainingClock(already=before["seconds"])
+    train, heldout = datasets(corpus, cfg, vectorizer.vocabulary_size, step_of(model), whole_words(cfg, vectorizer))
+    phases = phases_of(cfg, corpus, vectorizer, model, clock, planned, train)
+    stopper = StopAt(planned, clock, cfg.pretrain_minutes)
+    evaluator = HeldoutEvaluator(heldout, clock, cfg.eval_every, every_minutes=eval_minutes(cfg),
+                                 at_steps=MILESTONE_STEPS)
+    fill = FillMaskCallback(vectorizer, clock, every=cfg.eval_every, every_minutes=eval_minutes(cfg),
+                            log_path=folder / FILL_MASK_LOG, display=show)
+    progress = ProgressLine("pretraining", planned, clock, cfg.pretrain_minutes, enabled=show)
 
-    def save():  # on every worker: the others save into a scratch folder (see `save_target`)
-        with save_target(strategy, folder) as where:
-            save_checkpoint(model, where, {
-                "format_version": 1, "step": step_of(model), "planned_steps": planned,
-                "heldout_at_step_0": heldout_at_zero or (_heldout_of(evaluator.rows[0])
-                                                         if start_step == 0 and evaluator.rows else None),
-                "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": architecture(cfg),
-                "config": cfg.to_dict(), "vocabulary_fingerprint": vectorizer.fingerprint,
-            })
+    def save():
+        save_checkpoint(model, folder, checkpoint_meta(cfg, vectorizer, model, planned, per_pass, clock, before,
+                                                       evaluator))
 
-    stopper = StopAt(planned, clock, budget)
-    evaluator = HeldoutEvaluator(heldout_ds, clock, every, every_minutes=every_minutes, at_steps=MILESTONE_STEPS)
-    fill = FillMaskCallback(vectorizer, clock, every=every, every_minutes=every_minutes,
-                            log_path=folder / FILL_MASK_LOG if writes else None, display=fill_mask_display and writes)
-    progress_line = ProgressLine(planned, clock, budget, enabled=progress and writes)
+    ctrl_c = StopOnCtrlC()
+    pieces = [StartClock(clock), stopper, *fit_to_budget(model, clock, cfg.pretrain_minutes, planned), evaluator,
+              fill, progress, CheckpointEvery(save, cfg.checkpoint_minutes), *callbacks, ctrl_c,
+              AtSteps(MLM_SNAPSHOT_STEPS, lambda step: keep_mlm(model, folder, step, clock))]
+    ran = fit_phases(model, phases, pieces, planned, per_pass, stopper, ctrl_c, save, progress)
+    result = result_of(model, clock, stopper, evaluator, fill, before, ran, folder)
+    append_log(folder / LOG_FILE, result)
+    save_encoder(model, folder)
+    release_free_memory()  # what training freed goes back to the system: a kernel's next cells start lower
+    return model, result
 
-    def snapshot(minutes):
-        evaluator.record()  # held-out scores at this very step
-        with clock.pause(), save_target(strategy, folder) as where:
-            save_snapshot(model, where, minutes, step_of(model), _heldout_of(evaluator.rows[-1]))
 
-    several = is_multiworker(strategy)  # several workers: they agree on the clock and on signals after every batch
-    ctrl_c = StopOnCtrlC(follows_signals=not several)
-    callbacks = [StartClock(clock), *([AgreeAcrossWorkers(clock, ctrl_c, lambda values: agree(strategy, values))]
-                                      if several else []),
-                 stopper, evaluator, fill, progress_line, CheckpointEvery(save, cfg.checkpoint_minutes, clock if several else None),
-                 *extra_callbacks, ctrl_c]
-    def keep_mlm(step):
-        with clock.pause():  # not training time
-            save_mlm_snapshot(model, folder, step)
+# The pieces `pretrain` is made of (`bertmlm pretrain` composes them too, see `tools/runner.py`).
 
-    if writes:  # the whole MLM at doubling steps, for lesson 06's "when does it learn sentiment?"
-        callbacks.append(AtSteps(MLM_SNAPSHOT_STEPS, keep_mlm))
-    if cfg.snapshot_minutes:
-        callbacks.append(SnapshotAt(clock, cfg.snapshot_minutes, snapshot,
-                                    taken=[s["minutes"] for s in read_snapshots(folder)], already_seconds=seconds_before))
-    if budget and schedule_of(model) is not None:
-        callbacks.insert(callbacks.index(stopper) + 1, FitScheduleToBudget(schedule_of(model), clock, budget, planned))
+
+def eval_minutes(cfg: Config) -> float | None:
+    """Training minutes between held-out evaluations when `cfg.eval_every_seconds` is set (else None:
+    every `cfg.eval_every` steps)."""
+    return cfg.eval_every_seconds / 60 if cfg.eval_every_seconds else None
+
+
+def phases_of(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, model, clock: TrainingClock, planned: int,
+              train, short_stream=None) -> list[Phase]:
+    """The run's phases: the short-review phase first while it is not over (`short_phase`), then full length.
+    `short_stream(cfg)` makes its stream (default: `short_dataset` on this corpus)."""
+    phases = [Phase(cfg.max_length, train)]
+    end_step, end_minutes = short_phase(cfg, planned, cfg.pretrain_minutes)
+    if (end_minutes is not None and clock.already < 60 * end_minutes) or step_of(model) < end_step:
+        short = (short_stream or (lambda c: short_dataset(corpus, c, vectorizer.vocabulary_size, step_of(model),
+                                                          whole_words(c, vectorizer))))(cfg)
+        phases.insert(0, Phase(cfg.short_length, short, ends_with=StopAt(end_step, clock, end_minutes)))
+    return phases
+
+
+def fit_to_budget(model, clock: TrainingClock, minutes: float | None, planned: int) -> list:
+    """Under a time budget, the callback that keeps the learning rate's end at the budget's end."""
+    schedule = schedule_of(model)
+    return [FitScheduleToBudget(schedule, clock, minutes, planned)] if minutes and schedule is not None else []
+
+
+def keep_mlm(model, folder: Path, step: int, clock: TrainingClock) -> None:
+    """Keep the whole MLM at this step (`checkpoints.MLM_SNAPSHOT_STEPS`): lesson 06 asks each when sentiment
+    appeared. Not training time."""
+    with clock.pause():
+        save_mlm_snapshot(model, folder, step)
+
+
+def checkpoint_meta(cfg: Config, vectorizer: Vectorizer, model, planned: int, per_pass: int, clock: TrainingClock,
+                    before: dict, evaluator: HeldoutEvaluator) -> dict:
+    """What a checkpoint records beside the weights: the step, the plan, the time, the settings, the vocabulary."""
+    return {"format_version": 1, "step": step_of(model), "planned_steps": planned,
+            "heldout_at_step_0": before["heldout_at_step_0"] or at_step_0(evaluator, before),
+            "steps_per_pass": per_pass, "seconds": round(clock.seconds(), 1), "architecture": architecture(cfg),
+            "config": cfg.to_dict(), "vocabulary_fingerprint": vectorizer.fingerprint}
+
+
+def at_step_0(evaluator: HeldoutEvaluator, before: dict) -> dict | None:
+    """The held-out scores before the first step, when this run started at step 0."""
+    rows = evaluator.rows
+    return heldout_of(rows[0]) if before["step"] == 0 and rows else None
+
+
+def fit_phases(model, phases: list[Phase], callbacks: list, planned: int, per_pass: int, stopper: StopAt,
+               ctrl_c: StopOnCtrlC, save, progress: ProgressLine) -> list[dict]:
+    """Train phase after phase until `stopper` fires; on Ctrl-C `save()` and raise KeyboardInterrupt.
+    Returns what each phase ran: [{"length", "from_step", "to_step"}]."""
     ran = []
     try:
         for phase in phases:  # short reviews first (if configured), then full length
@@ -336,37 +337,42 @@ def _pretrain(cfg, corpus, vectorizer, resume, minutes, progress, fill_mask_disp
         save()
         raise
     finally:
-        progress_line.close()
+        progress.close()
+    return ran
+
+
+def result_of(model, clock: TrainingClock, stopper: StopAt, evaluator: HeldoutEvaluator, fill: FillMaskCallback,
+              before: dict, ran: list, folder: Path) -> PretrainResult:
     rows = evaluator.rows
-    result = PretrainResult(
-        steps=step_of(model), seconds=round(clock.seconds(), 1), stopped_by=stopper.reason,
-        heldout=_heldout_of(rows[-1]), heldout_at_start=heldout_at_zero or (_heldout_of(rows[0]) if start_step == 0 else None),
-        history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE), phases=ran,
-    )
+    return PretrainResult(steps=step_of(model), seconds=round(clock.seconds(), 1), stopped_by=stopper.reason,
+                          heldout=heldout_of(rows[-1]),
+                          heldout_at_start=before["heldout_at_step_0"] or at_step_0(evaluator, before),
+                          history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE), phases=ran)
+
+
+def start_model(cfg: Config, vectorizer: Vectorizer, folder: Path, resume: bool, planned: int, writes: bool = True):
+    """(compiled model, what came before it): resumed from `folder`'s checkpoint, or new.
+
+    What came before: {"step", "seconds" of training so far, "heldout_at_step_0"}. A new run clears the
+    folder's logs (unless `writes` is False: a multi-worker run's other workers write nothing)."""
     if writes:
-        _append_log(folder / LOG_FILE, result)
-    with save_target(strategy, folder) as where:
-        save_encoder(model, where)
-    return model, result
-
-
-def _start_model(cfg: Config, vectorizer: Vectorizer, folder: Path, resume: bool, planned: int, writes: bool = True):
-    """(compiled model, training seconds so far, held-out scores at step 0): resumed or new."""
-    folder_has_checkpoint = (folder / CHECKPOINT_FILE).exists()
-    if not (resume and folder_has_checkpoint):
+        ensure_folder(folder)
+        remove_abandoned(folder, r"\..*\.(\d+)\.tmp\.keras")  # left by a run that was killed while saving
+    if not (resume and (folder / CHECKPOINT_FILE).exists()):
         for stale in (LOG_FILE, FILL_MASK_LOG) if writes else ():
             (folder / stale).unlink(missing_ok=True)
-        return compile_pretraining_model(build_model_for(cfg, vectorizer), cfg, planned), 0.0, None
+        model = compile_pretraining_model(build_model_for(cfg, vectorizer), cfg, planned)
+        return model, {"step": 0, "seconds": 0.0, "heldout_at_step_0": None}
     meta = read_checkpoint_meta(folder)
     check_compatible(meta, cfg, vectorizer, folder)
     model = load_checkpoint(folder)
-    seconds_before, heldout_at_zero = float(meta.get("seconds", 0.0)), meta.get("heldout_at_step_0")
+    seconds_before = float(meta.get("seconds", 0.0))
     if getattr(model, "optimizer", None) is None:  # an imported instructor model: a fresh optimizer trains it on
         compile_pretraining_model(model, cfg, planned)
         seconds_before = 0.0
     if schedule_of(model) is not None:  # more passes than before: the decay must end later
         schedule_of(model).set_total_steps(planned)
-    return model, seconds_before, heldout_at_zero
+    return model, {"step": step_of(model), "seconds": seconds_before, "heldout_at_step_0": meta.get("heldout_at_step_0")}
 
 
 def build_model_for(cfg: Config, vectorizer: Vectorizer) -> keras.Model:
@@ -379,7 +385,7 @@ def build_model_for(cfg: Config, vectorizer: Vectorizer) -> keras.Model:
     return mlm
 
 
-def _append_log(path: Path, result: PretrainResult) -> None:
+def append_log(path: Path, result: PretrainResult) -> None:
     with open(path, "a", encoding="utf-8") as log:
         log.write(json.dumps({"steps": result.steps, "seconds": result.seconds, "stopped_by": result.stopped_by,
                               "heldout": result.heldout, "heldout_at_start": result.heldout_at_start,

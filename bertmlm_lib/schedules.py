@@ -66,3 +66,12 @@ class GlobalClipAdamW(keras.optimizers.AdamW):
         present = [g for g in grads if g is not None]
         clipped = iter(tf.clip_by_global_norm(present, self.global_clipnorm)[0])
         return [None if g is None else next(clipped) for g in grads]
+
+
+def adamw(learning_rate, weight_decay: float, clipnorm: float, decay_norms_and_biases: bool = True) -> GlobalClipAdamW:
+    """The optimizer of both stages: AdamW, gradients clipped to global norm `clipnorm`. Pretraining does not
+    decay LayerNorm scales and biases (`decay_norms_and_biases=False`, as BERT); fine-tuning decays every weight."""
+    optimizer = GlobalClipAdamW(learning_rate=learning_rate, weight_decay=weight_decay, global_clipnorm=clipnorm)
+    if not decay_norms_and_biases:
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer

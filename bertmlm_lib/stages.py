@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 from . import archive, data, end_to_end, evaluate, instructor, vocabularies
@@ -22,7 +21,6 @@ from .artifacts import (
     FINETUNE_SUMMARY,
     MODEL_FILE,
     ensure_folder,
-    exclusive,
     read_json,
     write_json,
 )
@@ -30,9 +28,7 @@ from .backend import release_free_memory
 from .checkpoints import checkpoint_folder, load_encoder
 from .classifier import classifier_for, encode_reviews
 from .config import Config, with_saved_defaults
-from .distribute import is_multiworker, save_target, strategy_for, weights_digest, writes_here
-from .errors import ArtifactError
-from .finetune import FinetuneResult, finetune
+from .finetune import FinetuneResult, Recipe, finetune
 from .model import build_encoder
 from .pretrain import Corpus, prepare_corpus, pretrain
 from .vectorize import VOCABULARY_FIELDS, VOCABULARY_FILE, Vectorizer, count_words, most_frequent
@@ -137,17 +133,6 @@ def pretraining_corpus(cfg: Config, vectorizer: Vectorizer, data_path=None, prog
     return corpus
 
 
-def run_pretraining(cfg: Config, data_path=None, resume: bool = False, minutes: float | None = None,
-                    progress: bool = True, fill_mask_display: bool = True):
-    """The pretraining stage from raw data: vocabulary (built if missing), corpus, training."""
-    writes = writes_here(strategy_for(cfg))  # a multi-worker run's other workers write nothing
-    with exclusive(cfg.artifacts_dir, "pretraining") if writes else nullcontext():  # the vocabulary is written here too
-        vectorizer = vocabulary(cfg, data_path, progress=progress, save=writes)
-        corpus = pretraining_corpus(cfg, vectorizer, data_path, progress)  # no review text in memory when kept
-        return pretrain(cfg, corpus, vectorizer, resume=resume, minutes=minutes, progress=progress,
-                        fill_mask_display=fill_mask_display)
-
-
 def pretrained_encoder(cfg: Config, vectorizer: Vectorizer, data_path=None, progress: bool = True):
     """The encoder pretrained in this artifacts folder. If there is none (and only then), the shipped
     instructor model when it fits the preset and vocabulary, else one pretrained now; either way the
@@ -162,7 +147,7 @@ def pretrained_encoder(cfg: Config, vectorizer: Vectorizer, data_path=None, prog
         return load_encoder(cfg, vectorizer)
     print(f"no pretrained encoder in {folder}, and the instructor's model does not fit preset {cfg.preset!r}: "
           f"pretraining one now ({cfg.pretrain_minutes or 'no'} minute budget)")
-    model, _ = run_pretraining(cfg, data_path, progress=progress, fill_mask_display=False)
+    model, _ = pretrain(cfg, pretraining_corpus(cfg, vectorizer, data_path, progress), vectorizer, show=False)
     return model.encoder
 
 
@@ -182,12 +167,6 @@ def instructor_artifacts(cfg: Config) -> Path | None:
     return folder.artifacts_dir
 
 
-def instructor_model():
-    """The shipped instructor's pretraining model and its own vocabulary, `(model, vectorizer)`, whatever
-    the preset: to look inside it beside yours (lesson 05), not to train on."""
-    return instructor.load()
-
-
 # ------------------------------------------------------------------------------------------
 # Fine-tuning
 # ------------------------------------------------------------------------------------------
@@ -195,39 +174,33 @@ def instructor_model():
 
 def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False,
                    train_reviews: int | None = None, imdb=None, vectorizer=None) -> dict:
-    """The fine-tuning stage: reviews, vocabulary and encoder from the artifacts (`from_scratch`: a random
-    encoder), two-phase fine-tuning, then the end-to-end model saved (`save_finetuned`). Returns its summary.
-    `train_reviews` keeps a label-balanced share of the labelled reviews (a lesson's slot); None: all.
-    In a multi-worker run only the chief saves; the encoder must already be in the artifacts folder."""
-    strategy = strategy_for(cfg)
-    writes = writes_here(strategy)
-    if is_multiworker(strategy) and not from_scratch and not (checkpoint_folder(cfg) / ENCODER_FILE).is_file():
-        raise ArtifactError(f"no pretrained encoder in {checkpoint_folder(cfg)}: a multi-worker fine-tuning starts from "
-                            "the one in --artifacts (shared by every worker). Pretrain it first (or `bertmlm import` "
-                            "one), or pass --from-scratch.")
-    with exclusive(cfg.artifacts_dir, "fine-tuning") if writes else nullcontext():
-        started = time.monotonic()
-        vectorizer = vectorizer or vocabularies.load(cfg.artifacts_dir)
-        imdb = imdb or reviews(cfg, data_path, progress, unlabelled=False)
-        train, validation = labelled_splits(cfg, imdb)
-        if train_reviews:
-            train = data.balanced_subset(train, train_reviews, cfg.seed)
-        with strategy.scope():  # one device by default; several under --strategy mirrored or multiworker
-            encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
-                       else pretrained_encoder(cfg, vectorizer, data_path, progress))
-            classifier = classifier_for(encoder, cfg)
-            result = finetune(classifier, encoder, encode_reviews(vectorizer, train.texts, cfg), train.labels,
-                              encode_reviews(vectorizer, validation.texts, cfg), validation.labels, cfg,
-                              frozen_epochs=0 if from_scratch else None, verbose=0, progress=progress and writes)
-        facts = {"from_scratch": from_scratch, "train_reviews": len(train), "validation_reviews": len(validation),
-                 "seconds": round(time.monotonic() - started, 1)}
-        if is_multiworker(strategy):  # equal on every worker when all went well
-            facts["weights_digest"] = weights_digest(classifier)
-        if not writes:  # it saves with the chief (see `distribute.save_target`), into a folder deleted at once
-            with save_target(strategy, cfg.artifacts_dir) as scratch:
-                summary = save_finetuned(cfg.replace(artifacts=str(scratch)), vectorizer, classifier, result, facts)
-            return {**summary, "model": None}
-        return save_finetuned(cfg, vectorizer, classifier, result, facts)
+    """The fine-tuning stage on one device: reviews, vocabulary and encoder from the artifacts (`from_scratch`:
+    a random encoder), two-phase fine-tuning (`fine_tune`), then the end-to-end model saved (`save_finetuned`).
+    Returns its summary. `train_reviews` keeps a label-balanced share of the labelled reviews (a lesson's
+    slot); None: all. (`bertmlm finetune` runs the same with a lock and under a strategy.)"""
+    started = time.monotonic()
+    vectorizer = vectorizer or vocabularies.load(cfg.artifacts_dir)
+    imdb = imdb or reviews(cfg, data_path, progress, unlabelled=False)
+    train, validation = labelled_splits(cfg, imdb)
+    if train_reviews:
+        train = data.balanced_subset(train, train_reviews, cfg.seed)
+    encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
+               else pretrained_encoder(cfg, vectorizer, data_path, progress))
+    classifier, result = fine_tune(cfg, vectorizer, encoder, train, validation, from_scratch, progress)
+    facts = {"from_scratch": from_scratch, "train_reviews": len(train), "validation_reviews": len(validation),
+             "seconds": round(time.monotonic() - started, 1)}
+    return save_finetuned(cfg, vectorizer, classifier, result, facts)
+
+
+def fine_tune(cfg: Config, vectorizer: Vectorizer, encoder, train: data.Split, validation: data.Split,
+              from_scratch: bool = False, progress: bool = True):
+    """(classifier, result): the preset's classifier on `encoder`, fine-tuned on `train` in two phases (one,
+    encoder unfrozen, for a random encoder), validated on `validation`."""
+    classifier = classifier_for(encoder, cfg)
+    result = finetune(classifier, (encode_reviews(vectorizer, train.texts, cfg), train.labels),
+                      (encode_reviews(vectorizer, validation.texts, cfg), validation.labels), cfg,
+                      Recipe(frozen_epochs=0 if from_scratch else None), progress=progress)
+    return classifier, result
 
 
 def save_finetuned(cfg: Config, vectorizer: Vectorizer, classifier, result: FinetuneResult, facts: dict) -> dict:

@@ -55,7 +55,7 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install t
 
 import bertmlm_lib
 import numpy as np
-from bertmlm_lib import pretrain, representations, stages, vectorize
+from bertmlm_lib import instructor, pretrain, representations, stages, vectorize
 from bertmlm_lib.experiments import quality
 from bertmlm_lib.fill_mask import PROBES, FillMasker, format_table
 from bertmlm_lib.widgets.fill_mask import fill_mask_widget
@@ -247,7 +247,7 @@ if teacher is not None:
 # that fill the same blanks, and opposites fill the same blanks: "good" and "bad" end up neighbours.
 
 # %%
-shipped_model, shipped_vocabulary = stages.instructor_model()  # shipped with the library, whatever your preset
+shipped_model, shipped_vocabulary = instructor.load()  # shipped with the library, whatever your preset
 models = {"fresh (step 0)": (pretrain.build_model_for(cfg, vectorizer).encoder, vectorizer),
           "yours": (mlm.encoder, vectorizer), "instructor's": (shipped_model.encoder, shipped_vocabulary)}
 words = [word for word in ("good", "bad", "movie", "actor", "boring", "excellent")

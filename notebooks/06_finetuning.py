@@ -47,7 +47,7 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install t
 import bertmlm_lib
 import matplotlib.pyplot as plt
 
-from bertmlm_lib import checkpoints, classifier, cloze, data, experiments, finetune, model, stages
+from bertmlm_lib import checkpoints, classifier, cloze, data, experiments, finetune, instructor, model, stages
 from bertmlm_lib.experiments import cloze as cloze_study, label_efficiency
 from bertmlm_lib.widgets.cloze import cloze_widget
 
@@ -78,7 +78,7 @@ if cfg.lesson_train_reviews:
 
 # %%
 mlm, _, _ = checkpoints.load_pretrained(cfg.artifacts_dir)  # your whole MLM: encoder and head
-teacher_mlm, teacher_vocabulary = stages.instructor_model()
+teacher_mlm, teacher_vocabulary = instructor.load()
 askers = {"your MLM": cloze.Cloze(mlm, vectorizer), "instructor's MLM": cloze.Cloze(teacher_mlm, teacher_vocabulary)}
 never_read = train.texts[-500:]  # reviews whose labels calibration never looks at
 val_slice = data.balanced_subset(validation, 1000, cfg.seed)
@@ -116,7 +116,7 @@ for name, rows in runs.items():
 
 # %%
 few = data.balanced_subset(train, 100, cfg.seed)
-taught = cloze.Cloze(stages.instructor_model()[0], teacher_vocabulary).calibrate_like(askers["instructor's MLM"])
+taught = cloze.Cloze(instructor.load()[0], teacher_vocabulary).calibrate_like(askers["instructor's MLM"])
 rate = cloze_study.chosen_rate(shipped, labels=len(few))  # the rate validation chose in the shipped study
 shot = cloze.few_shot(taught, few.texts, few.labels, val_slice.texts[:500], val_slice.labels[:500], rate=rate,
                       epochs=cloze_study.epochs_for(len(few), cfg.batch_size), batch_size=cfg.batch_size, seed=cfg.seed)
@@ -154,7 +154,7 @@ sentiment.summary()
 # for days, ours for minutes.)
 
 # %%
-result = finetune.finetune(sentiment, encoder, train_ids, train.labels, validation_ids, validation.labels, cfg)
+result = finetune.finetune(sentiment, (train_ids, train.labels), (validation_ids, validation.labels), cfg)
 ax = finetune.plot_history(result.history, result.unfrozen_at_epoch)
 print(f"best validation accuracy: {result.val_accuracy:.3f}")
 saved = stages.save_finetuned(cfg, vectorizer, sentiment, result, {"train_reviews": len(train), "from_scratch": False})
@@ -172,9 +172,9 @@ print("saved for lesson 07:", saved["model"])
 
 # %%
 teacher = stages.instructor_artifacts(cfg)  # None when the shipped model does not fit this preset
-contestants = {"your encoder": lambda: stages.load_encoder(cfg, vectorizer)}
+contestants = {"your encoder": lambda: checkpoints.load_encoder(cfg, vectorizer)}
 if teacher is not None:
-    contestants["instructor's encoder"] = lambda: stages.load_encoder(cfg.replace(artifacts=str(teacher)), vectorizer)
+    contestants["instructor's encoder"] = lambda: checkpoints.load_encoder(cfg.replace(artifacts=str(teacher)), vectorizer)
 contestants["random encoder"] = lambda: model.build_encoder(cfg, vectorizer.vocabulary_size)
 in_class = label_efficiency.Protocol.of(cfg, classifier_length=cfg.max_length, epochs=2, rates=(cfg.finetune_learning_rate,),
                                         seeds=1)
@@ -191,7 +191,7 @@ print(f"{'TF-IDF + LR':22} {payoff['tfidf']:.3f}")
 # ## Why does a young encoder lose when fine-tuned?
 #
 # A 4-minute encoder's frozen vectors beat a random encoder's in a probe, yet fine-tuned it loses to
-# the random one. Measured on a 4-minute workshop run with 500 labels (`experiments/why_finetuning.py`,
+# the random one. Measured on a 4-minute workshop run with 500 labels (`tools/measure/why_finetuning.py`,
 # printed below):
 #
 # 1. **Pretraining grew the weights** several times over their starting size.

@@ -58,7 +58,7 @@ before = meta["step"]
 # one more pass, and under a time budget half a minute more than all its runs so far
 longer = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1,
                      pretrain_minutes=meta["seconds"] / 60 + 0.5 if cfg.pretrain_minutes else None)
-_, resumed = pretrain.pretrain(longer, corpus, vectorizer, resume=True, progress=False, fill_mask_display=False)
+_, resumed = pretrain.pretrain(longer, corpus, vectorizer, resume=True, show=False)
 print(f"resumed at step {before}, now at {resumed.steps}; held-out masked accuracy {resumed.heldout['masked_accuracy']:.1%}")
 assert resumed.history[0]["step"] == before and resumed.steps > before
 

@@ -66,8 +66,8 @@ def variant(pooling, frozen_epochs):
     gone before the next is built (three in one kernel, on Binder's 2 GB)."""
     encoder = checkpoints.load_encoder(cfg, vectorizer)
     candidate = classifier.classifier_for(encoder, cfg, pooling=pooling)
-    return finetune.finetune(candidate, encoder, train_ids, train.labels, validation_ids, validation.labels, cfg,
-                             frozen_epochs=frozen_epochs)
+    return finetune.finetune(candidate, (train_ids, train.labels), (validation_ids, validation.labels), cfg,
+                             finetune.Recipe(frozen_epochs=frozen_epochs))
 
 
 outcomes = {}

@@ -1,7 +1,7 @@
 """The speed benchmark's headline row is the model as shipped."""
 
 from bertmlm_lib import config
-from bertmlm_lib.experiments import bench
+from bertmlm_lib.tools.measure import bench
 
 
 def test_headline_row_measures_the_shipped_model():

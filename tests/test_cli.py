@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from bertmlm_lib import checkpoints, cli, stages
+from bertmlm_lib import checkpoints, stages
+from bertmlm_lib.tools import cli
 from bertmlm_lib.errors import DataError
 
 
@@ -76,7 +77,7 @@ def test_debug_shows_the_exception(capsys):
 def test_console_script_has_no_traceback(tmp_path):
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"not really gzip")
-    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.cli", "data", "--data", str(junk)],
+    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.tools.cli", "data", "--data", str(junk)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
@@ -105,7 +106,7 @@ def pretrained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli-pretrain")
     archive = write_archive(folder / "aclImdb_v1.tar.gz", imdb_members())
     done = subprocess.run(
-        [sys.executable, "-m", "bertmlm_lib.cli", "pretrain", "--preset", "smoke", "--data", str(archive),
+        [sys.executable, "-m", "bertmlm_lib.tools.cli", "pretrain", "--preset", "smoke", "--data", str(archive),
          "--artifacts", str(folder / "run"), "--json", "--quiet"],
         capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "BERTMLM_CACHE": str(folder / "cache")},
     )
@@ -160,7 +161,7 @@ def finetuned(pretrained):
     artifacts, _ = pretrained
     archive = artifacts.parent / "aclImdb_v1.tar.gz"
     env = {**__import__("os").environ, "BERTMLM_CACHE": str(artifacts.parent / "cache")}
-    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.cli", "finetune", "--preset", "smoke", "--data",
+    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.tools.cli", "finetune", "--preset", "smoke", "--data",
                            str(archive), "--artifacts", str(artifacts), "--json", "--quiet"],
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -195,7 +196,7 @@ def test_a_lesson_after_06_makes_the_missing_model_the_lesson_way(pretrained, tm
 
 def test_evaluate_cli_scores_test(finetuned):
     artifacts, _, env = finetuned
-    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.cli", "evaluate", "--preset", "smoke", "--data",
+    done = subprocess.run([sys.executable, "-m", "bertmlm_lib.tools.cli", "evaluate", "--preset", "smoke", "--data",
                            str(artifacts.parent / "aclImdb_v1.tar.gz"), "--artifacts", str(artifacts), "--json",
                            "--quiet"], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -280,7 +281,7 @@ def test_ctrl_c_during_pretraining_saves_a_checkpoint_and_exits_cleanly(tmp_path
     archive = write_archive(tmp_path / "aclImdb_v1.tar.gz", imdb_members())
     artifacts = tmp_path / "run"
     env = {**os.environ, "BERTMLM_CACHE": str(tmp_path / "cache")}
-    process = subprocess.Popen([sys.executable, "-m", "bertmlm_lib.cli", "pretrain", "--preset", "smoke", "--data",
+    process = subprocess.Popen([sys.executable, "-m", "bertmlm_lib.tools.cli", "pretrain", "--preset", "smoke", "--data",
                                 str(archive), "--artifacts", str(artifacts), "--epochs", "100000", "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                # a job started in the background by a shell inherits "ignore SIGINT";

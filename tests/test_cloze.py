@@ -190,7 +190,7 @@ def test_predict_zero_shot_on_the_command_line(tmp_path, capsys):
     """The shipped instructor's MLM, asked from the command line; calibrated on a file of unlabelled reviews."""
     import json
 
-    from bertmlm_lib import cli
+    from bertmlm_lib.tools import cli
 
     texts = ["a wonderful film, i loved every minute of it", "boring and far too long, the plot made no sense"]
     assert cli.main(["predict", "--zero-shot", "--instructor", "--json", *texts]) == 0
@@ -208,14 +208,15 @@ def test_predict_zero_shot_on_the_command_line(tmp_path, capsys):
 
 def test_the_library_asks_the_question_chosen_on_validation():
     """The default prompt is the one the shipped study chose on validation reviews (never on test)."""
-    from bertmlm_lib.experiments import cloze as study, load_measured
+    from bertmlm_lib.experiments import cloze as shipped, load_measured
+    from bertmlm_lib.tools.measure import cloze as study
 
     measured = load_measured("cloze.json")["instructor"]
     chosen = measured["chosen"]
     assert measured["candidates"][0] == chosen and all(r["val_accuracy"] <= chosen["val_accuracy"] for r in measured["candidates"])
     assert study.prompt_of(chosen) == cloze.Prompt() and chosen["calibration"] == "unlabelled"
     assert measured["zero_shot"]["test_reviews"] == 25_000
-    assert "instructor" in study.summary(load_measured("cloze.json"))
+    assert "instructor" in shipped.summary(load_measured("cloze.json"))
 
 
 def test_few_shot_takes_the_curves_steps_and_never_fewer_than_the_floor():
@@ -227,7 +228,7 @@ def test_few_shot_takes_the_curves_steps_and_never_fewer_than_the_floor():
 
 
 def test_review_vector_spread_and_the_rate_chosen_on_validation():
-    from bertmlm_lib.experiments.why_finetuning import chosen, review_vector_spread
+    from bertmlm_lib.tools.measure.why_finetuning import chosen, review_vector_spread
 
     same = review_vector_spread(np.ones((5, 4)) + np.random.default_rng(0).normal(0, 1e-3, (5, 4)))
     apart = review_vector_spread(np.random.default_rng(1).normal(0, 1, (200, 16)))
@@ -251,7 +252,7 @@ def test_shrinking_the_mlms_word_vectors_keeps_every_answer(mlm, vectorizer):
 def test_the_measurements_page_shows_the_shipped_tables():
     """docs/measurements.md carries the cloze study's tables as the shipped JSON gives them."""
     from bertmlm_lib import experiments
-    from bertmlm_lib.experiments import cloze as study
+    from bertmlm_lib.tools.measure import cloze as study
 
     page = study.DOCS.read_text(encoding="utf-8")
     tables = study.docs_tables(experiments.load_measured("cloze.json"), experiments.load_measured("why_finetuning.json"))
@@ -262,7 +263,7 @@ def test_the_measurements_page_shows_the_shipped_tables():
 
 def test_every_part_of_the_study_draws_the_same_labelled_reviews_whatever_sizes_it_runs():
     """A nested subset depends on the largest size drawn: a run of fewer sizes must still get the curve's."""
-    from bertmlm_lib.experiments.cloze import curve_sizes
+    from bertmlm_lib.tools.measure.cloze import curve_sizes
     from bertmlm_lib.experiments.label_efficiency import nested_subsets
 
     cfg = config.load("workshop")

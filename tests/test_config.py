@@ -102,7 +102,8 @@ def test_every_setting_belongs_to_exactly_one_group():
 
 def test_lists_of_settings_come_from_the_groups():
     """What a vocabulary, a checkpoint, an instructor import and a stage key compare follows the groups."""
-    from bertmlm_lib import checkpoints, instructor, model, pipeline, vectorize
+    from bertmlm_lib import checkpoints, instructor, model, vectorize
+    from bertmlm_lib.tools import pipeline
 
     assert vectorize.VOCABULARY_FIELDS == config.fields_of("vocabulary", "data")
     assert checkpoints.ARCHITECTURE_FIELDS == config.fields_of("vocabulary", "model")

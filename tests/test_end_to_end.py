@@ -24,8 +24,8 @@ def model():
     classifier = build_classifier(encoder, windows=2)
     # trained briefly, so the saved file carries what fine-tuning leaves (an optimizer with its schedule)
     ids = vectorizer.encode(["a wonderful film", "the worst movie ever"] * 8, length=32)
-    finetune.finetune(classifier, encoder, ids, np.array([1, 0] * 8), ids[:4], np.array([1, 0] * 2),
-                      cfg.replace(batch_size=4, frozen_steps=2), frozen_epochs=1, unfrozen_epochs=1)
+    finetune.finetune(classifier, (ids, np.array([1, 0] * 8)), (ids[:4], np.array([1, 0] * 2)),
+                      cfg.replace(batch_size=4, frozen_steps=2), finetune.Recipe(frozen_epochs=1, unfrozen_epochs=1))
     return end_to_end.build_end_to_end_model(vectorizer, classifier)
 
 

@@ -25,9 +25,9 @@ def test_two_phase_finetuning_learns_a_separable_task():
     ids[:, 8:] = 0
     encoder = build_encoder(cfg, 20)
     classifier = build_classifier(encoder)
-    result = finetune.finetune(classifier, encoder, ids[:192], labels[:192], ids[192:], labels[192:], cfg,
-                               head_learning_rate=1e-2, encoder_learning_rate=1e-3, frozen_epochs=2,
-                               unfrozen_epochs=2, patience=2)
+    result = finetune.finetune(classifier, (ids[:192], labels[:192]), (ids[192:], labels[192:]), cfg,
+                               finetune.Recipe(head_learning_rate=1e-2, encoder_learning_rate=1e-3, frozen_epochs=2,
+                                               unfrozen_epochs=2, patience=2))
     assert [row["phase"] for row in result.history][:1] == ["encoder frozen"]
     assert result.unfrozen_at_epoch >= 1 and result.history[-1]["phase"] == "encoder unfrozen"
     assert result.val_accuracy > 0.9
@@ -64,8 +64,8 @@ def test_finetuning_without_early_stopping_takes_every_step():
     rng = np.random.default_rng(1)
     ids, labels = rng.integers(1, 20, (64, 12)), rng.integers(0, 2, 64)  # nothing to learn: early stopping would stop
     encoder = build_encoder(cfg, 20)
-    result = finetune.finetune(build_classifier(encoder), encoder, ids, labels, ids[:16], labels[:16], cfg,
-                               frozen_epochs=2, unfrozen_epochs=3, patience=None)
+    result = finetune.finetune(build_classifier(encoder), (ids, labels), (ids[:16], labels[:16]), cfg,
+                               finetune.Recipe(frozen_epochs=2, unfrozen_epochs=3, patience=None))
     assert len(result.history) == 5 and result.steps == 2 * 3 + 3 * 4
 
 
@@ -156,11 +156,11 @@ def test_frozen_phase_is_capped_at_frozen_steps_and_the_unfrozen_phase_warms_up_
     encoder = build_encoder(cfg, 30)
     classifier = build_classifier(encoder)
     frozen_weights = [w.copy() for w in encoder.get_weights()]
-    finetune.finetune(classifier, encoder, ids, labels, ids[:8], labels[:8], cfg, frozen_epochs=1, unfrozen_epochs=0)
+    finetune.finetune(classifier, (ids, labels), (ids[:8], labels[:8]), cfg, finetune.Recipe(frozen_epochs=1, unfrozen_epochs=0))
     assert int(classifier.optimizer.iterations.numpy()) == 3  # 3 batches, not the epoch's 10
     assert all(np.array_equal(a, b) for a, b in zip(frozen_weights, encoder.get_weights()))
-    finetune.finetune(classifier, encoder, ids, labels, ids[:8], labels[:8], cfg, frozen_epochs=0, unfrozen_epochs=2,
-                      patience=5)
+    finetune.finetune(classifier, (ids, labels), (ids[:8], labels[:8]), cfg,
+                      finetune.Recipe(frozen_epochs=0, unfrozen_epochs=2, patience=5))
     schedule = classifier.optimizer._learning_rate
     assert isinstance(schedule, WarmupLinearDecay) and int(schedule.total_steps.numpy()) == 20
     assert int(classifier.optimizer.iterations.numpy()) == 20

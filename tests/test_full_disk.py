@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from bertmlm_lib import archive, cli
+from bertmlm_lib import archive
+from bertmlm_lib.tools import cli
 from bertmlm_lib.artifacts import write_json
 from bertmlm_lib.errors import ArtifactError, DataError
 

@@ -6,7 +6,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from bertmlm_lib import cli, config, instructor, pretrain, stages
+from bertmlm_lib import config, instructor, pretrain, stages
+from bertmlm_lib.tools import cli
+from bertmlm_lib.tools.export import export_checkpoint
 from bertmlm_lib.errors import ArtifactError
 from bertmlm_lib.fill_mask import FillMasker
 from bertmlm_lib.vectorize import Vectorizer, build_vectorizer
@@ -23,9 +25,8 @@ def exported(tmp_path_factory):
     cfg = config.load("smoke", artifacts=folder / "teacher", max_length=16, **SHAPE)
     vectorizer = build_vectorizer(TEXTS, cfg.vocab_size, cfg.max_length)
     vectorizer.save(cfg.artifacts_dir, cfg)
-    pretrain.pretrain(cfg, pretrain.prepare_corpus(TEXTS, vectorizer, cfg), vectorizer, progress=False,
-                      fill_mask_display=False)
-    manifest = instructor.export_checkpoint(cfg.artifacts_dir, folder / "class.bertmlm", command="test")
+    pretrain.pretrain(cfg, pretrain.prepare_corpus(TEXTS, vectorizer, cfg), vectorizer, show=False)
+    manifest = export_checkpoint(cfg.artifacts_dir, folder / "class.bertmlm", command="test")
     return cfg, folder / "class.bertmlm", manifest
 
 
@@ -50,7 +51,7 @@ def test_a_shorter_preset_keeps_the_first_positions_and_can_keep_training(export
     assert Vectorizer.load(short.artifacts_dir).max_length == 8
     vectorizer = Vectorizer.load(short.artifacts_dir)
     _, result = pretrain.pretrain(short, pretrain.prepare_corpus(TEXTS, vectorizer, short), vectorizer, resume=True,
-                                  progress=False, fill_mask_display=False)
+                                  show=False)
     assert result.steps >= 1  # the imported model trains on with a fresh optimizer
 
 

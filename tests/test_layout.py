@@ -16,7 +16,7 @@ NOTEBOOKS = LIBRARY.parent / "notebooks"
 
 # Bottom to top. The ground floor holds what every stage uses and what knows no lesson.
 FLOORS = [
-    ("__init__", "errors", "config", "backend", "progress", "artifacts", "archive", "schedules", "distribute",
+    ("__init__", "errors", "config", "backend", "progress", "artifacts", "archive", "schedules",
      "baselines", "widgets", "widgets.html", "widgets.fill_mask", "widgets.cloze", "experiments"),
     ("data",),  # lesson 01
     ("vectorize",),  # lesson 02
@@ -28,6 +28,7 @@ FLOORS = [
     ("diagram", "hub"),  # lesson 04's picture of the model, and the same model from keras-hub's layers
     ("widgets.sentiment",),  # draws attention maps of a model
     ("checkpoints",),  # trained models on disk: what fill-mask, pretraining and fine-tuning load
+    ("instructor",),  # the shipped instructor's checkpoint, unpacked and loaded
     ("fill_mask",),  # lesson 05, asking a model; pretraining shows it live, so it stands below
     ("callbacks",),
     ("pretrain",),  # lesson 05
@@ -37,23 +38,27 @@ FLOORS = [
     ("cloze",),  # lesson 06: the MLM asked itself (shrinks word vectors as the classifier does)
     ("end_to_end",),  # lesson 07
     ("evaluate",),  # lesson 07
-    ("instructor",),  # packs and unpacks pretrained checkpoints
     ("stages",),  # raw data -> each stage's artifacts
-    ("experiments.named_words",),  # one held-out score for models over words and over pieces
-    ("experiments.quality", "experiments.label_efficiency", "experiments.bench", "experiments.lessons"),
-    ("experiments.tokenizers", "experiments.cloze", "experiments.why_finetuning"),  # studies on label_efficiency's protocol
-    ("report",),
-    ("pipeline",),
-    ("runs",),
-    ("cli",),
+    ("experiments.label_efficiency", "experiments.quality"),  # shipped results, read and drawn
+    ("experiments.tokenizers", "experiments.cloze"),
+    # The tools: what runs the book headless (`bertmlm`), never imported by the book or a lesson.
+    ("tools", "tools.distribute", "tools.export", "tools.measure", "tools.measure.named_words", "tools.measure.lessons",
+     "tools.measure.bench"),
+    ("tools.runner", "tools.measure.quality", "tools.measure.label_efficiency"),
+    ("tools.measure.tokenizers", "tools.measure.cloze", "tools.measure.why_finetuning"),
+    ("tools.report",),
+    ("tools.pipeline",),
+    ("tools.runs",),
+    ("tools.cli",),
 ]
+TOOLS = {module for module in (m for floor in FLOORS for m in floor) if module.split(".")[0] == "tools"}
 FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in modules}
 # What a lesson notebook may import: its lesson's modules and those of earlier lessons, `stages` for its
 # set-up, `config`, the measured experiments it shows; never the plumbing (files, runners, the CLI).
 NOTEBOOK_LESSON = {"01": "data", "02": "subwords", "03": "widgets.masking_explorer", "04": "diagram",
                    "05": "representations", "06": "cloze", "07": "evaluate", "08": "evaluate",
                    "09": "representations", "10": "evaluate"}
-NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks", "instructor", "report", "pipeline", "runs", "cli"}
+NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks"} | TOOLS
 
 
 def _module_name(path: Path) -> str:
@@ -139,6 +144,18 @@ def test_a_lesson_imports_its_lesson_and_earlier_ones_plus_stages(notebook):
                    or (name in FLOOR and FLOOR[name] > lesson_floor and name != "stages"
                        and not name.startswith("experiments")))
     assert not wrong, f"{notebook.name} imports {wrong}: a lesson uses its own modules and `stages` for set-up"
+
+
+def test_the_book_never_imports_the_tools():
+    wrong = sorted(f"{module} imports {other}" for module, imported in _graph().items() if module not in TOOLS
+                   for other in imported if other in TOOLS)
+    assert not wrong, "the book (bertmlm_lib outside tools/) imports the tools: " + "; ".join(wrong)
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")), ids=lambda p: p.stem)
+def test_a_notebook_imports_only_the_book(notebook):
+    wrong = sorted(name for name in _imports(notebook, ["bertmlm_lib"]) if name.split(".")[0] == "tools")
+    assert not wrong, f"{notebook.name} imports the tools {wrong}: a lesson imports only the book"
 
 
 def test_the_layout_test_sees_a_circle(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bertmlm_lib.experiments.lessons import duration
+from bertmlm_lib.tools.measure.lessons import duration
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("0[1-7]_*.py"))
@@ -41,6 +41,6 @@ def test_every_lesson_was_measured_in_the_workshop_preset():
 
 
 def test_the_readme_shows_the_measured_table():
-    from bertmlm_lib.experiments.lessons import format_table
+    from bertmlm_lib.tools.measure.lessons import format_table
 
     assert format_table(MEASURED) in (ROOT / "README.md").read_text(encoding="utf-8")

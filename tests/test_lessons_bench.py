@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from bertmlm_lib import cli
+from bertmlm_lib.tools import cli
 from bertmlm_lib.errors import BertmlmError
-from bertmlm_lib.experiments import lessons
+from bertmlm_lib.tools.measure import lessons
 
 
 def _notebook(path, *cells):

@@ -13,7 +13,8 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from bertmlm_lib import checkpoints, config, distribute, finetune, pretrain
+from bertmlm_lib import checkpoints, config, finetune, pretrain
+from bertmlm_lib.tools import distribute, runner
 from bertmlm_lib.classifier import build_classifier
 from bertmlm_lib.vectorize import build_vectorizer
 import numpy as np
@@ -28,15 +29,15 @@ cfg = config.load("smoke", artifacts=sys.argv[1], vocab_size=40, max_length=16, 
 vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
 vectorizer.save(cfg.artifacts_dir, cfg)
 strategy = distribute.strategy_for(cfg)
-model, result = pretrain.pretrain(cfg, pretrain.prepare_corpus(texts, vectorizer, cfg), vectorizer, progress=False,
-                                  fill_mask_display=False)
+model, result = runner.pretrain(cfg, pretrain.prepare_corpus(texts, vectorizer, cfg), vectorizer, progress=False,
+                                fill_mask_display=False)
 labels = np.array([("awesome" in t or "great" in t) * 1 for t in texts])
 ids = vectorizer.encode(texts)
 with strategy.scope():
     encoder = checkpoints.load_encoder(cfg, vectorizer)
     classifier = build_classifier(encoder)
-    tuned = finetune.finetune(classifier, encoder, ids[:128], labels[:128], ids[128:], labels[128:], cfg,
-                              frozen_epochs=1, unfrozen_epochs=2)
+    tuned = finetune.finetune(classifier, (ids[:128], labels[:128]), (ids[128:], labels[128:]), cfg,
+                              finetune.Recipe(frozen_epochs=1, unfrozen_epochs=2))
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "steps": result.steps,
                   "start": result.heldout_at_start["loss"], "end": result.heldout["loss"],
                   "phases": result.phases, "val_accuracy": tuned.val_accuracy}))
@@ -57,7 +58,7 @@ def test_pretraining_and_finetuning_run_mirrored_on_two_cpu_devices(tmp_path):
 
 
 def test_strategy_flag_reaches_the_config(tiny_archive, capsys):
-    from bertmlm_lib import cli
+    from bertmlm_lib.tools import cli
 
     import pytest
 

@@ -122,7 +122,8 @@ def test_every_position_scheme_isolates_padding_and_reloads(scheme, tmp_path):
     mlm = M.build_pretraining_model(cfg)
     block = mlm.encoder.get_layer("encoder_block_0")
     assert block.position_encoding == scheme
-    assert isinstance(block.attention, M.SelfAttention) == (scheme not in M.ADDED_POSITIONS)
+    assert isinstance(block.attention, M.SelfAttention)
+    assert block.attention.position_encoding == ("none" if scheme in M.ADDED_POSITIONS else scheme)
     embedding = mlm.encoder.get_layer("embeddings")
     assert (embedding.position_embedding is not None) == (scheme == "learned")
     assert M.padding_leak(mlm.encoder, _ids(length=32)) < 1e-5

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bertmlm_lib import cli
-from bertmlm_lib.distribute import cluster_config
+from bertmlm_lib.tools import cli
+from bertmlm_lib.tools.distribute import cluster_config
 from bertmlm_lib.errors import ConfigError
 
 
@@ -50,7 +50,7 @@ class TwoWorkers:
     def start(self, command: str, *options: str) -> list[subprocess.Popen]:
         workers = ",".join(f"127.0.0.1:{port}" for port in _two_free_ports())
         return [subprocess.Popen(
-            [sys.executable, "-m", "bertmlm_lib.cli", command, "--preset", "smoke", "--data", str(self.archive),
+            [sys.executable, "-m", "bertmlm_lib.tools.cli", command, "--preset", "smoke", "--data", str(self.archive),
              "--artifacts", str(folder), "--strategy", "multiworker", "--workers", workers, "--worker-index", str(i),
              "--set", "batch_size=8", "--json", "--quiet", *options],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from bertmlm_lib import cli, config, pipeline, runs
+from bertmlm_lib import config
+from bertmlm_lib.tools import cli, pipeline, runs
 
 TINY = dict(vocab_size=60, max_length=16, embed_dim=16, num_heads=2, ff_dim=32, batch_size=4, pretrain_epochs=2,
             heldout_reviews=4, eval_every=4, finetune_epochs=2, label_sizes=(6,), label_test_reviews=None)
@@ -102,7 +103,7 @@ def test_the_scheduling_process_never_imports_tensorflow(first_run):
     from conftest import python_lines
 
     cfg, tarball, _ = first_run  # every stage is current in its folder (the other tests change copies)
-    script = ("import json, sys; from bertmlm_lib import config, pipeline; "
+    script = ("import json, sys; from bertmlm_lib import config; from bertmlm_lib.tools import pipeline; "
               f"cfg = config.from_dict(json.loads({json.dumps(json.dumps(cfg.to_dict()))})); "
               f"report = pipeline.run(cfg, {str(tarball)!r}, progress=False); "
               "print(report['skipped'], sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))")

@@ -8,6 +8,7 @@ import pytest
 import keras
 
 from bertmlm_lib import checkpoints, config, pretrain
+from bertmlm_lib.tools import runner
 from bertmlm_lib.errors import ArtifactError
 from bertmlm_lib.fill_mask import FillMasker, format_table
 from bertmlm_lib.widgets.fill_mask import render_predictions
@@ -58,8 +59,11 @@ def test_schedule_warms_up_then_decays_to_zero():
 def test_optimizer_is_adamw_with_clipping_and_no_decay_on_norms(tmp_path):
     cfg = _cfg(tmp_path)
     optimizer = pretrain.make_optimizer(cfg, 100)
-    assert type(optimizer).__name__ == "AdamW" and optimizer.global_clipnorm == cfg.clipnorm
+    import keras
+
+    assert isinstance(optimizer, keras.optimizers.AdamW) and optimizer.global_clipnorm == cfg.clipnorm
     assert optimizer.weight_decay == cfg.weight_decay
+    assert optimizer.clipnorm is None  # clipped once, by the global norm (one optimizer set-up for both stages)
 
 
 def test_heldout_is_kept_out_of_training(tmp_path):
@@ -74,7 +78,7 @@ def test_heldout_is_kept_out_of_training(tmp_path):
 
 def test_training_learns_and_writes_artifacts(setup):
     cfg, vectorizer, corpus = setup
-    model, result = pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False)
+    model, result = pretrain.pretrain(cfg, corpus, vectorizer, show=False)
     assert result.steps == 2 * (144 // 16) == 18
     assert result.heldout["loss"] < result.heldout_at_start["loss"]
     assert result.heldout["perplexity"] < result.heldout_at_start["perplexity"]
@@ -105,8 +109,8 @@ def test_killed_run_resumes_to_the_same_step_count(setup, tmp_path):
 
     # the first run writes a checkpoint at the pass boundary (step 9), then the "kill" at 11
     with pytest.raises(Crash):
-        pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False, extra_callbacks=[KillAt()])
-    model, resumed = pretrain.pretrain(cfg, corpus, vectorizer, resume=True, progress=False, fill_mask_display=False)
+        pretrain.pretrain(cfg, corpus, vectorizer, show=False, callbacks=[KillAt()])
+    model, resumed = pretrain.pretrain(cfg, corpus, vectorizer, resume=True, show=False)
     assert resumed.steps == 18 and int(model.optimizer.iterations) == 18
     assert resumed.history[0]["step"] == 11  # it continued where the kill left it
     assert resumed.heldout_at_start["loss"] > resumed.heldout["loss"]  # step 0's score survives the resume
@@ -114,9 +118,9 @@ def test_killed_run_resumes_to_the_same_step_count(setup, tmp_path):
 
 def test_resume_with_more_passes_keeps_learning(setup):
     cfg, vectorizer, corpus = setup
-    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, show=False)
     model, more = pretrain.pretrain(cfg.replace(pretrain_epochs=2), corpus, vectorizer, resume=True,
-                                    progress=False, fill_mask_display=False)
+                                    show=False)
     assert more.steps == 18
     rates = [row["learning_rate"] for row in more.history]
     assert rates[0] > 0  # the schedule was stretched to the new end, not left at zero
@@ -124,20 +128,19 @@ def test_resume_with_more_passes_keeps_learning(setup):
 
 def test_resume_refuses_another_vocabulary(setup):
     cfg, vectorizer, corpus = setup
-    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, show=False)
     other = build_vectorizer(_texts(seed=3) + ["zebra giraffe"] * 50, cfg.vocab_size, cfg.max_length)
     with pytest.raises(ArtifactError, match="another vocabulary"):
-        pretrain.pretrain(cfg, corpus, other, resume=True, progress=False, fill_mask_display=False)
+        pretrain.pretrain(cfg, corpus, other, resume=True, show=False)
     with pytest.raises(ArtifactError, match="embed_dim 16 -> 32"):
-        pretrain.pretrain(cfg.replace(embed_dim=32), corpus, vectorizer, resume=True, progress=False,
-                          fill_mask_display=False)
+        pretrain.pretrain(cfg.replace(embed_dim=32), corpus, vectorizer, resume=True, show=False)
 
 
 def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
     cfg, vectorizer, corpus = setup
     # 18 s: the first step, which builds the graph, took 15 s once on a busy CI machine
-    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=500, snapshot_minutes=(0.05, 0.1, 10)), corpus,
-                                      vectorizer, minutes=0.3, progress=False, fill_mask_display=False)
+    model, result = runner.pretrain(cfg.replace(pretrain_epochs=500, pretrain_minutes=0.3, snapshot_minutes=(0.05, 0.1, 10)),
+                                    corpus, vectorizer, progress=False, fill_mask_display=False)
     assert result.stopped_by == "time budget" and 25 < result.steps < 500 * 9
     assert 0.3 * 60 <= result.seconds < 0.3 * 60 + 5
     meta = checkpoints.read_checkpoint_meta(cfg.artifacts_dir / "pretrain")
@@ -161,7 +164,8 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(setup):
 
 
 def test_snapshots_skip_minutes_already_behind_or_taken():
-    from bertmlm_lib.callbacks import SnapshotAt, TrainingClock
+    from bertmlm_lib.callbacks import TrainingClock
+    from bertmlm_lib.tools.distribute import SnapshotAt
 
     taken = []
     clock = TrainingClock(already=70.0)  # a resumed run, 70 s of training so far
@@ -174,7 +178,7 @@ def test_snapshots_skip_minutes_already_behind_or_taken():
 
 def test_damaged_checkpoint_is_a_clear_error(setup):
     cfg, vectorizer, corpus = setup
-    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, show=False)
     path = cfg.artifacts_dir / "pretrain" / "checkpoint.keras"
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(ArtifactError, match="cannot be read .*damaged"):
@@ -183,7 +187,7 @@ def test_damaged_checkpoint_is_a_clear_error(setup):
 
 def test_fill_mask_from_artifacts(setup):
     cfg, vectorizer, corpus = setup
-    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, show=False)
     masker = FillMasker.from_artifacts(cfg.artifacts_dir)
     results = masker(["i have watched this [MASK] and it was [mask]"], top_k=3, targets=["movie"])
     masks = results[0]["masks"]
@@ -196,7 +200,7 @@ def test_fill_mask_from_artifacts(setup):
 
 def test_fill_mask_against_the_wrong_vocabulary_is_refused(setup):
     cfg, vectorizer, corpus = setup
-    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, show=False)
     build_vectorizer(["other words entirely"] * 5, 10, cfg.max_length).save(cfg.artifacts_dir)
     with pytest.raises(ArtifactError, match="another vocabulary"):
         FillMasker.from_artifacts(cfg.artifacts_dir)
@@ -211,7 +215,7 @@ cfg = config.load("smoke", artifacts={artifacts!r}, **{settings!r})
 vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
 vectorizer.save(cfg.artifacts_dir)
 corpus = pretrain.prepare_corpus(texts, vectorizer, cfg)
-pretrain.pretrain(cfg, corpus, vectorizer, resume=len(sys.argv) > 1, progress=False, fill_mask_display=False)
+pretrain.pretrain(cfg, corpus, vectorizer, resume=len(sys.argv) > 1, show=False)
 """
 
 
@@ -262,7 +266,7 @@ def test_short_reviews_first_then_full_length(tmp_path):
     inputs, _ = next(iter(pretrain.short_dataset(corpus, cfg, vectorizer.vocabulary_size)))
     assert inputs["token_ids"].shape == (cfg.batch_size, 6)  # only the first 6 tokens of each review
     assert int(inputs["mask_positions"].numpy().max()) < cfg.batch_size * 6
-    _, result = pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False)
+    _, result = pretrain.pretrain(cfg, corpus, vectorizer, show=False)
     assert result.phases == [{"length": 6, "from_step": 0, "to_step": 9}, {"length": 16, "from_step": 9, "to_step": 18}]
     assert [row["step"] for row in result.history] == [0, 4, 8, 9, 12, 16, 18]  # one row at the switch
 
@@ -278,7 +282,7 @@ def test_short_phase_is_a_share_of_the_budget_or_of_the_steps(tmp_path):
 
 def test_fill_mask_with_many_masks_and_a_long_text(setup):
     cfg, vectorizer, corpus = setup  # max_length 16
-    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, progress=False, fill_mask_display=False)
+    pretrain.pretrain(cfg.replace(pretrain_epochs=1), corpus, vectorizer, show=False)
     masker = FillMasker.from_artifacts(cfg.artifacts_dir)
     many = masker(" ".join(["[MASK]"] * 12 + ["movie"]), top_k=2)[0]
     assert len(many["masks"]) == 12 and "note" not in many
@@ -332,7 +336,7 @@ def test_a_step_budget_stops_at_that_step_with_short_reviews_first(tmp_path):
     texts = _texts()
     vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
     corpus = pretrain.prepare_corpus(texts, vectorizer, cfg)
-    _, result = pretrain.pretrain(cfg, corpus, vectorizer, steps=14, progress=False, fill_mask_display=False)
+    _, result = pretrain.pretrain(cfg.replace(pretrain_steps=14), corpus, vectorizer, show=False)
     assert result.steps == 14 and result.stopped_by == "steps"
     assert result.phases == [{"length": 6, "from_step": 0, "to_step": 7}, {"length": 16, "from_step": 7, "to_step": 14}]
 
@@ -340,7 +344,7 @@ def test_a_step_budget_stops_at_that_step_with_short_reviews_first(tmp_path):
 def test_evaluation_every_few_seconds_of_training(setup):
     cfg, vectorizer, corpus = setup
     timed = cfg.replace(pretrain_epochs=500, eval_every=10_000, eval_every_seconds=2.0)
-    _, result = pretrain.pretrain(timed, corpus, vectorizer, minutes=0.25, progress=False, fill_mask_display=False)
+    _, result = pretrain.pretrain(timed.replace(pretrain_minutes=0.25), corpus, vectorizer, show=False)
     rows = result.history
     assert len(rows) >= 4  # 15 s of training (the first step, which builds the graph, can take several on a busy machine): a row at the start, every 2 s, at the end
     # Rows at the milestone steps (800, 1,800) come whenever those steps arrive; every other
@@ -368,8 +372,7 @@ def test_heldout_is_masked_at_bert_rate_whatever_the_training_rate(setup):
 def test_heldout_is_also_measured_at_the_milestone_steps(setup, monkeypatch):
     cfg, vectorizer, corpus = setup
     monkeypatch.setattr(pretrain, "MILESTONE_STEPS", (5, 11))
-    _, result = pretrain.pretrain(cfg.replace(eval_every=100), corpus, vectorizer, progress=False,
-                                  fill_mask_display=False)
+    _, result = pretrain.pretrain(cfg.replace(eval_every=100), corpus, vectorizer, show=False)
     assert [row["step"] for row in result.history] == [0, 5, 11, 18]  # start, the two milestones, the end
     assert set(result.accuracy_at_steps) == {"5", "11"}
     assert result.accuracy_at_steps["11"] == result.history[2]["val_masked_accuracy"]
@@ -427,8 +430,7 @@ def test_the_whole_mlm_is_kept_at_doubling_steps_and_asked_at_each(setup):
         def on_train_batch_end(self, batch, logs=None):
             seen.setdefault(int(self.model.optimizer.iterations), self.model.get_weights())
 
-    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=12), corpus, vectorizer, progress=False,
-                                      fill_mask_display=False, extra_callbacks=[Watch()])
+    model, result = pretrain.pretrain(cfg.replace(pretrain_epochs=12), corpus, vectorizer, show=False, callbacks=[Watch()])
     assert result.steps >= 100
     kept = checkpoints.mlm_snapshots(cfg.artifacts_dir)
     assert [step for step, _ in kept] == [0, 100]
@@ -441,8 +443,7 @@ def test_the_whole_mlm_is_kept_at_doubling_steps_and_asked_at_each(setup):
     assert all(np.allclose(a, b, rtol=2e-3, atol=1e-4) for a, b in zip(at_100, seen[100]))  # the model at step 100
     # a resumed run keeps on from where it was: step 0 is not taken again
     before = kept[0][1].stat().st_mtime_ns
-    pretrain.pretrain(cfg.replace(pretrain_epochs=13), corpus, vectorizer, resume=True, progress=False,
-                      fill_mask_display=False)
+    pretrain.pretrain(cfg.replace(pretrain_epochs=13), corpus, vectorizer, resume=True, show=False)
     assert kept[0][1].stat().st_mtime_ns == before
     texts = ["a good story", "the plot was awful"]
     prompt = cloze.Prompt("{review} . it was [mask]", (("bad", "awful"), ("good", "great")))

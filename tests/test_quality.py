@@ -5,24 +5,26 @@ import json
 import pytest
 
 from bertmlm_lib import config, stages
+from bertmlm_lib.tools import runner
 from bertmlm_lib.experiments import label_efficiency
 from bertmlm_lib.experiments import quality
+from bertmlm_lib.tools.measure import label_efficiency as measure_label_efficiency, quality as measure_quality
 from bertmlm_lib.model import build_pretraining_model
 
 
 def test_candidates_reach_the_model():
     base = config.load("smoke")
     for name in ("workshop_before", "alibi_mask40", "rope_128"):
-        cfg = quality.candidate_config(name, base)
+        cfg = measure_quality.candidate_config(name, base)
         for key, value in quality.CANDIDATES[name][1].items():
             assert getattr(cfg, key) == value, (name, key)
-    cfg = quality.candidate_config("alibi_preln", base, vocab_size=50, max_length=16)
+    cfg = measure_quality.candidate_config("alibi_preln", base, vocab_size=50, max_length=16)
     model = build_pretraining_model(cfg)
     blocks = [layer for layer in model.encoder.layers if layer.name.startswith("encoder_block_")]
     assert len(blocks) == 1 and all(b.pre_layer_norm and b.position_encoding == "alibi" for b in blocks)
     assert quality.label_of("alibi_128") == "ALiBi distance bias"
     with pytest.raises(ValueError, match="unknown candidate"):
-        quality.candidate_config("nope", base)
+        measure_quality.candidate_config("nope", base)
 
 
 def test_instructor_candidates_are_the_full_recipe_with_one_change():
@@ -32,7 +34,7 @@ def test_instructor_candidates_are_the_full_recipe_with_one_change():
     assert same("instructor") == recipe and {"schedule", "max_length", "num_layers"} <= set(recipe)
     assert set(recipe) - set(same("instructor_2_layers")) == {"num_layers"}
     assert set(recipe) - set(same("instructor_wider")) == {"embed_dim", "ff_dim"}
-    cfg = quality.candidate_config("instructor_2_layers", quality.base_config("full"), pretrain_minutes=10)
+    cfg = measure_quality.candidate_config("instructor_2_layers", measure_quality.base_config("full"), pretrain_minutes=10)
     assert (cfg.num_layers, cfg.pretrain_minutes, cfg.heldout_reviews, cfg.train_reviews) == (2, 10, quality.HELDOUT_REVIEWS, None)
 
 
@@ -48,7 +50,7 @@ def test_plateau_exit_and_accuracy_at_a_step():
 def test_quality_run_counts_steps_with_seeds_and_resumes(tiny_archive, tmp_path):
     base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4, vocab_size=60)
     names = ["workshop_before", "alibi_128"]
-    report = quality.run(6, names, seeds=2, data_path=tiny_archive, base=base, out=tmp_path / "out",
+    report = measure_quality.run(6, names, seeds=2, data_path=tiny_archive, base=base, out=tmp_path / "out",
                          progress=False, eval_every=2)
     saved = json.loads((tmp_path / "out" / "quality.json").read_text())
     assert saved == json.loads(json.dumps(report))
@@ -69,7 +71,7 @@ def test_quality_run_counts_steps_with_seeds_and_resumes(tiny_archive, tmp_path)
     losses = [run["curve"][0]["loss"] for run in report["candidates"]["alibi_128"]["seeds"].values()]
     assert losses[0] != losses[1]
     # a third seed adds one run per candidate and keeps the two already measured
-    again = quality.run(6, names[:1], seeds=3, data_path=tiny_archive, base=base, out=tmp_path / "out",
+    again = measure_quality.run(6, names[:1], seeds=3, data_path=tiny_archive, base=base, out=tmp_path / "out",
                         progress=False, eval_every=2)
     assert len(again["candidates"]["workshop_before"]["seeds"]) == 3
     assert again["candidates"]["alibi_128"]["seeds"] == report["candidates"]["alibi_128"]["seeds"]
@@ -87,7 +89,7 @@ def tiny_run(tmp_path_factory):
     cfg = config.load("smoke", artifacts=folder / "run", vocab_size=60, max_length=8, classifier_windows=2,
                       embed_dim=16, num_heads=2, ff_dim=32, heldout_reviews=4, eval_every=2, batch_size=4,
                       frozen_steps=1, label_seeds=2)
-    stages.run_pretraining(cfg, archive, progress=False, fill_mask_display=False)
+    runner.run_pretraining(cfg, archive, progress=False, fill_mask_display=False)
     return cfg, archive
 
 
@@ -102,7 +104,7 @@ def test_label_efficiency_is_fair_and_repeated_over_seeds(tiny_run):
     train, validation = stages.labelled_splits(cfg, imdb)
     protocol = label_efficiency.Protocol.of(cfg, epochs=2, rates=(1e-3,))  # one rate: the test's time
     assert protocol.classifier_length == 16 and protocol.seeds == 2 and protocol.frozen_epochs == 1
-    [row] = label_efficiency.measure(train, validation, imdb.test, vectorizer, cfg,
+    [row] = measure_label_efficiency.measure(train, validation, imdb.test, vectorizer, cfg,
                                      cfg.artifacts_dir / "pretrain" / "encoder.keras", (6,), protocol)
     for arm in label_efficiency.ARMS:
         assert len(row[f"{arm}_runs"]) == 2 and row[arm] == pytest.approx(np.mean(row[f"{arm}_runs"]), abs=1e-4)
@@ -137,7 +139,7 @@ def test_downstream_check_compares_every_snapshot_with_a_random_encoder(tiny_run
     encoder = load_model(folder / "encoder.keras", "encoder", "")
     save_snapshot(SimpleNamespace(encoder=encoder), folder, 5, 3, {"masked_accuracy": 0.1})
     protocol = label_efficiency.Protocol.of(cfg, epochs=1, frozen_epochs=0, rates=(1e-3,))  # the test's time
-    report = label_efficiency.downstream_check(cfg.artifacts_dir, labels=6, test_reviews=6, data_path=tiny_archive,
+    report = measure_label_efficiency.downstream_check(cfg.artifacts_dir, labels=6, test_reviews=6, data_path=tiny_archive,
                                                base=cfg, protocol=protocol)
     assert report["labels"] == 6 and report["test_reviews"] == 6 and report["protocol"]["seeds"] == 2
     assert list(report["runs"]) == ["random", "5 min"]
@@ -153,7 +155,7 @@ def test_candidates_are_evaluated_by_steps_even_when_the_preset_evaluates_by_tim
     """The workshop preset evaluates every 15 s of training; the benchmark must evaluate every N steps,
     or a recipe with faster steps gets a coarser (later) plateau exit step."""
     base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4, vocab_size=60, eval_every_seconds=0.001)
-    report = quality.run(6, ["rope_64_first"], data_path=tiny_archive, base=base, out=tmp_path / "out",
+    report = measure_quality.run(6, ["rope_64_first"], data_path=tiny_archive, base=base, out=tmp_path / "out",
                          progress=False, eval_every=2)
     [run] = report["candidates"]["rope_64_first"]["seeds"].values()
     assert [point["step"] for point in run["curve"]] == [0, 2, 4, 6]
@@ -172,13 +174,13 @@ def test_a_smaller_vocabulary_is_scored_on_the_larger_ones_words():
     ids = np.random.default_rng(0).integers(3, 100, size=(40, 16))
     heldout = mlm_dataset(ids, vocabulary_size=100, batch_size=8, seed=1, shuffle=False, fixed_masks=True,
                           mask_rate=0.5)
-    scores = quality.shared_vocabulary_scores(model, heldout, model_vocabulary_size=50, common=50)
+    scores = measure_quality.shared_vocabulary_scores(model, heldout, model_vocabulary_size=50, common=50)
     assert 0.3 < scores["common_share"] < 0.7 and scores["masked_words"] > 100
     assert scores["all_words"] == pytest.approx(scores["common_words"] * scores["common_share"])
     words = ["", "[UNK]", "[mask]", "the", "a", "movie"]
-    quality.require_prefix(Vectorizer(words[:5], 8), Vectorizer(words, 8))
+    measure_quality.require_prefix(Vectorizer(words[:5], 8), Vectorizer(words, 8))
     with pytest.raises(ValueError, match="not a prefix"):
-        quality.require_prefix(Vectorizer(words[:4] + ["movie"], 8), Vectorizer(words, 8))
+        measure_quality.require_prefix(Vectorizer(words[:4] + ["movie"], 8), Vectorizer(words, 8))
 
 
 def test_the_summary_scores_every_candidate_in_the_reference_vocabulary():
@@ -248,7 +250,7 @@ class _Guesser:
 
 
 def test_named_words_hide_the_same_words_for_words_and_pieces():
-    from bertmlm_lib.experiments.named_words import HiddenWords, masked_rows
+    from bertmlm_lib.tools.measure.named_words import HiddenWords, masked_rows
 
     words, pieces = _word_and_piece_vocabularies()
     held = HiddenWords([["good", "film", "unwatchable", "zzz"]], [[1, 2, 3]])
@@ -263,7 +265,7 @@ def test_named_words_hide_the_same_words_for_words_and_pieces():
 
 
 def test_a_word_counts_as_named_only_when_every_piece_is_right():
-    from bertmlm_lib.experiments.named_words import HiddenWords, masked_rows, named_word_score
+    from bertmlm_lib.tools.measure.named_words import HiddenWords, masked_rows, named_word_score
 
     words, pieces = _word_and_piece_vocabularies()
     held = HiddenWords([["good", "film", "unwatchable", "zzz"]], [[1, 2, 3]])
@@ -281,7 +283,7 @@ def test_a_word_counts_as_named_only_when_every_piece_is_right():
 
 
 def test_hidden_words_are_fixed_by_the_seed_and_cut_to_the_words_read():
-    from bertmlm_lib.experiments.named_words import hide_words
+    from bertmlm_lib.tools.measure.named_words import hide_words
 
     texts = ["one two three four five six seven eight nine ten " * 3, "A [MASK] film."]
     first, again, other = (hide_words(texts, seed=s, words_read=20) for s in (3, 3, 4))
@@ -293,7 +295,7 @@ def test_hidden_words_are_fixed_by_the_seed_and_cut_to_the_words_read():
 def test_quality_scores_words_and_pieces_on_the_same_hidden_words(tiny_archive, tmp_path):
     base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4, vocab_size=60)
     names = ["workshop_before", "wordpiece_whole_words"]
-    report = quality.run(4, names, data_path=tiny_archive, base=base, out=tmp_path / "out", progress=False,
+    report = measure_quality.run(4, names, data_path=tiny_archive, base=base, out=tmp_path / "out", progress=False,
                          eval_every=2)
     words, pieces = (next(iter(report["candidates"][n]["seeds"].values())) for n in names)
     assert "shared_vocabulary" in words and "shared_vocabulary" not in pieces  # pieces are no word vocabulary

@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 
 from bertmlm_lib import config  # noqa: E402
 from bertmlm_lib.experiments import load_measured, tokenizers  # noqa: E402
+from bertmlm_lib.tools.measure import tokenizers as measure_tokenizers  # noqa: E402
 from bertmlm_lib.experiments.label_efficiency import Protocol  # noqa: E402
 
 
@@ -72,7 +73,7 @@ def test_the_plot_shows_every_encoder_in_both_panels():
 
 def test_the_comparison_runs_end_to_end(tiny_archive, tmp_path):
     base = config.load("smoke", pretrain_epochs=1)
-    report = tokenizers.compare(tmp_path / "recipes", tiny_archive, base=base, labels=8, test_reviews=8,
+    report = measure_tokenizers.compare(tmp_path / "recipes", tiny_archive, base=base, labels=8, test_reviews=8,
                                 protocol=Protocol(classifier_length=64, epochs=1, frozen_steps=1, batch_size=4, seeds=1))
     assert set(report["recipes"]) == set(tokenizers.RECIPES) | {"random (word)", "random (wordpiece)"}
     for name in tokenizers.RECIPES:

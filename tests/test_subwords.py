@@ -94,7 +94,7 @@ def test_without_keras_hub_the_error_says_what_to_install(monkeypatch):
 
 def test_importing_the_library_does_not_load_keras_hub():
     """keras-hub costs ~150 MB to import: only code that uses subwords may load it."""
-    code = ("import sys, bertmlm_lib, bertmlm_lib.subwords, bertmlm_lib.hub, bertmlm_lib.stages, bertmlm_lib.cli, bertmlm_lib.pipeline; "
+    code = ("import sys, bertmlm_lib, bertmlm_lib.subwords, bertmlm_lib.hub, bertmlm_lib.stages, bertmlm_lib.tools.cli, bertmlm_lib.tools.pipeline; "
             "print('keras_hub' in sys.modules, 'tensorflow_text' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

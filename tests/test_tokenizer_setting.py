@@ -13,6 +13,7 @@ import pytest
 from conftest import python_lines
 
 from bertmlm_lib import config, instructor, pretrain, stages, vocabularies
+from bertmlm_lib.tools.export import export_checkpoint
 from bertmlm_lib.checkpoints import read_checkpoint_meta
 from bertmlm_lib.errors import ArtifactError, ConfigError
 from bertmlm_lib.fill_mask import FillMasker
@@ -30,7 +31,7 @@ def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("wordpiece-run")
     archive = write_archive(folder / "aclImdb_v1.tar.gz", imdb_members())
     done = subprocess.run(
-        [sys.executable, "-m", "bertmlm_lib.cli", "run", "--preset", "smoke", *SETTINGS, "--data", str(archive),
+        [sys.executable, "-m", "bertmlm_lib.tools.cli", "run", "--preset", "smoke", *SETTINGS, "--data", str(archive),
          "--artifacts", str(folder / "run"), "--quiet"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "BERTMLM_CACHE": str(folder / "cache")})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -113,7 +114,7 @@ def test_the_model_on_raw_strings_reloads_in_a_fresh_process(run):
 def test_an_instructor_checkpoint_keeps_its_tokenizer(run, tmp_path):
     cfg, _ = run
     packed = tmp_path / "class.bertmlm"
-    manifest = instructor.export_checkpoint(cfg.artifacts_dir, packed, command="test")
+    manifest = export_checkpoint(cfg.artifacts_dir, packed, command="test")
     assert manifest["config"]["tokenizer"] == "wordpiece"
     with pytest.raises(ArtifactError, match="tokenizer 'wordpiece' vs 'word'"):
         instructor.import_checkpoint(packed, config.load("smoke", artifacts=tmp_path / "word"))

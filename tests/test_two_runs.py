@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from bertmlm_lib import cli, config, pretrain, stages
+from bertmlm_lib import config, pretrain
+from bertmlm_lib.tools import cli, runner
 from bertmlm_lib.artifacts import exclusive
 from bertmlm_lib.errors import ArtifactError
 from bertmlm_lib.vectorize import build_vectorizer
@@ -44,9 +45,9 @@ def test_library_refuses_a_second_run_and_names_the_holder(held_folder):
     vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
     corpus = pretrain.prepare_corpus(texts, vectorizer, cfg)
     with pytest.raises(ArtifactError, match=rf"in use by another bertmlm run \(process {holder.pid}, pretraining\)"):
-        pretrain.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False)
+        runner.pretrain(cfg, corpus, vectorizer, progress=False, fill_mask_display=False)
     with pytest.raises(ArtifactError, match="another --artifacts folder"):
-        stages.run_finetuning(cfg, progress=False)
+        runner.run_finetuning(cfg, progress=False)
     assert (folder / "pretrain" / "checkpoint.keras").read_bytes() == b"the first run's checkpoint"
 
 

@@ -1,13 +1,14 @@
-"""Experiments that measure the tutorial's claims: what each is, and where its measured results live.
+"""What the project measured, and how the lessons read it: the shipped results and their figures.
 
-- `quality`: time to quality, which pretraining recipe leaves the frequent-word plateau soonest
-  (`bertmlm bench --quality`);
-- `label_efficiency`: what pretraining buys per labelled review, against a random encoder and TF-IDF;
-- `bench`: training speed and memory of our MLM model against the reference tutorial's way
-  (`bertmlm bench`).
+- `quality`: time to quality, which pretraining recipe leaves the frequent-word plateau soonest;
+- `label_efficiency`: what pretraining buys per labelled review, and the fair protocol that compares
+  encoders (lesson 06 runs it in class);
+- `cloze`: the MLM asked itself, zero-shot and few-shot through its head;
+- `tokenizers`: words or pieces, downstream.
 
 `measured/` holds the results measured for the project and shipped with it, so the lessons (in
-Colab and Binder too) show measured numbers without spending the minutes to measure them.
+Colab and Binder too) show measured numbers without spending the minutes to measure them. The
+studies that measured them live with the tools (`bertmlm_lib/tools/measure/`), which no lesson imports.
 """
 
 import json

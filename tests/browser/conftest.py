@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from bertmlm_lib.experiments.lessons import free_port  # the same free-port probe the lessons bench uses
+from bertmlm_lib.tools.measure.lessons import free_port  # the same free-port probe the lessons bench uses
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BERTMLM_CHROMIUM", "/usr/bin/chromium")

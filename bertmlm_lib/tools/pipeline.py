@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import errors
-from .archive import extraction_folder, prepare_dataset
-from .artifacts import (
+from .. import errors
+from ..archive import extraction_folder, prepare_dataset
+from ..artifacts import (
     CHECKPOINT_FILE,
     ENCODER_FILE,
     EVALUATE_FILE,
@@ -34,8 +34,8 @@ from .artifacts import (
     read_json,
     write_json,
 )
-from .backend import peak_rss_mb
-from .config import Config, fields_of, from_dict
+from ..backend import peak_rss_mb
+from ..config import Config, fields_of, from_dict
 
 STAGES_FILE = "stages.json"
 # The settings each stage depends on (beyond the stages before it), from the config's groups.
@@ -197,11 +197,11 @@ def _in_fresh_process(stage: str, cfg: Config, data_path, resume: bool, progress
     answer = request.with_name(request.name.replace(REQUEST_SUFFIX, ".answer.json"))
     write_json(request, {"stage": stage, "config": cfg.to_dict(), "data": None if data_path is None else str(data_path),
                          "resume": resume, "progress": progress, "answer": str(answer)})
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, **held_lock_environment(folder),
            "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
     clock = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "bertmlm_lib.pipeline", str(request)], env=env)
+    child = subprocess.Popen([sys.executable, "-m", "bertmlm_lib.tools.pipeline", str(request)], env=env)
     try:
         code = child.wait()
     except KeyboardInterrupt:  # the child got the same Ctrl-C: let it save its checkpoint and stop
@@ -240,7 +240,7 @@ def _stage_main(request_path: str) -> int:
 
 def _prepare(cfg, data_path, resume, progress) -> dict:
     """Read every review once (packing each split into one file, the first time) and build the vocabulary, timed."""
-    from . import stages
+    from .. import stages
 
     imdb = stages.reviews(cfg, data_path, progress)
     clock = time.monotonic()
@@ -259,9 +259,9 @@ def _outputs_exist(stage: str, folder: Path) -> bool:
 
 
 def _pretrain(cfg, data_path, resume, progress) -> dict:
-    from . import stages
+    from . import runner
 
-    _, result = stages.run_pretraining(cfg, data_path, resume=resume, progress=progress, fill_mask_display=False)
+    _, result = runner.run_pretraining(cfg, data_path, resume=resume, progress=progress, fill_mask_display=False)
     probe = result.fill_mask[-1]["results"] if result.fill_mask else []
     return {"mlm": {**result.heldout, "steps": result.steps, "training_seconds": result.seconds,
                     "stopped_by": result.stopped_by, "phases": result.phases,
@@ -272,9 +272,9 @@ def _pretrain(cfg, data_path, resume, progress) -> dict:
 
 
 def _finetune(cfg, data_path, resume, progress) -> dict:
-    from . import stages
+    from . import runner
 
-    summary = stages.run_finetuning(cfg, data_path, progress=progress)
+    summary = runner.run_finetuning(cfg, data_path, progress=progress)
     return {"classifier": {"val_accuracy": summary["val_accuracy"]}, "history": summary["history"],
             "unfrozen_at_epoch": summary["unfrozen_at_epoch"]}
 
@@ -282,9 +282,9 @@ def _finetune(cfg, data_path, resume, progress) -> dict:
 def _evaluate(cfg, data_path, resume, progress) -> dict:
     """Test accuracy, AUC and confusion of the saved end-to-end model (`stages.evaluate_model`), and the
     TF-IDF baseline with all labels. Model choices were all made on validation before this."""
-    from . import stages
-    from .backend import release_free_memory
-    from .baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
+    from .. import stages
+    from ..backend import release_free_memory
+    from ..baselines import accuracy as baseline_accuracy, tfidf_logistic_regression
 
     imdb = stages.reviews(cfg, data_path, progress=False, unlabelled=False)
     scores = stages.evaluate_model(cfg, imdb.test)
@@ -300,17 +300,17 @@ def _evaluate(cfg, data_path, resume, progress) -> dict:
 def _label_efficiency(cfg, data_path, resume, progress) -> dict:
     """The label-efficiency curve (part of the evaluate stage, in its own process: its eight fine-tunings
     are the run's largest memory, and they start from a clean slate this way)."""
-    from . import stages
-    from .experiments import label_efficiency
+    from .. import stages
+    from ..experiments import label_efficiency
+    from .measure.label_efficiency import measure
 
     imdb = stages.reviews(cfg, data_path, progress=False, unlabelled=False)
     vectorizer = stages.vocabulary(cfg, data_path, progress=False, imdb=imdb)
     train, validation = stages.labelled_splits(cfg, imdb)
     subset = label_efficiency.test_subset(imdb.test, cfg)
     protocol = label_efficiency.Protocol.of(cfg)
-    curve = label_efficiency.measure(train, validation, subset, vectorizer, cfg,
-                                     cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE, cfg.label_sizes,
-                                     protocol=protocol, progress=progress)
+    curve = measure(train, validation, subset, vectorizer, cfg, cfg.artifacts_dir / PRETRAIN_FOLDER / ENCODER_FILE,
+                    cfg.label_sizes, protocol=protocol, progress=progress)
     return {"label_efficiency": curve, "label_efficiency_test_reviews": len(subset),
             "label_efficiency_protocol": protocol.as_dict(), "zero_shot": _zero_shot(cfg, train, subset)}
 
@@ -318,8 +318,8 @@ def _label_efficiency(cfg, data_path, resume, progress) -> dict:
 def _zero_shot(cfg, train, test) -> dict:
     """The pretrained MLM asked the cloze question (`cloze.py`), no label used: calibrated on 1,000 training
     reviews whose labels it never reads, scored on the label-efficiency curve's test reviews."""
-    from . import cloze
-    from .checkpoints import load_pretrained
+    from .. import cloze
+    from ..checkpoints import load_pretrained
 
     model, vectorizer, _ = load_pretrained(cfg.artifacts_dir)
     try:

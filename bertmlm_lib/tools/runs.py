@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .artifacts import REPORT_FILE
+from ..artifacts import REPORT_FILE
 
 COLUMNS = ("finished", "preset", "vocab", "length", "layers", "pretrain_min", "total_s", "masked_acc", "test_acc",
            "tfidf", "folder")

@@ -23,17 +23,17 @@ import sys
 
 import numpy as np
 
-from .. import data
-from ..backend import load_tensorflow, peak_rss_mb
-from ..config import load as load_config
-from ..masking import mask_numpy, max_predictions_for
-from ..vectorize import FIRST_WORD_ID, build_vectorizer
+from ... import data
+from ...backend import load_tensorflow, peak_rss_mb
+from ...config import load as load_config
+from ...masking import mask_numpy, max_predictions_for
+from ...vectorize import FIRST_WORD_ID, build_vectorizer
 
 load_tensorflow()
 
 import keras  # noqa: E402
 
-from ..model import (BertMaskedLM, PositionEmbedding, encoder_settings, flat_positions,  # noqa: E402
+from ...model import (BertMaskedLM, PositionEmbedding, encoder_settings, flat_positions,  # noqa: E402
                      interleaved_step_seconds, mlm_loss)
 
 REFERENCE = dict(vocab_size=30_000, max_length=256, embed_dim=128, num_heads=8, ff_dim=128, num_layers=1,
@@ -135,7 +135,7 @@ def time_interleaved(cfg, steps: int = 10, levers: bool = False, data_path=None)
 
 def peak_memory_mb(name: str, steps: int = 4, data_path=None) -> float:
     """Peak resident memory (MB) of a fresh process that builds and trains only this variant."""
-    command = [sys.executable, "-m", "bertmlm_lib.experiments.bench", "--memory-of", name, "--steps", str(steps)]
+    command = [sys.executable, "-m", "bertmlm_lib.tools.measure.bench", "--memory-of", name, "--steps", str(steps)]
     if data_path:
         command += ["--data", str(data_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
@@ -185,7 +185,7 @@ def format_report(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    """`python -m bertmlm_lib.experiments.bench --memory-of NAME`: the child process of `peak_memory_mb`."""
+    """`python -m bertmlm_lib.tools.measure.bench --memory-of NAME`: the child process of `peak_memory_mb`."""
     import argparse
 
     parser = argparse.ArgumentParser()

@@ -20,8 +20,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .backend import load_tensorflow
-from .errors import ConfigError
+from ..backend import load_tensorflow
+from ..errors import ConfigError
 
 _multiworker = None  # the process's one MultiWorkerMirroredStrategy, made by `start_multiworker`
 
@@ -185,3 +185,85 @@ def weights_digest(model) -> str:
     for weights in model.get_weights():
         digest.update(weights.tobytes())
     return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# Callbacks of a multi-worker run, and the instructor's snapshots
+# --------------------------------------------------------------------------------------------
+
+load_tensorflow()
+
+import keras  # noqa: E402
+
+from ..callbacks import StopOnCtrlC, TrainingClock  # noqa: E402
+
+
+class AgreedClock(TrainingClock):
+    """A multi-worker run's training clock: each worker's own count differs a little; `agreed` (set by
+    `AgreeAcrossWorkers` after every batch) is the time all of them read instead."""
+
+    def __init__(self, already: float = 0.0):
+        super().__init__(already)
+        self.agreed: float | None = None
+
+    def seconds(self) -> float:
+        return self.agreed if self.agreed is not None else self.local_seconds()
+
+    def local_seconds(self) -> float:
+        """This process's own count."""
+        return super().seconds()
+
+
+class AgreedStopOnCtrlC(StopOnCtrlC):
+    """`StopOnCtrlC` for several workers: training stops on the flag they agreed on (`pressed`, set by
+    `AgreeAcrossWorkers` from every worker's `signalled`), since a signal can land between the agreement
+    and the end of the batch on one worker alone."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.pressed:
+            self.model.stop_training = True
+
+
+class AgreeAcrossWorkers(keras.callbacks.Callback):
+    """Multi-worker runs: after every batch the workers agree on the training time and on Ctrl-C or kill.
+
+    Every decision a callback takes from the clock (stop at the budget, evaluate, snapshot, stretch
+    the schedule) then falls on the same step on every worker, as it must: evaluation and training
+    steps are collective, and a worker that stopped alone would leave the others waiting. A signal
+    on any worker stops all of them after the same batch: `ctrl_c` acts on the agreed flag only, since
+    a signal can land between the agreement and the end of the batch on one worker alone.
+    `agree` is `agree` for the run's strategy; `ctrl_c` is an `AgreedStopOnCtrlC`.
+    """
+
+    def __init__(self, clock: "AgreedClock", ctrl_c: "AgreedStopOnCtrlC", agree):
+        super().__init__()
+        self.clock, self.ctrl_c, self.agree = clock, ctrl_c, agree
+
+    def _sync(self):
+        seconds, signalled = self.agree([self.clock.local_seconds(), float(self.ctrl_c.signalled)])
+        self.clock.agreed = seconds
+        if signalled > 0:
+            self.ctrl_c.pressed = True
+
+    def on_train_begin(self, logs=None):
+        self._sync()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._sync()
+
+
+class SnapshotAt(keras.callbacks.Callback):
+    """Call `take(minutes)` once, as training time passes each of `minutes`.
+
+    Minutes already behind the run when it starts (a resumed run) or already in `taken` are skipped:
+    a snapshot is always the model as it was at its minute, never a later one under an earlier name.
+    """
+
+    def __init__(self, clock: TrainingClock, minutes, take, taken=(), already_seconds: float = 0.0):
+        super().__init__()
+        self.clock, self.take = clock, take
+        self.pending = [m for m in sorted(minutes) if m not in set(taken) and 60 * m > already_seconds]
+
+    def on_train_batch_end(self, batch, logs=None):
+        while self.pending and self.clock.seconds() >= 60 * self.pending[0]:
+            self.take(self.pending.pop(0))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..vectorize import MASK_ID, UNK_ID, standardize
+from ...vectorize import MASK_ID, UNK_ID, standardize
 
 WORDS_READ = 64  # the first words of each review both kinds of model read
 HIDDEN_SHARE = 0.15  # the share of those words hidden (at least one per review), as in BERT
@@ -45,7 +45,7 @@ def hide_words(texts: list[str], seed: int = 0, words_read: int = WORDS_READ,
     >>> [len(h) for h in held.hidden]
     [1, 1]
     """
-    from ..backend import load_tensorflow
+    from ...backend import load_tensorflow
 
     tf = load_tensorflow()
     rng = np.random.default_rng(seed)

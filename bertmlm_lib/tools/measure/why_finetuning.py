@@ -1,6 +1,6 @@
 """Why does a 4-minute encoder, fine-tuned, lose to a random one? The diagnosis behind lesson 06.
 
-`python -m bertmlm_lib.experiments.why_finetuning --artifacts DIR` on a workshop run's artifacts
+`python -m bertmlm_lib.tools.measure.why_finetuning --artifacts DIR` on a workshop run's artifacts
 (`bertmlm run`, or `experiments/cloze.py workshop`), 500 labels, 2 seeds, 2,000 test reviews:
 
 1. **Weight scale**: the root mean square of each weight, pretrained and random. Pretraining at a
@@ -30,15 +30,16 @@ import numpy as np
 
 import keras
 
-from .. import config, stages
-from ..artifacts import ENCODER_FILE, PRETRAIN_FOLDER, load_model
-from ..classifier import accuracy, build_classifier, pooled_features
-from ..data import balanced_subset
-from ..finetune import finetune
-from ..model import build_encoder, token_embedding_of
-from . import MEASURED
-from .label_efficiency import (Protocol, _let_go, downstream_check, linear_probe, nested_subsets, scored_arm, summarize, test_subset,
+from ... import config, stages
+from ...artifacts import ENCODER_FILE, PRETRAIN_FOLDER, load_model
+from ...classifier import accuracy, build_classifier, pooled_features
+from ...data import balanced_subset
+from ...finetune import finetune
+from ...model import build_encoder
+from ...experiments import MEASURED
+from ...experiments.label_efficiency import (Protocol, _let_go, linear_probe, nested_subsets, scored_arm, summarize, test_subset,
                                validation_subset)
+from .label_efficiency import downstream_check
 
 OUT = MEASURED / "why_finetuning.json"
 RATES = (3e-4, 1e-3, 3e-3, 1e-2)
@@ -82,10 +83,7 @@ def fine_tune_each_rate(make, train_ids, train_labels, val_ids, val_labels, test
         keras.utils.set_random_seed(seed)
         encoder = make()
         classifier = build_classifier(encoder, dropout=cfg.dropout, windows=protocol.windows_for(encoder))
-        result = finetune(classifier, encoder, train_ids, train_labels, val_ids, val_labels, run_cfg,
-                          head_learning_rate=protocol.head_learning_rate, encoder_learning_rate=rate,
-                          frozen_epochs=protocol.frozen_epochs, unfrozen_epochs=protocol.epochs - protocol.frozen_epochs,
-                          patience=None)
+        result = finetune(classifier, (train_ids, train_labels), (val_ids, val_labels), run_cfg, protocol.recipe(rate))
         rows.append({"rate": rate, "val_accuracy": round(result.val_accuracy, 4), "steps": result.steps,
                      "test_accuracy": round(accuracy(classifier, test_ids, test_labels), 4)})
         del encoder, classifier
@@ -195,7 +193,7 @@ def measure_where_it_turns(folder: str = "training/instructor", labels: int = 50
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.experiments.why_finetuning")
+    parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.tools.measure.why_finetuning")
     parser.add_argument("part", nargs="?", choices=["diagnose", "spread", "fix", "turns"], default="diagnose")
     parser.add_argument("--artifacts", default="build/cloze-workshop")
     parser.add_argument("--labels", type=int, default=500)

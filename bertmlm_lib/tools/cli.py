@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import config as config_module
-from .errors import BertmlmError
+from .. import config as config_module
+from ..errors import BertmlmError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -221,7 +221,7 @@ _positive_int = _positive(int, "a whole number")
 
 def data_report(args) -> dict:
     """Counts, lengths and duplicates of the whole archive, plus how the preset will split it."""
-    from . import archive, data
+    from .. import archive, data
 
     cfg = _config(args)
     started = time.perf_counter()
@@ -280,14 +280,14 @@ def run_data(args) -> dict:
 
 
 def run_vectorize(args) -> dict:
-    from . import stages
+    from .. import stages
 
     cfg = _config(args)
     summary = stages.build_vocabulary(cfg, args.data, progress=not args.quiet)
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
-        from .vocabularies import KINDS
+        from ..vocabularies import KINDS
 
         c, unit = summary["coverage"], KINDS[summary["tokenizer"]].UNIT
         print(f"vocabulary of {summary['vocabulary_size']:,} {summary['tokenizer']} ids saved to {summary['vocabulary']}\n"
@@ -304,11 +304,13 @@ def run_vectorize(args) -> dict:
 
 
 def run_pretrain(args) -> dict:
-    from . import stages
+    from . import runner
 
     cfg = _config(args, **({"pretrain_epochs": args.epochs} if args.epochs else {}))
-    model, result = stages.run_pretraining(cfg, args.data, resume=args.resume, minutes=args.minutes,
-                                           progress=not args.quiet, fill_mask_display=not (args.quiet or args.json))
+    if args.minutes is not None:
+        cfg = cfg.replace(pretrain_minutes=args.minutes)
+    model, result = runner.run_pretraining(cfg, args.data, resume=args.resume, progress=not args.quiet,
+                                           fill_mask_display=not (args.quiet or args.json))
     summary = {
         "artifacts": str(cfg.artifacts_dir), "steps": result.steps, "seconds": result.seconds,
         "stopped_by": result.stopped_by, "heldout": result.heldout, "heldout_at_start": result.heldout_at_start,
@@ -341,7 +343,7 @@ def _worker_facts(cfg, model=None) -> dict:
 
 
 def run_fill_mask(args) -> list:
-    from .fill_mask import FillMasker, format_table
+    from ..fill_mask import FillMasker, format_table
 
     artifacts = args.artifacts or config_module.load(args.preset).artifacts_dir
     results = FillMasker.from_artifacts(artifacts)(args.texts, top_k=args.top_k)
@@ -350,10 +352,10 @@ def run_fill_mask(args) -> list:
 
 
 def run_finetune(args) -> dict:
-    from . import stages
+    from . import runner
 
     cfg = _config(args)
-    summary = stages.run_finetuning(cfg, args.data, progress=not args.quiet, from_scratch=args.from_scratch)
+    summary = runner.run_finetuning(cfg, args.data, progress=not args.quiet, from_scratch=args.from_scratch)
     summary.update(_worker_facts(cfg))
     if args.json:
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
@@ -367,7 +369,7 @@ def run_finetune(args) -> dict:
 
 
 def run_evaluate(args) -> dict:
-    from . import end_to_end, stages
+    from .. import end_to_end, stages
 
     cfg = _config(args)
     model = end_to_end.load(stages.finetuned_model_path(cfg))  # before reading the reviews: a missing model fails fast
@@ -382,7 +384,7 @@ def run_evaluate(args) -> dict:
 
 def _read_lines(path: str) -> list[str]:
     """Non-empty lines of a text file, read as UTF-8, else as Latin-1 (which never fails)."""
-    from .errors import TextError
+    from ..errors import TextError
 
     file = Path(path)
     if not file.is_file():
@@ -396,9 +398,9 @@ def _read_lines(path: str) -> list[str]:
 
 
 def run_predict(args) -> list:
-    from . import end_to_end
-    from .artifacts import FINETUNE_FOLDER, MODEL_FILE
-    from .errors import TextError
+    from .. import end_to_end
+    from ..artifacts import FINETUNE_FOLDER, MODEL_FILE
+    from ..errors import TextError
 
     texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
     if not texts:
@@ -423,8 +425,8 @@ def run_predict(args) -> list:
 
 def _zero_shot(args, texts: list[str]) -> list:
     """`bertmlm predict --zero-shot`: the pretrained MLM asked the cloze question (`cloze.py`)."""
-    from . import cloze, instructor
-    from .checkpoints import load_pretrained
+    from .. import cloze, instructor
+    from ..checkpoints import load_pretrained
 
     if args.instructor:
         model, vectorizer = instructor.load()
@@ -461,7 +463,7 @@ def run_bench(args) -> dict:
         return run_lessons_bench(args)
     if args.inference:
         return run_inference_bench(args)
-    from .experiments import bench
+    from .measure import bench
 
     report = bench.run(steps=args.steps or 10, levers=args.levers, memory=not args.no_memory, data_path=args.data)
     print(json.dumps(report, indent=1) if args.json else bench.format_report(report))
@@ -474,7 +476,7 @@ def run_bench(args) -> dict:
 def run_lessons_bench(args) -> dict:
     import importlib.util
 
-    from .experiments import lessons
+    from .measure import lessons
 
     missing = [name for name in ("jupyter_client", "ipykernel", "psutil") if importlib.util.find_spec(name) is None]
     if missing:
@@ -487,7 +489,7 @@ def run_lessons_bench(args) -> dict:
     report = lessons.run(notebooks, preset=args.preset or "workshop", artifacts=args.artifacts, server=args.server,
                          figures=args.figures)
     if args.out:
-        from .artifacts import write_json
+        from ..artifacts import write_json
 
         write_json(Path(args.out) / "lessons.json", report)
     print(json.dumps(report, indent=1) if args.json else lessons.format_table(report))
@@ -495,7 +497,7 @@ def run_lessons_bench(args) -> dict:
 
 
 def run_inference_bench(args) -> dict:
-    from . import data, end_to_end, stages
+    from .. import data, end_to_end, stages
 
     cfg = config_module.load(args.preset, artifacts=args.artifacts)
     model = end_to_end.load(stages.finetuned_model_path(cfg))
@@ -508,16 +510,17 @@ def run_inference_bench(args) -> dict:
 
 
 def run_quality(args) -> dict:
-    from .experiments import quality
+    from ..experiments import quality
+    from .measure import quality as measure_quality
 
     names = [n.strip() for n in args.candidates.split(",")] if args.candidates else None
     unknown = [n for n in names or [] if n not in quality.CANDIDATES]
     if unknown:
         raise config_module.ConfigError(
             f"unknown candidate(s) {', '.join(unknown)}; choose from: {', '.join(quality.CANDIDATES)}.")
-    base = quality.base_config(args.preset)
-    report = quality.run(args.steps or 1500, names, seeds=args.seeds, data_path=args.data, out=args.out, base=base,
-                         eval_every=args.eval_every, minutes=args.minutes)
+    base = measure_quality.base_config(args.preset)
+    report = measure_quality.run(args.steps or 1500, names, seeds=args.seeds, data_path=args.data, out=args.out,
+                                 base=base, eval_every=args.eval_every, minutes=args.minutes)
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -547,16 +550,16 @@ def run_all(args) -> dict:
 
 
 def run_export(args) -> dict:
-    from . import instructor
+    from .export import export_checkpoint
 
     cfg = config_module.load(args.preset, artifacts=args.artifacts)
-    manifest = instructor.export_checkpoint(cfg.artifacts_dir, args.output, command="bertmlm " + " ".join(sys.argv[1:]))
+    manifest = export_checkpoint(cfg.artifacts_dir, args.output, command="bertmlm " + " ".join(sys.argv[1:]))
     _print_manifest(manifest, f"exported {cfg.artifacts_dir} to {args.output}", args.json)
     return manifest
 
 
 def run_import(args) -> dict:
-    from . import instructor
+    from .. import instructor
 
     cfg = config_module.load(args.preset, artifacts=args.artifacts)
     manifest = instructor.import_checkpoint(args.file, cfg)

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import BertmlmError
+from ...errors import BertmlmError
 
 SAMPLE_SECONDS = 0.2
 

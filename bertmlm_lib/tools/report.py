@@ -12,11 +12,11 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import evaluate, pretrain  # noqa: E402
-from .fill_mask import PROBE_ANSWERS  # noqa: E402
-from . import vocabularies  # noqa: E402
-from .experiments import label_efficiency  # noqa: E402
-from .widgets.fill_mask import plot_expected_word  # noqa: E402
+from .. import evaluate, pretrain  # noqa: E402
+from ..fill_mask import PROBE_ANSWERS  # noqa: E402
+from .. import vocabularies  # noqa: E402
+from ..experiments import label_efficiency  # noqa: E402
+from ..widgets.fill_mask import plot_expected_word  # noqa: E402
 
 PLOTS = {"training_curves": "training_curves.png", "fill_mask": "fill_mask_over_time.png",
          "label_efficiency": "label_efficiency.png", "confusion": "confusion_matrix.png"}

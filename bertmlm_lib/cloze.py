@@ -260,8 +260,9 @@ class Cloze:
 
         `{"text", "words": [{"class", "words", "prob"}], "class_probs": [...], "label", "top": [(word, p)]}`"""
         texts = checked_texts(texts, "give a review with some words.")
-        log_probs = self.mask_log_probs(texts)
-        scores = class_scores(log_probs, self.class_ids) - self.offset  # log-probs are logits too: same scores
+        logits = np.concatenate(list(self._mask_logits(texts, SCORE_BATCH)))
+        log_probs = _log_softmax(logits)
+        scores = np.asarray(ClassScores(self.class_ids)(logits)).astype(np.float64) - self.offset
         class_probs = np.exp(scores - scores.max(axis=1, keepdims=True))
         class_probs /= class_probs.sum(axis=1, keepdims=True)
         can_fill = self.vectorizer.can_fill_mask  # the [mask] is a word: never a piece that continues one

@@ -179,17 +179,31 @@ def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scra
     Returns its summary. `train_reviews` keeps a label-balanced share of the labelled reviews (a lesson's
     slot); None: all. (`bertmlm finetune` runs the same with a lock and under a strategy.)"""
     started = time.monotonic()
-    vectorizer = vectorizer or vocabularies.load(cfg.artifacts_dir)
-    imdb = imdb or reviews(cfg, data_path, progress, unlabelled=False)
-    train, validation = labelled_splits(cfg, imdb)
-    if train_reviews:
-        train = data.balanced_subset(train, train_reviews, cfg.seed)
-    encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
-               else pretrained_encoder(cfg, vectorizer, data_path, progress))
+    vectorizer, train, validation = finetuning_inputs(cfg, data_path, progress, train_reviews, imdb, vectorizer)
+    encoder = starting_encoder(cfg, vectorizer, from_scratch, data_path, progress)
     classifier, result = fine_tune(cfg, vectorizer, encoder, train, validation, from_scratch, progress)
     facts = {"from_scratch": from_scratch, "train_reviews": len(train), "validation_reviews": len(validation),
              "seconds": round(time.monotonic() - started, 1)}
     return save_finetuned(cfg, vectorizer, classifier, result, facts)
+
+
+def finetuning_inputs(cfg: Config, data_path=None, progress: bool = True, train_reviews: int | None = None,
+                      imdb=None, vectorizer=None) -> tuple[Vectorizer, data.Split, data.Split]:
+    """(vectorizer, train, validation) of the fine-tuning stage: the run's vocabulary, and the labelled reviews
+    split (a label-balanced `train_reviews` of the training part when given)."""
+    vectorizer = vectorizer or vocabularies.load(cfg.artifacts_dir)
+    train, validation = labelled_splits(cfg, imdb or reviews(cfg, data_path, progress, unlabelled=False))
+    if train_reviews:
+        train = data.balanced_subset(train, train_reviews, cfg.seed)
+    return vectorizer, train, validation
+
+
+def starting_encoder(cfg: Config, vectorizer: Vectorizer, from_scratch: bool = False, data_path=None,
+                     progress: bool = True):
+    """The encoder fine-tuning starts from: the run's pretrained one, or (`from_scratch`) a random one."""
+    if from_scratch:
+        return build_encoder(cfg, vectorizer.vocabulary_size)
+    return pretrained_encoder(cfg, vectorizer, data_path, progress)
 
 
 def fine_tune(cfg: Config, vectorizer: Vectorizer, encoder, train: data.Split, validation: data.Split,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .artifacts import ensure_folder
 from .backend import load_tensorflow
+from .config import cadence
 from .fill_mask import PROBE_ANSWERS, PROBES, FillMasker
 from .progress import Progress, _in_notebook
 from .vectorize import FIRST_WORD_ID, Vectorizer
@@ -161,25 +162,27 @@ class FitScheduleToBudget(keras.callbacks.Callback):
             self.schedule.set_total_steps(min(self.planned_steps, step + int(self.speed * remaining)))
 
 
-def _due(model, clock: TrainingClock, every: int, every_minutes: float | None, last_minutes: float) -> bool:
-    """Whether a periodic callback is due: every `every` steps, or `every_minutes` of training after the last time."""
-    if every_minutes:
-        return clock.seconds() / 60 >= last_minutes + every_minutes
-    return step_of(model) % every == 0
+def _due(model, clock: TrainingClock, every: int | str, last_minutes: float) -> bool:
+    """Whether a periodic callback is due: every `every` steps, or (`every` like "15s") that many
+    seconds of training after the last time."""
+    steps, seconds = cadence(every)
+    if seconds:
+        return clock.seconds() >= 60 * last_minutes + seconds
+    return step_of(model) % steps == 0
 
 
 class HeldoutEvaluator(keras.callbacks.Callback):
-    """Score the held-out reviews (fixed masks) at the start, every `every` steps (or every
-    `every_minutes` of training), at each of `at_steps`, and at the end.
+    """Score the held-out reviews (fixed masks) at the start, every `every` steps (or seconds of
+    training, written "15s"), at each of `at_steps`, and at the end.
 
     Each row holds the step, training minutes, learning rate, the running training loss and
     accuracy, and the held-out loss, masked accuracy and perplexity (prefixed `val_`).
     """
 
-    def __init__(self, heldout_ds, clock: TrainingClock, every: int, rows: list | None = None,
-                 every_minutes: float | None = None, at_steps=()):
+    def __init__(self, heldout_ds, clock: TrainingClock, every: int | str, rows: list | None = None, at_steps=()):
         super().__init__()
-        self.heldout_ds, self.clock, self.every, self.every_minutes = heldout_ds, clock, every, every_minutes
+        cadence(every)  # ValueError now, not at the first step
+        self.heldout_ds, self.clock, self.every = heldout_ds, clock, every
         self.at_steps = set(at_steps)  # also evaluated exactly there, whatever the period
         self.rows = rows if rows is not None else []
         self.last_logs: dict = {}
@@ -208,7 +211,7 @@ class HeldoutEvaluator(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.last_logs = logs or {}
         if (step_of(self.model) in self.at_steps
-                or _due(self.model, self.clock, self.every, self.every_minutes, self.rows[-1]["minutes"] if self.rows else 0)):
+                or _due(self.model, self.clock, self.every, self.rows[-1]["minutes"] if self.rows else 0)):
             self.record()
 
     def on_train_end(self, logs=None):
@@ -278,10 +281,12 @@ class ProgressLine(keras.callbacks.Callback):
         self.bar = None
 
     def on_train_begin(self, logs=None):
-        if self.bar is None:
-            self.bar = Progress(self.total_steps, self.what, enabled=self.enabled, min_interval=1.0)
+        if self.bar is None and self.enabled:
+            self.bar = Progress(self.total_steps, self.what, min_interval=1.0)
 
     def on_train_batch_end(self, batch, logs=None):
+        if not self.enabled:  # switched off: nothing to read or format per batch
+            return
         logs, step = logs or {}, step_of(self.model)
         by_steps = step / max(self.total_steps, 1)
         by_time = self.clock.seconds() / (60 * self.budget_minutes) if self.clock and self.budget_minutes else 0.0
@@ -302,7 +307,7 @@ class ProgressLine(keras.callbacks.Callback):
 
 
 class FillMaskCallback(keras.callbacks.Callback):
-    """Every `every` steps (or `every_minutes` of training): top-k words for fixed probe sentences, shown in ONE in-place display.
+    """Every `every` steps (or seconds of training, written "15s"): top-k words for fixed probe sentences, shown in ONE in-place display.
 
     The display is a table of the top words per probe and a plot of the probability the model
     gives the expected word over training. Each update is also appended to `log_path` (JSON lines).
@@ -310,12 +315,13 @@ class FillMaskCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, vectorizer: Vectorizer, clock: TrainingClock | None = None, probes=PROBES,
-                 answers=PROBE_ANSWERS, every: int = 200, top_k: int = 5, log_path: Path | None = None,
-                 display: bool = True, every_minutes: float | None = None):
+                 answers=PROBE_ANSWERS, every: int | str = 200, top_k: int = 5, log_path: Path | None = None,
+                 display: bool = True):
         super().__init__()
         self.vectorizer, self.clock, self.probes, self.answers = vectorizer, clock or TrainingClock(), list(probes), list(answers)
         self.every, self.top_k, self.log_path, self.display = every, top_k, log_path, display
-        self.every_minutes, self.last_minutes = every_minutes, 0.0
+        cadence(every)  # ValueError now, not at the first step
+        self.last_minutes = 0.0
         self.history: list[dict] = []
         self._handle = None
 
@@ -330,7 +336,7 @@ class FillMaskCallback(keras.callbacks.Callback):
         self._record()
 
     def on_train_batch_end(self, batch, logs=None):
-        if _due(self.model, self.clock, self.every, self.every_minutes, self.last_minutes):
+        if _due(self.model, self.clock, self.every, self.last_minutes):
             self._record()
 
     def on_train_end(self, logs=None):

@@ -41,8 +41,35 @@ SAVED_BEFORE_SETTING = {"position_encoding": "learned", "tokenizer": "word", "wh
 
 
 def with_saved_defaults(saved: dict) -> dict:
-    """A saved config (or part of one) with the settings it predates filled in as they behaved then."""
-    return {**SAVED_BEFORE_SETTING, **saved}
+    """A saved config (or part of one) with the settings it predates filled in as they behaved then
+    (and the evaluation period saved as two settings, before `eval_every` took seconds too, as one)."""
+    saved = {**SAVED_BEFORE_SETTING, **saved}
+    if "eval_every_seconds" in saved:
+        seconds = saved.pop("eval_every_seconds")
+        if seconds:
+            saved["eval_every"] = f"{seconds:g}s"
+    return saved
+
+
+def cadence(every: int | str) -> tuple[int | None, float | None]:
+    """(steps, seconds) of an evaluation period: a whole number of steps, or seconds of training
+    written with an "s". ValueError if it is neither.
+
+    >>> cadence(200), cadence("15s"), cadence("0.5s")
+    ((200, None), (None, 15.0), (None, 0.5))
+    """
+    text = str(every).strip().lower()
+    if isinstance(every, bool) or not text:
+        raise ValueError(every)
+    if text.endswith("s"):
+        seconds = float(text[:-1])  # ValueError if it is not a number
+        if not seconds > 0:
+            raise ValueError(every)
+        return None, seconds
+    steps = int(text)
+    if steps < 1:
+        raise ValueError(every)
+    return steps, None
 
 
 @dataclass(frozen=True)
@@ -116,10 +143,10 @@ class Config:
     # Keep the encoder as it was after each of these training minutes (`pretrain/snapshots/`, with its
     # held-out scores), so a long run shows what each stretch of pretraining bought downstream.
     snapshot_minutes: tuple[float, ...] = ()
-    eval_every: int = 200  # steps between held-out evaluations and fill-mask panel updates
-    # When set, evaluate and refresh the panel every this many seconds of training instead: a lesson's
-    # curve then has a point every few seconds on a fast laptop and a slow one alike.
-    eval_every_seconds: float | None = None
+    # How often to score the held-out reviews and refresh the fill-mask panel: a whole number of steps
+    # (200), or of seconds of training written with an "s" ("15s": a lesson's curve then has a point
+    # every few seconds on a fast laptop and a slow one alike). See `cadence`.
+    eval_every: int | str = 200
     # Fine-tuning: phase 1 (encoder frozen) is at most `frozen_steps` batches per round (None: whole
     # epochs), phase 2 (unfrozen) `finetune_epochs` epochs.
     finetune_epochs: int = 5
@@ -189,7 +216,7 @@ FIELD_GROUPS = {
     "evaluation": ("label_sizes", "label_test_reviews", "label_validation_reviews", "label_seeds"),
     # how and where a run goes, not what it computes
     "running": ("preset", "artifacts", "strategy", "jit_compile", "checkpoint_minutes", "snapshot_minutes", "eval_every",
-                "eval_every_seconds", "lesson_pretrain_minutes", "lesson_train_reviews"),
+                "lesson_pretrain_minutes", "lesson_train_reviews"),
 }
 
 
@@ -277,8 +304,7 @@ PRESETS: dict[str, Config] = {
         position_encoding="rope",
         mask_rate=0.25,
         heldout_reviews=500,
-        eval_every=1000,
-        eval_every_seconds=15.0,  # a curve point and a panel refresh every 15 s of training: 8 in the 2-minute lesson
+        eval_every="15s",  # a curve point and a panel refresh every 15 s of training: 8 in the 2-minute lesson
         finetune_epochs=1,
         frozen_steps=150,
         classifier_windows=3,
@@ -430,9 +456,14 @@ def _checked(cfg: Config) -> Config:
     for name in ("warmup_share", "weight_decay"):
         if not 0 <= getattr(cfg, name) < 1:
             fail(name, "in [0, 1)")
-    for name in ("heldout_reviews", "eval_every"):
-        if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
-            fail(name, "a whole number >= 1")
+    if not isinstance(cfg.heldout_reviews, int) or cfg.heldout_reviews < 1:
+        fail("heldout_reviews", "a whole number >= 1")
+    try:
+        steps, _ = cadence(cfg.eval_every)
+    except (TypeError, ValueError):
+        fail("eval_every", 'a whole number of steps >= 1, or seconds of training written like "15s"')
+    if steps is not None and cfg.eval_every != steps:  # "200" from the command line: the number
+        cfg = dataclasses.replace(cfg, eval_every=steps)
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in cfg.label_sizes):
         fail("label_sizes", "a tuple of whole numbers >= 2 (labelled reviews per point of the curve)")
     if cfg.label_test_reviews is not None and (not isinstance(cfg.label_test_reviews, int) or cfg.label_test_reviews < 2):
@@ -462,8 +493,6 @@ def _checked(cfg: Config) -> Config:
     if cfg.lesson_train_reviews is not None and (not isinstance(cfg.lesson_train_reviews, int)
                                                  or cfg.lesson_train_reviews < 2):
         fail("lesson_train_reviews", "None (all labelled reviews) or a whole number >= 2")
-    if cfg.eval_every_seconds is not None and not cfg.eval_every_seconds > 0:
-        fail("eval_every_seconds", "None (every eval_every steps) or a positive number of seconds")
     if cfg.pretrain_minutes is not None and not cfg.pretrain_minutes > 0:
         fail("pretrain_minutes", "None (no time limit) or a positive number of minutes")
     if cfg.pretrain_steps is not None and not (isinstance(cfg.pretrain_steps, int) and cfg.pretrain_steps > 0):

@@ -245,10 +245,8 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     train, heldout = datasets(corpus, cfg, vectorizer.vocabulary_size, step_of(model), whole_words(cfg, vectorizer))
     phases = phases_of(cfg, corpus, vectorizer, model, clock, planned, train)
     stopper = StopAt(planned, clock, cfg.pretrain_minutes)
-    evaluator = HeldoutEvaluator(heldout, clock, cfg.eval_every, every_minutes=eval_minutes(cfg),
-                                 at_steps=MILESTONE_STEPS)
-    fill = FillMaskCallback(vectorizer, clock, every=cfg.eval_every, every_minutes=eval_minutes(cfg),
-                            log_path=folder / FILL_MASK_LOG, display=show)
+    evaluator = HeldoutEvaluator(heldout, clock, cfg.eval_every, at_steps=MILESTONE_STEPS)
+    fill = FillMaskCallback(vectorizer, clock, every=cfg.eval_every, log_path=folder / FILL_MASK_LOG, display=show)
     progress = ProgressLine("pretraining", planned, clock, cfg.pretrain_minutes, enabled=show)
 
     def save():
@@ -268,12 +266,6 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
 
 
 # The pieces `pretrain` is made of (`bertmlm pretrain` composes them too, see `tools/runner.py`).
-
-
-def eval_minutes(cfg: Config) -> float | None:
-    """Training minutes between held-out evaluations when `cfg.eval_every_seconds` is set (else None:
-    every `cfg.eval_every` steps)."""
-    return cfg.eval_every_seconds / 60 if cfg.eval_every_seconds else None
 
 
 def phases_of(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, model, clock: TrainingClock, planned: int,

@@ -102,7 +102,7 @@ print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, 
 #
 # Run the next cell and watch the panel: the table shows the top guesses for each probe sentence,
 # the plot the probability of the word we would expect. In the workshop preset it refreshes every
-# 15 seconds of training (`cfg.eval_every_seconds`), each time also scoring the 500 held-out
+# 15 seconds of training (`cfg.eval_every`), each time also scoring the 500 held-out
 # reviews. The training clock stops while it does, so the 2 minutes are 2 minutes of training; the
 # lesson takes a little longer than that on the wall clock.
 

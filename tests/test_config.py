@@ -86,7 +86,8 @@ def test_workshop_preset_is_the_measured_winner_of_the_recipe_benchmark():
     winner = quality.CANDIDATES[quality.WORKSHOP_RECIPE][1]
     assert {k: getattr(cfg, k) for k in winner} == winner
     assert config.load("full").position_encoding == cfg.position_encoding == "rope"
-    assert cfg.eval_every_seconds and 120 / cfg.eval_every_seconds >= 8  # a readable curve in the 2-minute lesson
+    _, seconds = config.cadence(cfg.eval_every)
+    assert seconds and 120 / seconds >= 8  # a readable curve in the 2-minute lesson
 
 
 def test_every_setting_belongs_to_exactly_one_group():
@@ -135,9 +136,9 @@ def test_config_and_masking_share_one_rule_for_the_mask_rate():
 def test_a_setting_from_the_command_line_gets_the_type_of_its_field():
     typed = dict(config.parse_setting(text) for text in (
         "mask_rate=0.25", "num_layers=2", "pre_layer_norm=yes", "short_length=none", "label_sizes=500, 1000",
-        "schedule=linear", "eval_every_seconds=None", "jit_compile=false"))
+        "schedule=linear", "eval_every=15s", "jit_compile=false"))
     assert typed == {"mask_rate": 0.25, "num_layers": 2, "pre_layer_norm": True, "short_length": None,
-                     "label_sizes": (500, 1000), "schedule": "linear", "eval_every_seconds": None, "jit_compile": False}
+                     "label_sizes": (500, 1000), "schedule": "linear", "eval_every": "15s", "jit_compile": False}
     assert all(type(value) is type(getattr(config.load("workshop"), name)) or value is None
                for name, value in typed.items())
     assert config.load("smoke", **typed).label_sizes == (500, 1000)
@@ -145,3 +146,14 @@ def test_a_setting_from_the_command_line_gets_the_type_of_its_field():
         config.parse_setting("mask_rate=lots")
     with pytest.raises(ConfigError, match="short_length must be a whole number"):
         config.parse_setting("short_length=6.4")
+
+
+def test_a_config_saved_with_two_evaluation_settings_loads_as_one():
+    """Before `eval_every` took seconds too, a config saved the period as two settings."""
+    old = config.load("workshop").to_dict()
+    old.pop("eval_every")
+    assert config.from_dict({**old, "eval_every": 1000, "eval_every_seconds": 15.0}).eval_every == "15s"
+    assert config.from_dict({**old, "eval_every": 1000, "eval_every_seconds": None}).eval_every == 1000
+    assert config.load("smoke", eval_every="40").eval_every == 40  # a number from the command line is steps
+    with pytest.raises(ConfigError, match=r'eval_every=.*"15s"'):
+        config.load("smoke", eval_every="15 minutes")

@@ -343,7 +343,7 @@ def test_a_step_budget_stops_at_that_step_with_short_reviews_first(tmp_path):
 
 def test_evaluation_every_few_seconds_of_training(setup):
     cfg, vectorizer, corpus = setup
-    timed = cfg.replace(pretrain_epochs=500, eval_every=10_000, eval_every_seconds=2.0)
+    timed = cfg.replace(pretrain_epochs=500, eval_every="2s")
     _, result = pretrain.pretrain(timed.replace(pretrain_minutes=0.25), corpus, vectorizer, show=False)
     rows = result.history
     assert len(rows) >= 4  # 15 s of training (the first step, which builds the graph, can take several on a busy machine): a row at the start, every 2 s, at the end
@@ -354,8 +354,9 @@ def test_evaluation_every_few_seconds_of_training(setup):
     assert timed_rows and all(b - a >= 2.0 / 60 - 1e-3 for a, b in timed_rows)
     panel = [json.loads(line)["step"] for line in (cfg.artifacts_dir / "pretrain" / "fill_mask.jsonl").read_text().splitlines()]
     assert len(panel) >= 4 and panel[0] == 0  # the fill-mask panel follows the same clock
-    with pytest.raises(config.ConfigError, match="eval_every_seconds"):
-        cfg.replace(eval_every_seconds=0)
+    for wrong in (0, "0s", "soon", "-2s", True):
+        with pytest.raises(config.ConfigError, match="eval_every"):
+            cfg.replace(eval_every=wrong)
 
 
 def test_heldout_is_masked_at_bert_rate_whatever_the_training_rate(setup):

@@ -154,7 +154,7 @@ def test_downstream_check_compares_every_snapshot_with_a_random_encoder(tiny_run
 def test_candidates_are_evaluated_by_steps_even_when_the_preset_evaluates_by_time(tiny_archive, tmp_path):
     """The workshop preset evaluates every 15 s of training; the benchmark must evaluate every N steps,
     or a recipe with faster steps gets a coarser (later) plateau exit step."""
-    base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4, vocab_size=60, eval_every_seconds=0.001)
+    base = config.load("smoke", artifacts=tmp_path / "run", heldout_reviews=4, vocab_size=60, eval_every="0.06s")
     report = measure_quality.run(6, ["rope_64_first"], data_path=tiny_archive, base=base, out=tmp_path / "out",
                          progress=False, eval_every=2)
     [run] = report["candidates"]["rope_64_first"]["seeds"].values()

@@ -9,17 +9,16 @@ the lock, per-replica datasets, the workers' agreement, writing on the chief onl
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
-from .. import data, stages, vocabularies
+from .. import stages
 from ..artifacts import ENCODER_FILE, FILL_MASK_LOG, LOG_FILE, exclusive
 from ..backend import load_tensorflow, release_free_memory
 from ..checkpoints import MLM_SNAPSHOT_STEPS, checkpoint_folder, read_snapshots, save_checkpoint, save_encoder, save_snapshot
 from ..config import Config
 from ..errors import ArtifactError
-from ..model import build_encoder
 from ..pretrain import (MILESTONE_STEPS, Corpus, append_log, heldout_of, checkpoint_meta, datasets,
-                        eval_minutes, fit_phases, fit_to_budget, keep_mlm, phases_of, plan_steps, result_of,
+                        fit_phases, fit_to_budget, keep_mlm, phases_of, plan_steps, result_of,
                         short_dataset, start_model, whole_words)
 from ..vectorize import Vectorizer
 from .distribute import (AgreeAcrossWorkers, AgreedClock, AgreedStopOnCtrlC, SnapshotAt, agree, is_multiworker,
@@ -37,11 +36,20 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     refused with `ArtifactError`), under `cfg.strategy`, keeping `cfg.snapshot_minutes` snapshots. In a
     multi-worker run every worker calls this with the same data; only the chief writes to `cfg.artifacts_dir`,
     which every worker must be able to read (to resume)."""
+    with headless(cfg, "pretraining") as (strategy, writes):
+        return _pretrain(cfg, corpus, vectorizer, resume, callbacks, progress, fill_mask_display, strategy, writes)
+
+
+@contextmanager
+def headless(cfg: Config, what: str):
+    """(strategy, writes) of a stage run by `bertmlm`: its `cfg.strategy`, and whether this process writes
+    (False on a multi-worker run's other workers: only the chief writes), which then holds the artifacts
+    folder's lock for `what`; what the stage freed goes back to the system at the end."""
     strategy = strategy_for(cfg)
-    writes = writes_here(strategy)  # False on a multi-worker run's other workers: only the chief writes
-    with exclusive(cfg.artifacts_dir, "pretraining") if writes else nullcontext():
+    writes = writes_here(strategy)
+    with exclusive(cfg.artifacts_dir, what) if writes else nullcontext():
         try:
-            return _pretrain(cfg, corpus, vectorizer, resume, callbacks, progress, fill_mask_display, strategy, writes)
+            yield strategy, writes
         finally:
             release_free_memory()
 
@@ -60,9 +68,8 @@ def _pretrain(cfg, corpus, vectorizer, resume, callbacks, progress, fill_mask_di
                                   vary_by_worker=True)
     phases = phases_of(cfg, corpus, vectorizer, model, clock, planned, train, short_stream=short)
     stopper = StopAt(planned, clock, cfg.pretrain_minutes)
-    evaluator = HeldoutEvaluator(heldout, clock, cfg.eval_every, every_minutes=eval_minutes(cfg),
-                                 at_steps=MILESTONE_STEPS)
-    fill = FillMaskCallback(vectorizer, clock, every=cfg.eval_every, every_minutes=eval_minutes(cfg),
+    evaluator = HeldoutEvaluator(heldout, clock, cfg.eval_every, at_steps=MILESTONE_STEPS)
+    fill = FillMaskCallback(vectorizer, clock, every=cfg.eval_every,
                             log_path=folder / FILL_MASK_LOG if writes else None, display=fill_mask_display and writes)
     progress_line = ProgressLine("pretraining", planned, clock, cfg.pretrain_minutes, enabled=progress and writes)
 
@@ -99,37 +106,25 @@ def _pretrain(cfg, corpus, vectorizer, resume, callbacks, progress, fill_mask_di
 def run_pretraining(cfg: Config, data_path=None, resume: bool = False, progress: bool = True,
                     fill_mask_display: bool = True):
     """The pretraining stage from raw data, under one lock: vocabulary (built if missing), corpus, training."""
-    strategy = strategy_for(cfg)
-    writes = writes_here(strategy)  # a multi-worker run's other workers write nothing
-    with exclusive(cfg.artifacts_dir, "pretraining") if writes else nullcontext():  # the vocabulary is written here too
+    with headless(cfg, "pretraining") as (strategy, writes):  # the vocabulary is written under the lock too
         vectorizer = stages.vocabulary(cfg, data_path, progress=progress, save=writes)
         corpus = stages.pretraining_corpus(cfg, vectorizer, data_path, progress)  # no review text in memory when kept
-        try:
-            return _pretrain(cfg, corpus, vectorizer, resume, (), progress, fill_mask_display, strategy, writes)
-        finally:
-            release_free_memory()
+        return _pretrain(cfg, corpus, vectorizer, resume, (), progress, fill_mask_display, strategy, writes)
 
 
 def run_finetuning(cfg: Config, data_path=None, progress: bool = True, from_scratch: bool = False,
                    train_reviews: int | None = None) -> dict:
     """`stages.run_finetuning` as `bertmlm finetune` runs it: one run per artifacts folder at a time, under
     `cfg.strategy`. In a multi-worker run only the chief saves; the encoder must already be in the artifacts folder."""
-    strategy = strategy_for(cfg)
-    writes = writes_here(strategy)
-    if is_multiworker(strategy) and not from_scratch and not (checkpoint_folder(cfg) / ENCODER_FILE).is_file():
+    if cfg.strategy == "multiworker" and not from_scratch and not (checkpoint_folder(cfg) / ENCODER_FILE).is_file():
         raise ArtifactError(f"no pretrained encoder in {checkpoint_folder(cfg)}: a multi-worker fine-tuning starts from "
                             "the one in --artifacts (shared by every worker). Pretrain it first (or `bertmlm import` "
                             "one), or pass --from-scratch.")
-    with exclusive(cfg.artifacts_dir, "fine-tuning") if writes else nullcontext():
+    with headless(cfg, "fine-tuning") as (strategy, writes):
         started = time.monotonic()
-        vectorizer = vocabularies.load(cfg.artifacts_dir)
-        imdb = stages.reviews(cfg, data_path, progress, unlabelled=False)
-        train, validation = stages.labelled_splits(cfg, imdb)
-        if train_reviews:
-            train = data.balanced_subset(train, train_reviews, cfg.seed)
+        vectorizer, train, validation = stages.finetuning_inputs(cfg, data_path, progress, train_reviews)
         with strategy.scope():  # one device by default; several under --strategy mirrored or multiworker
-            encoder = (build_encoder(cfg, vectorizer.vocabulary_size) if from_scratch
-                       else stages.pretrained_encoder(cfg, vectorizer, data_path, progress))
+            encoder = stages.starting_encoder(cfg, vectorizer, from_scratch, data_path, progress)
             classifier, result = stages.fine_tune(cfg, vectorizer, encoder, train, validation, from_scratch,
                                                   progress and writes)
         facts = {"from_scratch": from_scratch, "train_reviews": len(train), "validation_reviews": len(validation),

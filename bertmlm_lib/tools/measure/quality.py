@@ -110,8 +110,7 @@ def run(steps: int = 1500, names: list[str] | None = None, seeds: int = 1, data_
             seed = base.seed + seed_index
             if str(seed) in entry["seeds"]:
                 continue
-            cfg = candidate_config(name, base, pretrain_epochs=100, seed=seed, eval_every=eval_every,
-                                   eval_every_seconds=None,  # by steps, not the workshop's 15 s of training
+            cfg = candidate_config(name, base, pretrain_epochs=100, seed=seed, eval_every=eval_every,  # by steps, not the workshop's 15 s of training
                                    pretrain_minutes=minutes, pretrain_steps=None if minutes else steps)
             vectorizer, corpus = corpus_for(cfg)
             if cfg.vocab_size == REFERENCE_VOCABULARY and cfg.tokenizer == "word":

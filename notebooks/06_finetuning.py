@@ -191,7 +191,7 @@ print(f"{'TF-IDF + LR':22} {payoff['tfidf']:.3f}")
 # ## Why does a young encoder lose when fine-tuned?
 #
 # A 4-minute encoder's frozen vectors beat a random encoder's in a probe, yet fine-tuned it loses to
-# the random one. Measured on a 4-minute workshop run with 500 labels (printed below; how: docs/measurements.md):
+# the random one. Measured on a 4-minute workshop run, 500 labels (printed below):
 #
 # 1. **Pretraining grew the weights** several times over their starting size.
 # 2. **The handicap is in the word vectors**: pretrained word vectors on a random layer fine-tune as

@@ -282,8 +282,9 @@ PRESETS: dict[str, Config] = {
     # 4,000-word vocabulary 29.6% on the same held-out words (3,894 steps, 1.5x as fast; 31.1% both on
     # the words both vocabularies know): level, and it cannot name 1 masked word in 20, so 8,000 stays.
     # The classifier reads up to 3 windows of 128 tokens (384: three reviews in four whole) for one
-    # epoch, after 150 batches with the encoder frozen: what fits the 10-minute budget of `bertmlm
-    # run`. Measured (one epoch, full test set): 128 tokens 0.82, 384 tokens 0.879, 512 tokens 0.876-0.880.
+    # epoch, after 150 batches with the encoder frozen. The window count was chosen on validation:
+    # the fewest windows within one standard error of the best (`tools/measure/windows.py`,
+    # `measured/windows.json`; a test keeps this preset to it).
     "workshop": Config(
         preset="workshop",
         vocab_size=8_000,

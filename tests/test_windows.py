@@ -24,3 +24,19 @@ def test_each_window_count_is_scored_on_validation(tiny_archive, tmp_path, monke
     assert report["scored_on"] == "validation" and report["validation_reviews"] > 0
     assert read == [{"unlabelled": False}]  # the labelled reviews once; scoring is on the validation split
     assert json.loads((tmp_path / "windows.json").read_text()) == report
+
+
+def test_the_measurements_page_shows_the_shipped_windows_table():
+    """docs/measurements.md carries the study's table as the shipped JSON gives it (`windows --docs` writes it)."""
+    from bertmlm_lib.experiments import load_measured
+    from bertmlm_lib.tools.measure import MEASUREMENTS_PAGE
+
+    text = windows.table(load_measured("windows.json"))
+    assert text.count("\n") == 1 + len(load_measured("windows.json")["rows"])
+    assert f"<!-- table:windows -->\n{text}\n" in MEASUREMENTS_PAGE.read_text(encoding="utf-8")
+
+
+def test_the_workshop_preset_reads_the_window_count_chosen_on_validation():
+    from bertmlm_lib.experiments import load_measured
+
+    assert config.load("workshop").classifier_windows == windows.chosen(load_measured("windows.json"))

@@ -44,6 +44,7 @@ from ...errors import TextError
 from ...model import build_encoder, build_pretraining_model
 from ...pretrain import pretrain
 from ...experiments import MEASURED
+from . import MEASUREMENTS_PAGE, fill_tables
 from ...experiments.cloze import CURVE_SIZES, MIN_STEPS, epochs_for, instructor_at_its_end, plot, table, turns_table
 from ...experiments.label_efficiency import (Protocol, linear_probe, nested_subsets, probe_features, scored_arm, summarize,
                                test_subset, validation_subset)
@@ -379,7 +380,7 @@ def study_workshop(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(3e-
     _save("workshop", {**result, "seconds": round(time.time() - started)})
 
 
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "measurements.md"
+DOCS = MEASUREMENTS_PAGE
 
 
 def docs_tables(measured: dict, why: dict) -> dict[str, str]:
@@ -394,18 +395,7 @@ def docs_tables(measured: dict, why: dict) -> dict[str, str]:
 
 def write_docs_tables(measured: dict, why: dict, path: Path = DOCS) -> None:
     """Put each table after its marker in `path`, replacing the table that was there."""
-    lines, out, skipping = path.read_text(encoding="utf-8").split("\n"), [], False
-    tables = docs_tables(measured, why)
-    for line in lines:
-        if skipping and line.startswith("|"):
-            continue
-        skipping = False
-        out.append(line)
-        name = line[len("<!-- table:"):-len(" -->")] if line.startswith("<!-- table:") else None
-        if name in tables:
-            out.extend(tables[name].split("\n"))
-            skipping = True
-    path.write_text("\n".join(out), encoding="utf-8")
+    fill_tables(docs_tables(measured, why), path)
 
 
 def study_workshop_shrunk(artifacts: str, sizes=(500, 1000), seeds: int = 3, rates=(1e-4, 3e-4, 1e-3)) -> None:

@@ -6,7 +6,7 @@ seed, on the same training reviews, scored on the validation split only (the tes
 read), with the seconds each took. The split is the preset's (its seed); the seeds vary the
 classifier's initialisation and the order of the batches.
 
-Results go to `measured/windows.json`.
+Results go to `measured/windows.json`; `--docs` puts its table (`table`) in docs/measurements.md.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import keras
 from ... import config, stages
 from ...checkpoints import checkpoint_folder
 from ...experiments import MEASURED
+from . import fill_tables
 
 OUT = MEASURED / "windows.json"
 
@@ -53,16 +54,43 @@ def measure(artifacts: str, windows=(1, 2, 3, 4), seeds: int = 2, data_path=None
     return report
 
 
+def chosen(report: dict) -> int:
+    """The fewest windows (the cheapest to read) whose validation accuracy is within one standard error of
+    the best: a smaller difference is what another draw of the same number of validation reviews could give.
+
+    >>> chosen({"validation_reviews": 2500, "rows": [{"windows": 1, "val_accuracy": 0.85},
+    ...         {"windows": 2, "val_accuracy": 0.889}, {"windows": 3, "val_accuracy": 0.891}]})
+    2
+    """
+    best = max(row["val_accuracy"] for row in report["rows"])
+    error = float(np.sqrt(best * (1 - best) / report["validation_reviews"]))
+    return min(row["windows"] for row in report["rows"] if row["val_accuracy"] >= best - error)
+
+
+def table(report: dict) -> str:
+    """The study as a markdown table: validation accuracy (mean +- spread over seeds) per window count."""
+    lines = [f"| windows (tokens read) | validation accuracy, {report['validation_reviews']:,} reviews, "
+             f"{report['seeds']} seeds |", "|---|---|"]
+    for row in report["rows"]:
+        mark = " (chosen)" if row["windows"] == chosen(report) else ""
+        lines.append(f"| {row['windows']} ({row['tokens']}){mark} | {row['val_accuracy']:.4f} +- {row['val_accuracy_std']:.4f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bertmlm_lib.tools.measure.windows", description=__doc__.split("\n")[0])
     parser.add_argument("--artifacts", required=True, help="a workshop run's artifacts (vocabulary and encoder)")
     parser.add_argument("--windows", default="1,2,3,4", help="window counts to compare")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--data", default=None, help="the IMDB archive (default: as `bertmlm run` finds it)")
+    parser.add_argument("--docs", action="store_true", help="only put the shipped result's table in docs/measurements.md")
     args = parser.parse_args(argv)
+    if args.docs:
+        return fill_tables({"windows": table(json.loads(OUT.read_text()))})
     report = measure(args.artifacts, tuple(int(w) for w in args.windows.split(",")), args.seeds, args.data)
     for row in report["rows"]:
         print(f"{row['windows']} windows: {row['val_accuracy']:.4f} +- {row['val_accuracy_std']:.4f}, {row['seconds']:.0f} s")
+    print(f"chosen: {chosen(report)} windows (the fewest within one standard error of the best)")
 
 
 if __name__ == "__main__":

@@ -162,10 +162,10 @@ class FitScheduleToBudget(keras.callbacks.Callback):
             self.schedule.set_total_steps(min(self.planned_steps, step + int(self.speed * remaining)))
 
 
-def _due(model, clock: TrainingClock, every: int | str, last_minutes: float) -> bool:
-    """Whether a periodic callback is due: every `every` steps, or (`every` like "15s") that many
-    seconds of training after the last time."""
-    steps, seconds = cadence(every)
+def _due(model, clock: TrainingClock, period: tuple, last_minutes: float) -> bool:
+    """Whether a periodic callback is due; `period` is `config.cadence(every)`: every so many steps,
+    or so many seconds of training after the last time."""
+    steps, seconds = period
     if seconds:
         return clock.seconds() >= 60 * last_minutes + seconds
     return step_of(model) % steps == 0
@@ -181,7 +181,7 @@ class HeldoutEvaluator(keras.callbacks.Callback):
 
     def __init__(self, heldout_ds, clock: TrainingClock, every: int | str, rows: list | None = None, at_steps=()):
         super().__init__()
-        cadence(every)  # ValueError now, not at the first step
+        self.period = cadence(every)  # (steps, seconds); a ValueError now, not at the first step
         self.heldout_ds, self.clock, self.every = heldout_ds, clock, every
         self.at_steps = set(at_steps)  # also evaluated exactly there, whatever the period
         self.rows = rows if rows is not None else []
@@ -211,7 +211,7 @@ class HeldoutEvaluator(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.last_logs = logs or {}
         if (step_of(self.model) in self.at_steps
-                or _due(self.model, self.clock, self.every, self.rows[-1]["minutes"] if self.rows else 0)):
+                or _due(self.model, self.clock, self.period, self.rows[-1]["minutes"] if self.rows else 0)):
             self.record()
 
     def on_train_end(self, logs=None):
@@ -320,7 +320,7 @@ class FillMaskCallback(keras.callbacks.Callback):
         super().__init__()
         self.vectorizer, self.clock, self.probes, self.answers = vectorizer, clock or TrainingClock(), list(probes), list(answers)
         self.every, self.top_k, self.log_path, self.display = every, top_k, log_path, display
-        cadence(every)  # ValueError now, not at the first step
+        self.period = cadence(every)  # (steps, seconds); a ValueError now, not at the first step
         self.last_minutes = 0.0
         self.history: list[dict] = []
         self._handle = None
@@ -336,7 +336,7 @@ class FillMaskCallback(keras.callbacks.Callback):
         self._record()
 
     def on_train_batch_end(self, batch, logs=None):
-        if _due(self.model, self.clock, self.every, self.last_minutes):
+        if _due(self.model, self.clock, self.period, self.last_minutes):
             self._record()
 
     def on_train_end(self, logs=None):

@@ -71,8 +71,9 @@ def table(report: dict) -> str:
     """The study as a markdown table: validation accuracy (mean +- spread over seeds) per window count."""
     lines = [f"| windows (tokens read) | validation accuracy, {report['validation_reviews']:,} reviews, "
              f"{report['seeds']} seeds |", "|---|---|"]
+    pick = chosen(report)
     for row in report["rows"]:
-        mark = " (chosen)" if row["windows"] == chosen(report) else ""
+        mark = " (chosen)" if row["windows"] == pick else ""
         lines.append(f"| {row['windows']} ({row['tokens']}){mark} | {row['val_accuracy']:.4f} +- {row['val_accuracy_std']:.4f} |")
     return "\n".join(lines)
 

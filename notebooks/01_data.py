@@ -21,24 +21,20 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/01_data.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/01_data.ipynb)
 #
 # Masked language modeling learns from plain text; sentiment classification learns from labels.
-# The IMDB dataset of Maas et al. (2011) gives us both: 50,000 movie reviews labelled positive or
-# negative, and 50,000 more with no label at all. In this lesson you will
+# The IMDB dataset of Maas et al. (2011) has both: 50,000 movie reviews labelled positive or
+# negative, and 50,000 unlabelled. In this lesson you will
 #
-# 1. get the archive (downloaded once and checked, or a copy you already have),
+# 1. get the archive,
 # 2. look at its splits, labels and review lengths,
-# 3. decide which reviews each later stage may read, so that the final test score stays honest.
+# 3. decide which reviews each later stage may read, so the final test score stays honest.
 #
-# Every function used here lives in `bertmlm_lib/data.py`.
-#
-# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 12 s in the
-# workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel),
-# 21 s of it unpacking and reading the archive the first time; later runs skip the unpacking.
+# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 10 s in the
+# workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel,
+# the archive already unpacked; the first run also unpacks it).
 
 # %% [markdown]
-# *Set-up (helper cell).* On Colab the library is installed first. Then we check versions and load
-# the **config**: one frozen object with every size and knob of the pipeline. The preset comes from
-# the `BERTMLM_PRESET` environment variable (`smoke` for quick checks, `workshop` for a class,
-# `full` for the reference-sized run).
+# *Set-up (helper cell).* Installs the library on Colab and loads the **config**, which holds every
+# setting of the pipeline. `BERTMLM_PRESET` picks the preset: `smoke`, `workshop` or `full`.
 
 # %%
 import sys
@@ -60,20 +56,16 @@ print(f"preset {cfg.preset!r}: train {cfg.train_reviews or 'all'}, test {cfg.tes
 # The official archive is `aclImdb_v1.tar.gz` (84 MB) from Stanford. `load_imdb` looks for it in
 # this order:
 #
-# 1. a path you pass (`data=...`, or `--data` on the command line): the archive or its extracted folder;
+# 1. a path you pass (`data=...` or `--data`): the archive or its extracted folder;
 # 2. the `BERTMLM_DATA` environment variable;
-# 3. a download, done once, checked against the published sha256, kept in your cache folder.
+# 3. a download, done once, checked against the published sha256.
 #
-# Extraction is careful: members that would land outside the cache folder (absolute paths, `..`,
-# links) are refused, and the files are written to a temporary folder that is renamed only once
-# complete, so an interrupted run never leaves a half dataset that looks whole.
-#
-# The smoke preset reads a **subset** (2,000 train, 200 test and 400 unlabelled reviews): the same reviews every time
-# for a given seed, with as many positive as negative ones. The workshop and full presets read all.
+# The smoke preset reads a small, label-balanced **subset**, fixed by the seed. The workshop and
+# full presets read all.
 
 # %% [markdown]
 # *Statistics:* `describe` counts reviews per split and label, summarises their lengths and finds
-# reviews that appear word for word in more than one split.
+# reviews repeated across splits.
 
 # %%
 imdb = data.load_imdb(cfg=cfg)
@@ -85,10 +77,10 @@ for name, counts in report["splits"].items():
 # ## Labels: positive is 1
 #
 # A review's label comes from its folder: `pos` becomes **1**, `neg` becomes **0**, and `unsup`
-# reviews get **-1** (no label). The reference keras-io tutorial had this the other way round
-# (pos=0), so its "accuracy" and "probability" read backwards; here a high score means "positive".
-# The star rating is in each file name (`123_9.txt` is a 9/10): positive reviews are rated 7-10,
-# negative ones 1-4, and the middle ground is left out of the dataset on purpose.
+# reviews get **-1** (no label). So a high score means "positive".
+#
+# The star rating is in each file name (`123_9.txt` is a 9/10). Positive reviews are rated 7-10,
+# negative ones 1-4; middling reviews are left out of the dataset.
 
 # %%
 print(data.preview(imdb.train, n=4, width=220))
@@ -96,9 +88,8 @@ print(data.preview(imdb.train, n=4, width=220))
 # %% [markdown]
 # ## How long is a review?
 #
-# Most reviews have between 100 and 300 words, but a long tail runs past 1,000. Later we cut every
-# review to a fixed number of tokens (`cfg.max_length`), so this plot tells us how much text a model
-# will not see.
+# Later we cut every review to a fixed number of tokens (`cfg.max_length`). The plot and table
+# below show how long reviews are, and so how much text a model will not see.
 
 # %%
 ax = data.plot_length_histogram(imdb)
@@ -111,18 +102,15 @@ report["lengths_in_words"]
 #
 # * **Pretraining** (masked language modeling) needs no labels, so it may read **train + unsup**.
 # * **Fine-tuning** learns from train's labels. To choose settings (learning rate, when to stop) it
-#   needs reviews it does not learn from: a **validation** split carved from train, with the same
-#   share of each label (*stratified*).
-# * **Test** is read once, at the very end. If test reviews leaked into pretraining or into model
-#   selection, the final score would flatter the model. (The reference tutorial pretrained on test
-#   reviews and validated on them.)
+#   needs a **validation** split carved from train, with the same share of each label (*stratified*).
+# * **Test** is read once, at the very end. If test reviews leaked into pretraining or model
+#   selection, the final score would flatter the model.
 #
-# IMDB repeats a few hundred reviews word for word across splits, so `pretraining_texts()` also
-# drops any review that also appears in test.
+# Some reviews appear in more than one split, so `pretraining_texts()` drops any review that is
+# also in test.
 #
-# Note what *is* allowed: the validation reviews are part of train, so their **text** (never their
-# label) is in the pretraining corpus. That is fine: pretraining never sees a label, and test stays
-# unseen by every stage until the end.
+# Validation text (never its label) stays in the pretraining corpus. That is fine: pretraining
+# never sees a label.
 
 # %%
 train_rest, validation = data.split_validation(imdb.train, cfg.validation_fraction, cfg.seed)
@@ -133,7 +121,7 @@ print("duplicates:", report["duplicates"])
 
 # %% [markdown]
 # ## What this lesson claims, checked
-# These `assert` lines run as tests (with `pytest --nbval`): if a claim stops being true, the lesson fails.
+# These `assert` lines run as tests: if a claim stops being true, the lesson fails.
 
 # %%
 assert set(imdb.train.labels.tolist()) == {0, 1} and set(imdb.unsup.labels.tolist()) == {-1}
@@ -156,10 +144,8 @@ assert abs(validation.labels.mean() - 0.5) < 0.01, "validation is stratified"
 # %% [markdown]
 # ## Recap
 #
-# * IMDB gives 25,000 labelled training reviews, 25,000 labelled test reviews and 50,000 without a
-#   label; positive and negative come half and half.
-# * Pretraining may read the training and unlabelled reviews (never a copy of a test review);
-#   fine-tuning keeps part of the training reviews aside for validation; the test reviews are read
-#   once, at the very end (lesson 07), so the final score is honest.
+# * IMDB has 25,000 train, 25,000 test and 50,000 unlabelled reviews; labels are half positive.
+# * Pretraining reads train + unsup, minus copies of test reviews; fine-tuning keeps part of train
+#   for validation; test is read once, at the end (lesson 07).
 #
 # **Next, lesson 02**: the reviews become rows of word ids, with a vocabulary built from them.

@@ -21,17 +21,17 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/03_masking.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/03_masking.ipynb)
 #
 # Masked language modeling is a fill-in-the-blank game. We hide some words of a review and ask
-# the model to guess them from the words around them. No labels are needed: the review itself
-# holds the answers. In this lesson you will
+# the model to guess them from the words around them. The review itself holds the answers, so
+# no labels are needed. In this lesson you will
 #
 # 1. apply BERT's masking recipe to real reviews and see what it does to each word,
 # 2. check its statistics over thousands of words,
 # 3. see why masks are drawn afresh every time a review is read,
 # 4. play with the recipe in an explorer widget.
 #
-# Every function used here lives in `bertmlm_lib/masking.py`; the widget in `bertmlm_lib/widgets/`.
+# The functions live in `bertmlm_lib/masking.py`, the widget in `bertmlm_lib/widgets/`.
 #
-# **Time:** 10 minutes in class; the notebook runs in about 7 s in the workshop preset on a
+# **Time:** 10 minutes in class; the notebook runs in about 10 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
@@ -60,17 +60,16 @@ print(f"preset {cfg.preset!r}: {ids.shape[0]} reviews of {ids.shape[1]} ids, mas
 # %% [markdown]
 # ## The recipe: 15% (here 25%), then 80 / 10 / 10
 #
-# BERT **chooses** 15% of each sequence's WordPiece tokens (`[UNK]` included; never `[CLS]`,
-# `[SEP]` or padding; at most 20 of 128). We choose among the real words only (never padding,
-# `[UNK]` or `[mask]` itself), 25% of them in the workshop and full presets (`cfg.mask_rate`), because our small model
-# learned faster per step with more blanks per review (measured in lesson 05; Wettig et al. 2023,
-# "Should You Mask 15% in Masked Language Modeling?", found the same for larger BERTs, up to 40%).
+# BERT **chooses** 15% of each sequence's WordPiece tokens, at most 20 in a 128-token sequence.
+# We choose 25% of the real words in the workshop and full presets (`cfg.mask_rate`). Padding,
+# `[UNK]` and `[mask]` are never chosen.
+#
 # The model must predict the original word at every chosen position. What it *sees* there:
 #
 # * 80% of the time, `[mask]`: the blank to fill;
-# * 10% of the time, a **random** word: so it cannot trust every word it sees;
-# * 10% of the time, the **original** word: so it also learns good representations of words that
-#   are *not* masked (at fine-tuning time there is no `[mask]` at all).
+# * 10% of the time, a **random** word, so it cannot trust every word it sees;
+# * 10% of the time, the **original** word, so it also learns about unmasked words (at
+#   fine-tuning time there is no `[mask]` at all).
 #
 # Here is one review after masking. Hover over a word to see what happened to it.
 
@@ -83,12 +82,12 @@ display(HTML(render_masking([vectorizer.tokens[i] for i in ids[0, :length]], one
 # %% [markdown]
 # ## What the model receives
 #
-# The model gets the changed review, and the *positions* of the chosen words. Only those positions
-# are scored, so the expensive last layer runs on only the chosen 15-25% of the tokens (lesson 04
-# counts the saving). Each review has room for `P` predictions (`mask_rate` x `max_length`, rounded up); unused
-# slots get weight 0. For training, the
-# real predictions of a whole batch are then packed into one list (`masking.pack_predictions`), so
-# unused slots cost nothing at all.
+# The model gets the changed review and the *positions* of the chosen words. Only those positions
+# are scored, so the costly last layer runs on the chosen tokens alone.
+#
+# Each review has room for `P` predictions (`mask_rate` x `max_length`, rounded up); unused slots
+# get weight 0. `masking.pack_predictions` then packs a batch's real predictions into one list,
+# so unused slots cost nothing.
 
 # %%
 for name in ("mask_positions", "mask_ids", "mask_weights"):
@@ -109,14 +108,12 @@ stats
 # %% [markdown]
 # ## Fresh masks every time
 #
-# The reference tutorial masked the corpus once, before training: every review had the same blanks
-# in every epoch, so the model could memorise them. BERT itself did a little better: it copied its
-# data 10 times, each copy with its own fixed masks, so a sentence showed one of 10 sets of blanks
-# over 40 epochs. Drawing new masks every time a sentence is read (*dynamic masking*) came with
-# RoBERTa (Liu et al., 2019), which found it as good or slightly better and simpler. We do that:
-# masks are drawn inside the `tf.data` pipeline (the TensorFlow machinery that streams batches to
-# the model during training), so each pass over the corpus hides different words. Here is the same
-# review on two passes:
+# If we masked the corpus once, before training, a review would have the same blanks in every
+# epoch, and the model could memorise them. Instead we draw new masks each time a review is read
+# (*dynamic masking*, from RoBERTa).
+#
+# Masks are drawn inside the `tf.data` pipeline that feeds training, so each pass hides different
+# words. Here is the same review on two passes:
 
 # %%
 stream = masking.mlm_dataset(ids[:1], vectorizer.vocabulary_size, batch_size=1, seed=cfg.seed, shuffle=False,
@@ -128,8 +125,8 @@ for number, positions in enumerate(passes, start=1):
 # %% [markdown]
 # ## Explore
 #
-# Move the sliders: a higher mask rate hides more of each review (the game gets harder and each
-# review teaches more at once); the two shares set the 80 / 10 / 10 split. Type your own text too.
+# Move the sliders: a higher mask rate hides more of each review, so the game gets harder. The two
+# shares set the 80 / 10 / 10 split. Type your own text too.
 
 # %%
 masking_explorer(vectorizer, validation.texts[:5])
@@ -150,16 +147,14 @@ assert passes[0] != passes[1], "each pass draws new masks"
 # *Worked solutions, checked by CI: `08_solutions_01_04.ipynb`. Try first!*
 #
 # 1. Predict, then check with the explorer: at a 40% mask rate, how many of a review's words are
-#    chosen (the summary line counts them)? With that many words hidden, how much context is left
-#    around each one the model must guess?
-# 2. Set the `[mask]` share to 100%. Which situation at fine-tuning time does the model then never see?
+#    chosen (the summary line counts them)? How much context is left around each hidden word?
+# 2. Set the `[mask]` share to 100%. Which fine-tuning situation does the model then never see?
 
 # %% [markdown]
 # ## Recap
 #
-# * A share of the real words is chosen (25% in our presets, 15% in BERT); of those, 80% become
-#   `[mask]`, 10% a random word and 10% stay as they are, and only they are scored.
-# * Masks are drawn afresh each time a review is read (RoBERTa's dynamic masking), so the model
-#   never sees the same puzzle twice.
+# * A share of the real words is chosen (25% in our presets, 15% in BERT). Of those, 80% become
+#   `[mask]`, 10% a random word and 10% stay as they are. Only chosen words are scored.
+# * Masks are drawn afresh each time a review is read.
 #
 # **Next, lesson 04**: the model that guesses the hidden words.

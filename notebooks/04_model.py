@@ -20,25 +20,19 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/04_model.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/04_model.ipynb)
 #
-# BERT is a stack of transformer **encoder blocks** on top of word and position **embeddings**.
-# For masked language modeling, an **MLM head** (the model's last part) turns the vector at each
-# masked position into a score for every word of the vocabulary. In this lesson you will
+# BERT is **embeddings**, transformer **encoder blocks**, and an **MLM head** that scores the
+# vocabulary at masked positions. You will
 #
-# 1. see the whole model in one picture, drawn from your preset, then build the encoder and follow
-#    the shapes through it,
-# 2. check that padding really changes nothing,
-# 3. see why scoring only the masked positions, with the embedding matrix reused as the output
-#    layer, makes training several times cheaper,
-# 4. build the same model from keras-hub's layers and measure where ours departs from it.
+# 1. see the model in one picture and follow its shapes,
+# 2. check that padding changes nothing,
+# 3. see why the head scores only masked positions, reusing the embeddings,
+# 4. compare our model with keras-hub's.
 #
-# Every function used here lives in `bertmlm_lib/model.py`; the picture comes from `bertmlm_lib/diagram.py`,
-# the keras-hub comparison from `bertmlm_lib/hub.py`.
-#
-# **Time:** 10 minutes in class; the notebook runs in about 19 s in the workshop preset on a
+# **Time:** 10 minutes in class; the notebook runs in about 24 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
-# *Set-up (helper cell): Colab install, imports, config, the vocabulary from lesson 02 (built now if missing).*
+# *Set-up (helper cell): imports, config and the vocabulary from lesson 02.*
 
 # %%
 import sys
@@ -60,10 +54,8 @@ print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim ve
 # %% [markdown]
 # ## The whole model in one picture
 #
-# Drawn from the model the set-up cell just built, so it follows your preset: the boxes, their
-# output shapes and their parameter counts are read from it. Ids go in at the top; at the bottom the
-# MLM head gives each masked word a score for every vocabulary word, using the same word vectors as
-# the embeddings (the dashed arrow). Most of the parameters are those word vectors.
+# Ids go in at the top. The MLM head at the bottom scores the vocabulary for each masked word with
+# the embedding's word vectors (dashed arrow), which hold most of the parameters.
 
 # %%
 ax = diagram.plot_architecture(mlm)
@@ -71,35 +63,24 @@ ax = diagram.plot_architecture(mlm)
 # %% [markdown]
 # ## The encoder
 #
-# * **Token embeddings (+ position)**: each word id becomes a learned vector; a position signal tells
-#   the model where each word is (attention itself ignores word order; more on this below).
-# * **Encoder blocks**: self-attention lets every word look at every other real word and mix in what
-#   it finds; it does so several times in parallel (*attention heads*, each free to look for
-#   something else). A small feed-forward network then transforms each position. Each part adds its
-#   result to its input (a *residual connection*) and rescales it (*LayerNorm*), which keeps a deep
-#   stack trainable.
+# * **Embeddings**: each word id becomes a learned vector, plus a position signal.
+# * **Encoder blocks**: self-attention lets each word mix in the other real words, in several
+#   *heads* at once; a feed-forward network then transforms each position. Each part adds its output
+#   to its input (*residual connection*) and normalises it (*LayerNorm*).
 #
-# **Both ways at once.** The B of BERT is *bidirectional*: every word attends to the words before it
-# and after it in the same step (the only mask hides padding). A language model that predicts the
-# *next* word, like GPT, must use a *causal* mask instead, so each word sees only the words before
-# it. Filling in a blank is what allows the two-sided view: the word itself is hidden, so looking
-# right is not cheating. The two masks, for a review of 7 words padded to 10 (white: allowed):
+# **Both ways at once.** BERT is *bidirectional*: each word sees both sides; the only mask hides
+# padding. A blank may look both ways because its own word is hidden. GPT, which predicts the next
+# word, needs a *causal* mask: earlier words only. Both masks, 7 words padded to 10 (white: allowed):
 
 # %%
 axes = model.plot_attention_masks(real=7, length=10)
 
 # %% [markdown]
 #
-# **What we leave out of BERT.** BERT reads *pairs* of sentences: a `[CLS]` token first, a `[SEP]`
-# token after each sentence, and a *segment embedding* (sentence A or B) added to every token. It
-# also trained a second task, *next-sentence prediction*: from the `[CLS]` vector, was sentence B
-# the one that really followed A? A review is one text and our task never needs two, and RoBERTa
-# (Liu et al., 2019) found that dropping next-sentence prediction did not hurt and often helped. So
-# our model has no `[CLS]`, no `[SEP]` and no segments. Fine-tuning would train a `[CLS]` vector
-# too (RoBERTa has no next-sentence task and still classifies from its first token); lesson 06
-# instead averages the vectors of all the review's words (*mean pooling*), which needs no extra token.
+# **Left out.** BERT reads sentence *pairs* (`[CLS]`, `[SEP]`, segment embeddings) and trains
+# *next-sentence prediction*. A review is one text, so we drop both.
 #
-# The encoder is its own `keras.Model`: fine-tuning (lesson 06) reuses it as it is.
+# Lesson 06 classifies from the encoder's average word vector (*mean pooling*).
 
 # %%
 mlm.encoder.summary()
@@ -107,14 +88,12 @@ mlm.encoder.summary()
 # %% [markdown]
 # ## Following the shapes
 #
-# Shapes use five letters: **B** reviews per batch, **L** tokens per review (`max_length`), **D**
-# numbers per token vector (`embed_dim`), **V** words in the vocabulary, **N** masked tokens in the
-# batch. One batch of two sentences goes in as ids `[B, L]` and comes out of the encoder as `[B, L, D]`.
-# The head then needs only the masked tokens. We list them for the whole batch in one flat list
-# (`row * L + position`): N of them, here 3. The head gathers those N vectors `[N, D]` and scores
-# every word of the vocabulary for each: `[N, V]` (these raw scores are called *logits*; a softmax
-# turns them into probabilities). The encoder still reads every token, but in the head unused
-# prediction slots and unmasked words cost nothing.
+# **B** reviews per batch, **L** tokens each (`max_length`), **D** numbers per vector
+# (`embed_dim`), **V** vocabulary words, **N** masked tokens.
+#
+# Ids `[B, L]` leave the encoder as `[B, L, D]`. The head takes the masked positions as one flat
+# list (`row * L + position`), gathers those N vectors, `[N, D]`, and scores every word for each:
+# `[N, V]` raw scores (*logits*).
 
 # %%
 sentences = ["i have watched this [mask] and it was awesome", "the [mask] was [mask] but too long"]
@@ -131,32 +110,18 @@ print("head output    ", tuple(logits.shape), "-> one score per vocabulary word 
 # %% [markdown]
 # ## How the model knows word order
 #
-# Attention compares every word with every other word, but the comparison itself does not know
-# which word came first: shuffle a review and each word meets the same others. So the model needs a
-# position signal, and there are two families (`cfg.position_encoding`, this preset uses
-# the one printed below):
+# Attention alone ignores word order, so the model needs a position signal (`cfg.position_encoding`):
 #
-# * **Added to the word vector.** BERT (and the reference tutorial) *learns* one vector per position
-#   (`"learned"`); the original transformer added fixed sines and cosines (`"sinusoidal"`).
-#   Either way the model has to *learn* that position 17 and position 18 are neighbours.
-# * **Inside attention.** **ALiBi** (Press et al., 2022; `"alibi"`) subtracts from each attention
-#   score a penalty proportional to the distance between the two words: `slope x |i - j|`, with a
-#   different slope per head. Steep heads look almost only at the next few words, gentle heads
-#   across the review. **Rotary embeddings** (RoPE, Su et al., 2021; `"rope"`) turn each query and
-#   key by an angle that grows with its position, so their dot product depends on how far apart the
-#   two words are. ALiBi favours the words next to the mask from the very first step; with RoPE a
-#   fresh model still spreads its attention evenly (lesson 05 shows it), but favouring neighbours is
-#   easy to learn, since the score already depends on distance.
-#   **T5's relative buckets** (Raffel et al., 2020; `"t5"`) *learn* one number per head for each
-#   bucket of distance (one bucket each for the nearest distances, wider ones farther away, and
-#   separate buckets for words before and after), added to the attention score like ALiBi's penalty
-#   but learned, which is the middle way between the two families.
+# * **Added to the word vector**: one *learned* vector per position (`"learned"`, as in BERT), or
+#   fixed sines and cosines (`"sinusoidal"`).
+# * **Inside attention**: **rotary** embeddings (`"rope"`, our presets) turn each query and key by an
+#   angle that grows with position, so their score depends only on distance. A fresh RoPE model
+#   spreads its attention evenly and learns which distances matter. **ALiBi** (`"alibi"`)
+#   subtracts a penalty that grows with distance, so it favours neighbours from the start. **T5**
+#   (`"t5"`) learns a bias per distance bucket.
 #
-# That matters for pretraining: lesson 05 shows a model that, for its first thousands of steps,
-# guesses frequent words because it has not yet learned to look at the neighbours of the mask.
-# The pictures: ALiBi's penalty for the first and the last head over the first 24 positions
-# (darker: less attention allowed), and, for rotary embeddings, the score of one random query and
-# one random key placed 0 to 40 positions apart: it depends on the distance only, wherever the pair sits.
+# Below: ALiBi's penalty in two heads (darker: less attention), and a RoPE score by distance from
+# two starting positions: the curves match.
 
 # %%
 import matplotlib.pyplot as plt
@@ -182,22 +147,20 @@ plt.show()
 # %% [markdown]
 # ## Padding changes nothing
 #
-# Short reviews are padded with id 0 up to `max_length`. The encoder blocks get a **padding mask**, so
-# no real word attends to padding. If that works, adding more padding must leave the vectors of the
-# real words exactly as they were.
+# Short reviews are padded with id 0. A **padding mask** stops real words attending to padding, so
+# more padding must leave the real words' vectors unchanged.
 
 # %%
 difference = model.padding_leak(mlm.encoder, token_ids)
 print(f"largest change of a real token's vector when padding is added: {difference:.2e}")
 
 # %% [markdown]
-# ## The head: only where it must, with the embedding matrix reused
+# ## The head: masked positions only, tied embeddings
 #
-# The reference tutorial scored all V words at all L positions, although only the masked 15% of
-# positions carry a label (25% in our presets). Our head first **gathers** the masked tokens, then applies Dense + GELU +
-# LayerNorm, then multiplies by the **transposed token embedding matrix**: the same weights that
-# turned word ids into vectors turn vectors back into word scores ("tied" weights, as in BERT). That
-# saves a `D x V` matrix of parameters and ties the input and output meaning of every word.
+# Only masked positions carry a label (15% in BERT, 25% in our presets), yet the reference tutorial
+# scored all V words at all L positions. Our head **gathers** the masked tokens, applies Dense + GELU
+# + LayerNorm, then multiplies by the **transposed token embedding matrix**: *tied* weights, as in
+# BERT, saving a `D x V` matrix.
 
 # %%
 print("head reuses the embedding matrix:", mlm.head.token_embedding is model.token_embedding_of(mlm.encoder))
@@ -211,29 +174,17 @@ for name in ("workshop", "full"):
           f"{cost['projection_gflop_masked_head']:.1f} GFLOP forward, {cost['saving_factor']:.1f}x less")
 
 # %% [markdown]
-# Packing saves more still: a review shorter than `max_length` has fewer than P masked words, and
-# its unused slots are never scored. `bertmlm bench` measures the whole training step, both ways,
-# on real reviews (`docs/measurements.md` has the numbers on a 2-core laptop).
+# Short reviews save more: their empty slots are never scored.
 
 # %% [markdown]
 # ## The same BERT in keras-hub
 #
-# [keras-hub](https://keras.io/keras_hub/) is the library of ready-made Keras models you would use
-# next. Its layers build this model in a few lines: `TokenAndPositionEmbedding`,
-# `TransformerEncoder` and `MaskedLMHead` (`hub.build_hub_mlm` stacks them at your preset's sizes),
-# and `BertBackbone` / `BertMaskedLM` are the whole of BERT in two calls. We wrote ours by hand, so
-# each part could be read here, and because keras-hub's layers differ from ours in three ways that
-# matter on a laptop CPU:
+# [keras-hub](https://keras.io/keras_hub/) builds this model from `TokenAndPositionEmbedding`,
+# `TransformerEncoder` and `MaskedLMHead` (`hub.build_hub_mlm`, at your preset's sizes);
+# `BertMaskedLM` is all of BERT in one call. Ours is hand-written so you can read it.
 #
-# * its encoder block applies dropout to the attention *weights*; ours only to each sub-layer's
-#   output;
-# * its head scores every prediction slot `[B, P]`, the empty ones too; ours scores a packed list of
-#   the real masked tokens;
-# * its positions are learned vectors added to the embeddings; ours (in the workshop) are rotary,
-#   which cost a little time in every attention step.
-#
-# The cells below measure what that adds up to. Importing keras-hub loads all its model families, so
-# only this section (and `hub.py`) imports it.
+# keras-hub's layers drop out attention *weights* and score every prediction slot, empty ones too:
+# two costs ours skips. Ours pays one theirs does not: rotary positions in every attention step.
 
 # %%
 from bertmlm_lib import hub
@@ -248,13 +199,8 @@ for name, built in {"ours (this lesson)": mlm, "keras-hub layers, our sizes": hu
     print(f"{name:28} {built.count_params():>9,} parameters: {parts}")
 
 # %% [markdown]
-# The counts differ only where the designs do: keras-hub's embedding holds a table of position
-# vectors (`max_length x embed_dim`) where rotary positions need none, and `BertBackbone` adds
-# BERT's parts that we left out above: segment embeddings and a `[CLS]` "pooler" layer. The head
-# is listed without the word vectors it reuses.
-#
-# Now one masked batch of real reviews through both, and a training step of each, timed (the median
-# of 10 steps after 2 warm-up steps, the two models taking turns, on this machine, now):
+# The counts differ only where the designs do: keras-hub stores position vectors that RoPE does
+# not need; `BertBackbone` adds the segments and `[CLS]` pooler we left out.
 
 # %%
 review_ids = vectorizer.encode(stages.reviews(cfg, unlabelled=False).train.texts[:512])
@@ -268,15 +214,11 @@ print(", ".join(f"{name} {seconds * 1000:.0f} ms per training step" for name, se
       + f": keras-hub's takes {step['keras-hub'] / step['ours']:.2f}x as long")
 
 # %% [markdown]
-# Read the ratio with care: it is one batch, timed now, on whatever else your laptop is doing. In the
-# workshop preset on an idle 2-core machine, in two runs, we measured 92-94 ms for ours and 106-109 ms
-# for keras-hub's (1.14-1.16x): its attention dropout and its empty slots cost more than our rotary
-# positions, but at this size most of a step is the output layer both share. The gap grows with the share of empty
-# slots and with longer reviews.
+# Other work on your laptop can shift this one-batch timing. The shared output layer takes most of
+# a step, so the gap is small; empty slots and longer reviews widen it.
 #
-# keras-hub also masks: `MaskedLMMaskGenerator` takes the same recipe (share chosen; of those, 80%
-# `[mask]`, 10% a random word, 10% kept). On the same 512 reviews, both should give the same
-# shares, but not the same words: each draws its own random numbers.
+# keras-hub's `MaskedLMMaskGenerator` uses the same recipe (80% `[mask]`, 10% random, 10% kept).
+# Shares should match; chosen words differ (separate random draws).
 
 # %%
 masking_check = hub.compare_masking(review_ids, cfg, vectorizer.vocabulary_size)
@@ -308,18 +250,16 @@ assert masking_check["same_positions"] < 0.5, "but not the same words"
 # ## Exercises
 # *Worked solutions, checked by CI: `08_solutions_01_04.ipynb`. Try first!*
 #
-# 1. Before running it, predict how the number of parameters changes if you double `embed_dim`; then
-#    check with `model.parameter_counts(model.build_pretraining_model(cfg.replace(embed_dim=2 * cfg.embed_dim)))`.
-# 2. Suppose the encoder blocks got no padding mask. Which assert above would fail, and why?
+# 1. Predict the parameter count if you double `embed_dim`; then check with
+#    `model.parameter_counts(model.build_pretraining_model(cfg.replace(embed_dim=2 * cfg.embed_dim)))`.
+# 2. If the encoder blocks had no padding mask, which assert above would fail, and why?
 
 # %% [markdown]
 # ## Recap
 #
-# * Word vectors (most of the parameters), encoder blocks where every word attends to the words
-#   on both sides, and an MLM head that scores only the masked positions, with the word vectors
-#   reused as its output layer.
-# * Padding changes nothing; rotary positions tell attention how far apart two words are.
-# * keras-hub builds the same model from ready-made layers; ours departs where a laptop CPU pays
-#   for it (attention-weight dropout, every prediction slot scored).
+# * Embeddings, encoder blocks attending both ways, and a head scoring only masked positions with
+#   tied embeddings.
+# * Padding changes nothing; a position signal gives attention word order.
+# * keras-hub builds the same model; ours skips two of its costs.
 #
 # **Next, lesson 05**: we train this model to fill in blanks, and watch it learn.

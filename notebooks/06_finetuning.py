@@ -22,20 +22,15 @@
 #
 # Pretraining never showed the model a label. Does it know anything about sentiment? In this lesson you
 #
-# 1. ask the MLM itself, with a fill-in-the-blank question and no label at all, then with a few;
-# 2. put a classifier on the encoder and fine-tune it, in two phases;
-# 3. compare encoders fairly (yours, the instructor's, a random one, and TF-IDF), and find out why a
-#    young encoder loses when fine-tuned, and what fixes it.
+# 1. ask the MLM itself a fill-in-the-blank question, with no label, then with a few;
+# 2. fine-tune a classifier on the encoder in two phases;
+# 3. compare encoders fairly; see why a young encoder fine-tunes badly, and the fix.
 #
-# The code is in `bertmlm_lib/cloze.py` (the question), `classifier.py` and `finetune.py` (the
-# classifier), `experiments/label_efficiency.py` (the fair comparison).
-#
-# **Time:** 20 minutes in class; the notebook runs in about 3.6 minutes in the workshop preset on a
+# **Time:** 20 minutes in class; the notebook runs in about 3.9 minutes in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
-# *Set-up (helper cell): Colab install, imports, config, data, vocabulary and the pretrained encoder
-# (pretrained now if lesson 05 left none).*
+# *Set-up: imports, data, vocabulary and the pretrained encoder.*
 
 # %%
 import sys
@@ -65,16 +60,14 @@ if cfg.lesson_train_reviews:
 # %% [markdown]
 # ## Ask the MLM itself
 #
-# Put the review first, then *all in all the movie was [mask]*, and look at the words the MLM head
-# would write there: *great, good, excellent, wonderful, amazing* or *bad, terrible, awful,
-# horrible, boring*: the **verbalizer**. A class's score is the log probability of its words at
-# the `[mask]`. A model prefers some words whatever it reads, so each class's average
-# score over reviews whose labels it never sees is subtracted first (**calibration**). No label is
-# used: **zero-shot** (PET, Schick & Schütze 2021; calibration, Zhao et al. 2021). Long reviews keep
-# their last words, so the `[mask]` never falls off. The question and its words were chosen on
-# validation reviews (`experiments/cloze.py`).
+# Put the review first, then *all in all the movie was [mask]*. The MLM head scores the words it would
+# write at the `[mask]`: *great, good, ...* against *bad, terrible, ...* (the **verbalizer**). A
+# class's score is the log probability of its words.
 #
-# Type a review in the box: your MLM and the instructor's answer side by side.
+# A model prefers some words whatever it reads, so each class's average score on unlabelled reviews
+# is subtracted first (**calibration**). No label is used: **zero-shot**.
+#
+# Type a review in the box to ask both MLMs.
 
 # %%
 mlm, _, _ = checkpoints.load_pretrained(cfg.artifacts_dir)  # your whole MLM: encoder and head
@@ -88,9 +81,8 @@ for name, asked in askers.items():
 cloze_widget(askers)
 
 # %% [markdown]
-# **When does a model learn this?** Your pretraining kept your whole MLM at steps 0, 100, 200, 400, ...
-# Each copy answers the same question about 500 validation reviews. Beside it: a 4-minute workshop
-# run, and the instructor's MLM after four hours (its run kept no copies on the way).
+# **When does a model learn this?** Each copy of your MLM saved during pretraining answers the same
+# question on 500 validation reviews, beside a shipped workshop run and the instructor's MLM.
 
 # %%
 yours_over_steps = cloze.over_steps(mlm, vectorizer, cfg.artifacts_dir, val_slice.texts[:500], val_slice.labels[:500],
@@ -110,9 +102,8 @@ for name, rows in runs.items():
 
 # %% [markdown]
 # **Few-shot.** A few labelled reviews can train the whole MLM on the same question: the loss is the
-# cross-entropy over the two classes' scores, and nothing new is added. Here the instructor's MLM
-# learns from 100 labelled reviews (the best epoch on validation is kept). Below, the shipped
-# measurement beside this lesson's classic arms.
+# cross-entropy over the two classes' scores, and no layer is added. Here the instructor's MLM learns
+# from 100 labels; the cell after plots the shipped study beside the classic classifier.
 
 # %%
 few = data.balanced_subset(train, 100, cfg.seed)
@@ -131,11 +122,11 @@ print(cloze_study.summary(shipped))
 # %% [markdown]
 # ## A classifier on the encoder
 #
-# The classic way drops the MLM head. The classifier averages the encoder's vectors of the real
-# tokens (padding left out), then dropout and one sigmoid unit.
-# Reviews are longer than the encoder's `max_length` positions and reviewers give their verdict at the
-# end, so the classifier reads a review as consecutive **windows** of `max_length` tokens, each
-# through the same encoder, and averages over all of them.
+# The classic way drops the MLM head: average the encoder's vectors of the real tokens (not padding),
+# then dropout and one sigmoid unit.
+#
+# Many reviews are longer than `max_length`, and the verdict often comes last. So the classifier reads
+# consecutive **windows** of `max_length` tokens with the same encoder and averages them all.
 
 # %%
 lengths = (train_ids != 0).sum(axis=1)
@@ -147,11 +138,9 @@ sentiment = classifier.classifier_for(encoder, cfg)
 sentiment.summary()
 
 # %% [markdown]
-# It trains in **two phases**. First the encoder is frozen and only the new, random layer learns, so
-# its first clumsy updates cannot damage what pretraining built. Then everything learns, at a rate
-# that warms up and decays to zero. Each phase keeps its best epoch on validation; test reviews wait
-# for lesson 07. (BERT skips the frozen phase and uses rates 50 times smaller: its encoder trained
-# for days, ours for minutes.)
+# It trains in **two phases**. First the encoder is frozen, so the new random layer's first updates
+# cannot damage it. Then everything learns, at a rate that warms up and decays to zero. The best epoch
+# on validation is kept; test reviews wait for lesson 07.
 
 # %%
 result = finetune.finetune(sentiment, (train_ids, train.labels), (validation_ids, validation.labels), cfg)
@@ -163,12 +152,13 @@ print("saved for lesson 07:", saved["model"])
 # %% [markdown]
 # ## A fair comparison, in class
 #
-# Each encoder gets exactly the same treatment (`label_efficiency.Protocol`): the same 1,000 labelled
-# reviews, the same validation reviews, the same tokens, steps, schedule and rate, scored once on
-# the same 2,000 test reviews. The contestants: **your encoder**, **the instructor's** (when it fits
-# your preset) and a **random** one of the same shape. Beside each fine-tuned classifier, a
-# **linear probe**: a logistic regression on the frozen encoder's averaged vectors, which shows what
-# pretraining put *into* the vectors. TF-IDF is the bar to clear. One seed: a point or two is chance.
+# **Your encoder**, **the instructor's** (when it fits your preset) and a **random** one get the same
+# treatment (`label_efficiency.Protocol`): the same labels, steps and rate, scored on the same test
+# reviews.
+#
+# A **linear probe** (logistic regression on the frozen encoder's averaged vectors) shows what
+# pretraining put *into* the vectors. TF-IDF is the bar to clear. With one seed, a point or two is
+# chance.
 
 # %%
 teacher = stages.instructor_artifacts(cfg)  # None when the shipped model does not fit this preset
@@ -190,23 +180,20 @@ print(f"{'TF-IDF + LR':22} {payoff['tfidf']:.3f}")
 # %% [markdown]
 # ## Why does a young encoder lose when fine-tuned?
 #
-# A 4-minute encoder's frozen vectors beat a random encoder's in a probe, yet fine-tuned it loses to
-# the random one. Measured on a 4-minute workshop run, 500 labels (printed below):
+# A young encoder wins the probe but loses to a random one when fine-tuned. The next cell prints why,
+# measured on a shipped workshop run:
 #
-# 1. **Pretraining grew the weights** several times over their starting size.
-# 2. **The handicap is in the word vectors**: pretrained word vectors on a random layer fine-tune as
-#    badly as the whole pretrained encoder, random word vectors on the pretrained layer as well as a
-#    random encoder (one seed: a pointer, tested by the fix below with three).
-# 3. **Those vectors point mostly one way**: two reviews' averaged vectors are nearly parallel. A probe
-#    rescales every feature before it fits, so it still finds the differences. Fine-tuning has to
-#    turn the vectors, and Adam moves every weight by about the learning rate per step, whatever its
-#    size: a vector several times larger turns several times slower in the same few dozen steps.
+# 1. **Pretraining grew the weights** well past their starting size.
+# 2. **The handicap is in the word vectors**: swap them between the two encoders and the loss follows
+#    them (one seed, so only a hint).
+# 3. **They point mostly one way**: two reviews' averaged vectors are nearly parallel. A probe rescales
+#    every feature, so it still sees the differences. Fine-tuning must turn them, but Adam moves
+#    each weight by about the learning rate per step, whatever its size, so large vectors turn slowly.
 #
-# **The fix**: before fine-tuning, shrink the word vectors to the size fresh ones start at
-# (`classifier.shrink_word_vectors`). The LayerNorm right after them undoes any common scale, so the
-# encoder computes exactly what it did; only fine-tuning's steps grow, relatively. Measured fairly:
-# both encoders shrunk, the same rates searched on validation, several seeds.
-# Last: how many minutes of pretraining until the fix pulls ahead?
+# **The fix**: shrink the word vectors to a fresh size before fine-tuning
+# (`classifier.shrink_word_vectors`). The LayerNorm after them undoes any common scale, so the encoder
+# computes the same thing, but each step is now larger relative to the vectors. The cell's last lines
+# show how much pretraining the fixed encoder needs to beat a random one.
 
 # %%
 why = experiments.load_measured("why_finetuning.json")
@@ -233,9 +220,9 @@ if "shrunk" in turns:  # the instructor's run after a few minutes of pretraining
 # %% [markdown]
 # ## Measured with three seeds: more pretraining, more labels
 #
-# Shipped, with the same protocol and three seeds (error bars: one standard deviation): the
-# instructor's encoder after 5 to 240 minutes, each fine-tuned and probed with 1,000 labels (left:
-# against minutes, right: against how well it fills blanks); then the curve against labels.
+# The instructor's encoder after 5 to 240 minutes of pretraining, fine-tuned and probed with 1,000
+# labels (error bars: one standard deviation). Left: against minutes; right: against how well it fills
+# blanks.
 
 # %%
 downstream = experiments.load_measured("downstream.json")
@@ -276,26 +263,24 @@ assert shipped["instructor"]["chosen"]["val_accuracy"] >= max(r["val_accuracy"] 
 
 # %% [markdown]
 # ## Exercises
-# *Worked solutions, checked by CI: `10_solutions_06_07.ipynb`. Try first!*
+# *Worked solutions: `10_solutions_06_07.ipynb`. Try first!*
 #
-# 1. Predict, then check: does `pooling="max"` do better or worse than the mean here? Start again from
-#    the pretrained encoder (the cell above changed `encoder` in place):
+# 1. Does `pooling="max"` beat the mean? Predict, then check from a fresh encoder:
 #    `classifier.classifier_for(stages.pretrained_encoder(cfg, vectorizer), cfg, pooling="max")`.
-# 2. Skip phase 1 (`frozen_epochs=0` in `finetune.finetune`), again from a fresh pretrained encoder.
-#    What happens to the first epochs?
-# 3. Fit a linear probe yourself: the frozen encoder's vectors of 1,000 labelled reviews
-#    (`classifier.pooled_features`), then `label_efficiency.linear_probe`. Predict first: which
-#    encoder's vectors separate the classes better, yours or a random one's?
-# 4. Ask your MLM another question: `cloze.Prompt("{review} . i thought it was [mask] .")`, or other
-#    words. Which does better on `val_slice`? Why must the choice be made on validation, not test?
+# 2. Skip phase 1 (`recipe=finetune.Recipe(frozen_epochs=0)` in `finetune.finetune`), again from a
+#    fresh encoder. What happens to the first epochs?
+# 3. Fit a probe: `classifier.pooled_features` of 1,000 labelled reviews, then
+#    `label_efficiency.linear_probe`. Whose vectors separate the classes better, yours or a random one's?
+# 4. Try `cloze.Prompt("{review} . i thought it was [mask] .")` on `val_slice`. Why choose a prompt
+#    on validation, not test?
 
 # %% [markdown]
 # ## Recap
 #
-# * The MLM head answers a sentiment question with no label once it has pretrained long enough;
-#   a thousand labels through the same head add a few points.
-# * A classifier on the encoder trains first with the encoder frozen, then all of it.
-# * A young encoder's word vectors are large and alike, so fine-tuning turns them slowly; shrunk to a
-#   fresh size (the same function), they fine-tune as fast as a random encoder's.
+# * A well-pretrained MLM head answers a sentiment question with no label; a few labels through it
+#   help.
+# * A classifier trains first with the encoder frozen, then all of it.
+# * A young encoder's word vectors are large and alike, so fine-tuning turns them slowly; shrunk,
+#   they fine-tune about as well as a random encoder's.
 #
 # **Next, lesson 07**: one model that reads raw strings, judged once on the test reviews.

@@ -20,22 +20,18 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/07_end_to_end.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/07_end_to_end.ipynb)
 #
-# A model that needs Python code around it to turn text into ids is hard to ship. In this lesson
-# you will
+# In this lesson you will
 #
 # 1. wrap vectorization and classifier into **one Keras model that takes raw strings**,
 # 2. save it as a single `.keras` file and reload it,
-# 3. evaluate it, once, on the **test** reviews no stage has seen, and look at where it fails,
-# 4. play with it: type a review and see which words moved the prediction, and where attention looks.
+# 3. evaluate it once on the **test** reviews and see where it fails,
+# 4. type a review and see which words moved the prediction, and where attention looks.
 #
-# Every function used here lives in `bertmlm_lib/end_to_end.py`, `bertmlm_lib/evaluate.py` and
-# `bertmlm_lib/widgets/sentiment.py`; the set-up cell uses `stages.py`.
-#
-# **Time:** 15 minutes in class; the notebook runs in about 51 s in the workshop preset on a
+# **Time:** 15 minutes in class; the notebook runs in about 65 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
-# *Set-up (helper cell): Colab install, imports, config; the classifier of lesson 06 (fine-tuned now if missing).*
+# *Set-up (helper cell): imports, config, and lesson 06's classifier (fine-tuned now if missing).*
 
 # %%
 import sys
@@ -61,11 +57,9 @@ print(f"preset {cfg.preset!r}: end-to-end model from {model_path}")
 # %% [markdown]
 # ## One model, raw strings in
 #
-# `build_end_to_end_model` puts the `TextVectorization` layer of lesson 02 in front of the
-# classifier of lesson 06: `[B]` strings -> `[B, L]` ids -> `[B, 1]` probability of "positive".
-# Lesson 06 (`stages.save_finetuned`, with `end_to_end.build_end_to_end_model`) built and saved exactly that; here it is, reloaded from its one file.
-# The reference tutorial's "end-to-end" model only overrode `evaluate`, so it could not be saved
-# and used without the notebook's Python code around it.
+# `end_to_end.build_end_to_end_model` puts the `TextVectorization` layer of lesson 02 in front of
+# the classifier of lesson 06: `[B]` strings -> `[B, L]` ids -> `[B, 1]` probability of "positive".
+# Lesson 06 saved this model; the set-up cell reloaded it.
 
 # %%
 examples = ["A wonderful, moving film. The cast is superb!", "Dull, predictable and far too long. Avoid."]
@@ -74,8 +68,8 @@ print(end_to_end.predict(model, examples))
 # %% [markdown]
 # ## Save, reload, same answers
 #
-# Saved with `model.save`, the file holds the vocabulary, the standardization (by its registered
-# name) and every weight. It reloads with `safe_mode=True`: no arbitrary code runs on load.
+# The `.keras` file holds the vocabulary, the standardization and every weight. It reloads with
+# `safe_mode=True`: no arbitrary code runs.
 
 # %%
 copy_path = end_to_end.save(model, cfg.artifacts_dir / "end_to_end_copy.keras")
@@ -86,7 +80,7 @@ print(f"largest difference after reloading: {difference}")
 # %% [markdown]
 # ## The test set, once
 #
-# Everything so far was chosen on validation reviews. Now, and only now, the test reviews.
+# Every choice so far used validation reviews. Now, once, the test reviews.
 
 # %%
 started = time.perf_counter()
@@ -97,17 +91,14 @@ print(f"test accuracy {report['accuracy']:.3f}, ROC AUC {report['auc']:.3f} on {
       f"({len(imdb.test) / seconds:,.0f} reviews/s from raw text)")
 
 # %% [markdown]
-# Two numbers beside accuracy:
+# Beside accuracy:
 #
-# * **ROC AUC** is the chance that the model gives a randomly picked positive review a higher
-#   probability than a randomly picked negative one: 0.5 is guessing, 1.0 a perfect ranking. It does
-#   not depend on the 0.5 threshold that accuracy uses.
-# * **Calibration** asks whether the probabilities mean what they say: of all reviews given about
-#   0.8, are about 80% positive? A model can rank well (high AUC) and still be over- or under-confident.
+# * **ROC AUC** is the chance that a random positive review scores above a random negative one
+#   (0.5 is guessing, 1.0 perfect). It ignores the 0.5 threshold.
+# * **Calibration** asks: of reviews given about 0.8, are about 80% positive?
 #
-# The **confusion matrix** counts the four outcomes at the 0.5 threshold: positive reviews called
-# positive (true positives), negative ones called positive (false positives), and the two mirror
-# cases. The cell after the plot reads it in words.
+# The **confusion matrix** counts the four outcomes at the 0.5 threshold; the cell after the plot
+# puts it in words.
 
 # %%
 ax = evaluate.plot_confusion(report["confusion"])
@@ -120,10 +111,9 @@ print(f"of {positives:,} positive reviews, {counts['false_negative']:,} were cal
       f"{counts['false_positive']:,} were called positive ({counts['false_positive'] / max(negatives, 1):.1%})")
 
 # %% [markdown]
-# The reliability plot puts the test reviews into ten bins by predicted probability. Each point
-# is one bin: across, the bin's mean predicted probability; up, the share of its reviews that are
-# really positive. Points on the diagonal mean calibrated; below it, the model was too sure of
-# "positive"; above it, too sure of "negative".
+# The reliability plot puts the test reviews into ten bins. Each point is a bin: across, its mean
+# prediction; up, the share really positive. On the diagonal: calibrated; below, too sure of
+# "positive"; above, too sure of "negative".
 
 # %%
 ax = evaluate.plot_reliability(evaluate.calibration(imdb.test.labels, probabilities))
@@ -131,9 +121,8 @@ ax = evaluate.plot_reliability(evaluate.calibration(imdb.test.labels, probabilit
 # %% [markdown]
 # ## Where does it fail?
 #
-# Accuracy by review length, and the reviews it was most sure of and got wrong. Reading them is the
-# best way to see what the model has not understood (sarcasm, "not bad", a plot summary with a
-# verdict only in the last line...).
+# Accuracy by review length, then the surest mistakes. Read them: look for sarcasm, "not bad", or
+# a verdict hidden in the last line.
 
 # %%
 evaluate.accuracy_by_length(imdb.test.labels, probabilities, data.review_lengths(imdb.test.texts))
@@ -145,22 +134,19 @@ for mistake in evaluate.most_confident_mistakes(imdb.test.texts, imdb.test.label
 # %% [markdown]
 # ## Try it
 #
-# Type a review. The words are tinted by how much leaving each one out changes the prediction:
-# green pushed towards positive, red towards negative.
+# Type a review. Each word is tinted by how much leaving it out changes the prediction: green
+# pushed towards positive, red towards negative.
 
 # %%
 sentiment_widget(lambda texts: end_to_end.predict(model, texts), vectorize.standardize_text, cfg.classifier_length)
 
 # %% [markdown]
-# And where does each attention head look? Pick a layer and a head. **How to read it**: each row is
-# a word of your review, each column a word it can look at, and the colour of a cell is how much of
-# that row's attention goes to that column (every row sums to 1). Look for rows that put most of
-# their weight on one column: a word leaning on its neighbour, on a sentiment word, or on itself.
+# Where does each attention head look? Pick a layer and a head. Rows are the words of your review,
+# columns the words they can look at; colour is how much of a row's attention goes there (rows sum
+# to 1). Look for rows focused on one column: a neighbour, a sentiment word, or the word itself.
 #
-# **A caveat**: attention shows where a head *reads from*, not *why* the model decided. The
-# vectors it reads are mixed again by the feed-forward layers and the pooling, and researchers
-# found that attention weights can be changed a lot without changing the prediction (Jain &
-# Wallace, 2019). For "which words mattered", trust the leave-one-word-out tints above more.
+# **A caveat**: attention shows where a head *reads from*, not *why* the model decided. For
+# "which words mattered", trust the tints above.
 
 # %%
 attention_widget(model.get_layer("sentiment_classifier").get_layer("bert_encoder"), vectorizer)
@@ -185,7 +171,7 @@ assert end_to_end.predict(model, ["great " * 5000]).shape == (1,), "a very long 
 # ## Recap
 #
 # * One `.keras` file takes raw strings: vectorization, encoder and classifier together.
-# * The test reviews are read once: accuracy, AUC, calibration and the confusion matrix say how
-#   good the model is and where it errs; attention shows where the model looks, not why it decides.
+# * The test reviews are read once: accuracy, AUC, calibration and the confusion matrix.
+# * Attention shows where the model looks, not why it decides.
 #
 # **Next**: the worked solutions in `10_solutions_06_07.ipynb`; then `bertmlm run --preset full` for the hour-long version of everything here, or the instructor's guide (`docs/instructor.md`).

@@ -57,7 +57,7 @@ FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in mod
 # set-up, `config`, the measured experiments it shows; never the plumbing (files, runners, the CLI).
 NOTEBOOK_LESSON = {"01": "data", "02": "subwords", "03": "widgets.masking_explorer", "04": "diagram",
                    "05": "representations", "06": "cloze", "07": "evaluate", "08": "evaluate",
-                   "09": "representations", "10": "evaluate"}
+                   "09": "representations", "10": "evaluate", "11": "evaluate"}
 NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks"} | TOOLS
 
 

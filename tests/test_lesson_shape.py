@@ -44,3 +44,19 @@ def test_the_readme_shows_the_measured_table():
     from bertmlm_lib.tools.measure.lessons import format_table
 
     assert format_table(MEASURED) in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_lesson_fits_its_slot_in_the_agenda():
+    """Reading a lesson's prose and waiting for its cells take at most `SLOT_SHARE` of its slot; lessons 01-07
+    hold at most `WORDS_IN_LESSONS` words together."""
+    from bertmlm_lib.tools.measure.lessons import over_slot
+
+    assert not over_slot(MEASURED), f"lessons over their slot: {over_slot(MEASURED)}"
+
+
+@pytest.mark.parametrize("row", MEASURED["lessons"], ids=lambda row: row["notebook"])
+def test_the_table_counts_the_words_the_notebook_has_now(row):
+    from bertmlm_lib.tools.measure.lessons import prose_words
+
+    assert row["words"] == prose_words(ROOT / "notebooks" / f"{row['notebook']}.ipynb"), \
+        "re-count: bertmlm bench --lessons, or tools.measure.lessons.recount_words"

@@ -10,6 +10,7 @@ because on Binder the server shares the same memory limit.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -165,6 +166,7 @@ def run(notebooks, preset: str = "workshop", artifacts: str | os.PathLike | None
         for path in paths:
             row = run_notebook(path, env, extra_pids=[jupyter.pid] if jupyter else (),
                                figures=Path(figures) if figures else None)
+            row["words"] = prose_words(path)
             rows.append(row)
             slowest = max(range(len(row["cell_seconds"])), key=row["cell_seconds"].__getitem__, default=None)
             progress(f"{row['notebook']}: {row['seconds']:.0f} s, peak {row['peak_kernel_mb']:,} MB (kernel)"
@@ -181,16 +183,66 @@ def run(notebooks, preset: str = "workshop", artifacts: str | os.PathLike | None
                                                       else "")}
 
 
+# Minutes each lesson has in the workshop agenda (docs/instructor.md); 01 and 02 share 15.
+SLOT_MINUTES = {"01_data": 6, "02_vectorization": 9, "03_masking": 10, "04_model": 10, "05_pretraining": 20,
+                "06_finetuning": 20, "07_end_to_end": 15}
+WORDS_PER_MINUTE = 200  # a learner's reading speed, for prose they are meant to follow
+SLOT_SHARE = 0.6  # reading + running may take this share of a slot; the rest is for talk and exercises
+WORDS_IN_LESSONS = 5000  # lessons 01-07 together
+
+
+def prose_words(notebook: str | os.PathLike) -> int:
+    """Words of a notebook's markdown cells (an .ipynb, or its jupytext .py twin)."""
+    path = Path(notebook)
+    if path.suffix == ".py":
+        cells = re.split(r"^# %%", path.read_text(encoding="utf-8"), flags=re.M)[1:]
+        texts = [re.sub(r"^# ?", "", cell.split("\n", 1)[1] if "\n" in cell else "", flags=re.M)
+                 for cell in cells if cell.startswith(" [markdown]")]
+    else:
+        import nbformat
+
+        texts = [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "markdown"]
+    return sum(len(text.split()) for text in texts)
+
+
+def recount_words(report: dict, folder: str | os.PathLike = "notebooks") -> dict:
+    """`report` with each row's `words` counted again from the notebooks in `folder` (after prose-only edits,
+    which change no run time)."""
+    return {**report, "lessons": [{**row, "words": prose_words(Path(folder) / f"{row['notebook']}.ipynb")}
+                                  for row in report["lessons"]]}
+
+
+def reading_and_running_minutes(row: dict) -> float:
+    """Minutes a learner spends reading the lesson's prose and waiting for its cells."""
+    return row["words"] / WORDS_PER_MINUTE + row["seconds"] / 60
+
+
+def over_slot(report: dict) -> list[str]:
+    """The lessons whose reading and running take more than `SLOT_SHARE` of their slot, and the word total
+    of lessons 01-07 if it is over `WORDS_IN_LESSONS`.
+
+    >>> over_slot({"lessons": [{"notebook": "04_model", "words": 900, "seconds": 24},
+    ...                        {"notebook": "05_pretraining", "words": 2200, "seconds": 170}]})
+    ['05_pretraining: 13.8 of 20 minutes']
+    """
+    rows = [row for row in report["lessons"] if row["notebook"] in SLOT_MINUTES]
+    wrong = [f"{row['notebook']}: {reading_and_running_minutes(row):.1f} of {SLOT_MINUTES[row['notebook']]} minutes"
+             for row in rows if reading_and_running_minutes(row) > SLOT_SHARE * SLOT_MINUTES[row["notebook"]]]
+    total = sum(row["words"] for row in rows)
+    return wrong + ([f"lessons 01-07: {total:,} words"] if total > WORDS_IN_LESSONS else [])
+
+
 def duration(seconds: float) -> str:
     """How a lesson states its run time: "40 s" under two minutes, "2.9 minutes" above."""
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} minutes"
 
 
 def format_table(report: dict) -> str:
-    """The README's lesson table: seconds and peak memory per notebook (and with the server, if counted)."""
+    """The README's lesson table: words of prose, seconds and peak memory per notebook (and with the server,
+    if counted)."""
     server = report["server_counted"]
-    lines = ["| lesson | runs in | peak memory, kernel |" + (" kernel + JupyterLab server |" if server else ""),
-             "|---|---|---|" + ("---|" if server else "")]
-    lines += [f"| {row['notebook']} | {row['seconds']:.0f} s | {row['peak_kernel_mb']:,} MB |"
+    lines = ["| lesson | words | runs in | peak memory, kernel |" + (" kernel + JupyterLab server |" if server else ""),
+             "|---|---|---|---|" + ("---|" if server else "")]
+    lines += [f"| {row['notebook']} | {row['words']:,} | {row['seconds']:.0f} s | {row['peak_kernel_mb']:,} MB |"
               + (f" {row['peak_mb']:,} MB |" if server else "") for row in report["lessons"]]
     return "\n".join(lines)

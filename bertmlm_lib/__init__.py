@@ -6,6 +6,8 @@ KERAS_BACKEND keeps their choice; the library checks it when a stage needs Tenso
 """
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow's C++ log lines (CUDA probes, oneDNN kernel notes) land in notebook outputs and are
@@ -16,9 +18,10 @@ from .errors import BertmlmError  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["BertmlmError", "__version__", "check_versions", "start_lesson"]
+__all__ = ["BertmlmError", "__version__", "check_versions", "keep_on_drive", "start_lesson"]
 
 MINIMUM_VERSIONS = {"tensorflow": "2.20", "keras": "3.13"}  # what Colab ships; CI tests both ends
+COLAB_DRIVE = Path("/content/drive/MyDrive")  # where Colab mounts a learner's Google Drive
 
 
 def _as_tuple(version):
@@ -60,13 +63,34 @@ def check_versions():
     return found
 
 
+def keep_on_drive(drive: str | os.PathLike | None = None) -> Path | None:
+    """On Colab with Google Drive mounted (at `drive`, default `COLAB_DRIVE`), keep the data and the
+    artifacts in `MyDrive/bertmlm` (it sets BERTMLM_CACHE), so each notebook's fresh Colab machine finds
+    what the lessons before it made, and the archive is downloaded once per Drive. Returns that folder;
+    None off Colab, without a mounted Drive, or when BERTMLM_CACHE is already set (your choice wins)."""
+    drive = Path(drive or COLAB_DRIVE)
+    if "google.colab" not in sys.modules or os.environ.get("BERTMLM_CACHE") or not drive.is_dir():
+        return None
+    folder = drive / "bertmlm"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["BERTMLM_CACHE"] = str(folder)
+    return folder
+
+
 def start_lesson():
     """What every notebook does first: check versions, load the config (BERTMLM_PRESET, else
-    workshop), print both in one line, and return the config."""
+    workshop), print both in one line, and return the config. On Colab it keeps the work on Google
+    Drive when Drive is mounted (`keep_on_drive`), and says how otherwise."""
     from . import config
 
     versions = check_versions()
+    kept = keep_on_drive()
     cfg = config.load()
     print(", ".join(f"{name} {version}" for name, version in versions.items())
           + f" | preset {cfg.preset!r}, artifacts in {cfg.artifacts_dir}")
+    if kept:
+        print(f"Google Drive: data and artifacts kept in {kept}, so the next notebook finds your model")
+    elif "google.colab" in sys.modules and not os.environ.get("BERTMLM_CACHE"):
+        print("Colab gives each notebook a fresh machine: to keep your model (and the data) for the next "
+              "notebook, mount Google Drive (Files panel, 'Mount Drive'), then run this cell again")
     return cfg

@@ -85,14 +85,9 @@ class Config:
     # Vectorization: ids kept (specials included) and tokens per review. `tokenizer` says what a token
     # is: a whole word ("word": every rarer word is [UNK]) or a WordPiece piece ("wordpiece", learned
     # with keras-hub: frequent words whole, rarer ones spelled from pieces; see `subwords.py`).
-    # Words stay the default: they won the measured comparison (`experiments/tokenizers.py`,
-    # `measured/tokenizers.json`: the workshop's 4 minutes of pretraining each, then fine-tuned on
-    # 1,000 labels, 256 tokens, 3 seeds, 5,000 test reviews): words 0.772 +- 0.009 fine-tuned, 0.692
-    # +- 0.007 probed; WordPiece 0.763 +- 0.004 / 0.674 +- 0.001; WordPiece with whole-word masking
-    # 0.753 +- 0.008 / 0.669 +- 0.011 (random encoders: 0.794 / 0.660 over words, 0.779 / 0.626 over pieces).
-    # Without labels too (`bertmlm bench --quality`, `measured/quality_tokenizers.json`: 4 minutes, 2 seeds,
-    # the same hidden held-out words for every model): words name 22.3 +- 0.2% of them, WordPiece 21.3 +- 0.1%,
-    # WordPiece with whole-word masking 21.3 +- 0.2%.
+    # Words stay the default: in the workshop's 4 minutes they taught the encoder a little more, with
+    # labels and without (notebook 11; `measured/tokenizers.json`, `measured/quality_tokenizers.json`).
+    # That comparison scored test reviews; re-deciding it on validation is open (the book issue).
     tokenizer: Tokenizer = "word"
     vocab_size: int = 30_000
     max_length: int = 256
@@ -124,18 +119,16 @@ class Config:
     embedding_init_std: float = 0.02  # spread of the word vectors a new model starts from (BERT's 0.02)
     weight_decay: float = 0.01
     clipnorm: float = 1.0
-    # XLA off: on this 2-core CPU it gained nothing measurable (`bertmlm bench --levers`: 101.3 vs 101.5
-    # samples/s), and with dropout on the attention weights Keras's XLA random numbers made steps
-    # ~9x slower. Worth trying on a GPU.
+    # XLA off: on a 2-core CPU it gained nothing measurable (`bertmlm bench --levers`), and with dropout
+    # on the attention weights Keras's XLA random numbers made steps several times slower. Try it on a GPU.
     jit_compile: bool = False
     pretrain_epochs: int = 5
     pretrain_minutes: float | None = None
     pretrain_steps: int | None = None  # stop after this many optimizer steps in all (None: the passes decide)
     # Short reviews first: the first `short_share` of pretraining (of the time budget, else of the
     # steps) reads only the first `short_length` tokens of each review, the rest the full length.
-    # Measured (`bertmlm bench --quality`): at length 64 the one-layer model leaves the "guess
-    # frequent words" plateau (~14.5%) after ~2,500-3,000 steps; at length 128 it was still on it
-    # after 3,400 steps. Once it has learned to use nearby words, it keeps that at full length.
+    # Short steps are cheap, and the model learns to use nearby words as well on them; it keeps that at
+    # full length (`bertmlm bench --quality`, notebook 11).
     short_length: int | None = None
     short_share: float = 0.0
     heldout_reviews: int = 1000  # of the pretraining corpus, kept aside to measure masked accuracy
@@ -151,8 +144,8 @@ class Config:
     # epochs), phase 2 (unfrozen) `finetune_epochs` epochs.
     finetune_epochs: int = 5
     frozen_steps: int | None = None
-    # Peak rate of phase 2 (the head learns at 3e-3 in phase 1). Measured on the workshop preset, one
-    # epoch: 1e-3 gave 0.876 test accuracy, 5e-4 0.868, 1e-4 0.73 (validation); it warms up and decays.
+    # Peak rate of phase 2 (the head learns at 3e-3 in phase 1); it warms up and decays. Of 1e-4, 5e-4 and
+    # 1e-3 on the workshop preset, 1e-3 validated best.
     finetune_learning_rate: float = 1e-3
     # The classifier reads up to this many consecutive windows of `max_length` tokens per review,
     # each through the same encoder (which learned max_length positions), and pools over all of them.
@@ -261,30 +254,11 @@ PRESETS: dict[str, Config] = {
         label_test_reviews=None,
         label_seeds=1,
     ),
-    # A class on 2-core laptops: the whole corpus, and the recipe that learned the most in a few
-    # minutes of a 2-core CPU in `bertmlm bench --quality` (bertmlm_lib/experiments/measured/): the reference's
-    # one-layer model with a vocabulary of 8,000 words (the output layer is most of each step: 2.4x
-    # more steps per minute than 30,000), at a constant rate of 2e-3, reading only the first 64 tokens
-    # of each review for the first 70% of its 4 minutes and 128 after, with **rotary positions** and
-    # **25% of the words masked**. Measured, 1,200 steps, same held-out set masked at BERT's 15% (see
-    # `experiments/quality.py` and docs/measurements.md): with learned positions the model stays on the ~14%
-    # frequent-word plateau for all 1,200 steps (13.6%); RoPE with 64 tokens first leaves it (20%)
-    # after 813 +- 23 steps and reaches 24.7 +- 0.2% (3 seeds); masking 25% instead of 15%, after
-    # 733 +- 58 steps, 25.9 +- 0.7% at 1,200 (3 seeds), with steps ~1.35x as long: in the 4-minute
-    # budget both reached 25.5% (1,378 vs 1,094 steps), so 25% wins by steps at no cost in minutes.
-    # RoPE at 128 throughout: exit 700, 24.9% but in 357 s; ALiBi 20.0%, fixed sinusoids 6.7%; 40%
-    # masking left sooner still (500-600) but its steps were 1.7-1.9x slower: less per minute; a rate
-    # of 4e-3 did worse than 2e-3, and a rate decayed to zero over the 4 minutes ended lower (23.1%
-    # vs 25.5%). Earlier: pre-LN, no dropout, two layers or bigger batches did no better. Since
-    # (`measured/quality_more_levers.json`, `quality_4_minutes.json`): word vectors starting 5x wider
-    # plus 64 tokens for 85% reached 26.1 +- 0.4% at 1,200 steps (3 seeds), within the recipe's spread;
-    # in one 4-minute run each on the same machine, this recipe reached 29.7% (2,622 steps) and a
-    # 4,000-word vocabulary 29.6% on the same held-out words (3,894 steps, 1.5x as fast; 31.1% both on
-    # the words both vocabularies know): level, and it cannot name 1 masked word in 20, so 8,000 stays.
-    # The classifier reads up to 3 windows of 128 tokens (384: three reviews in four whole) for one
-    # epoch, after 150 batches with the encoder frozen. The window count was chosen on validation:
-    # the fewest windows within one standard error of the best (`tools/measure/windows.py`,
-    # `measured/windows.json`; a test keeps this preset to it).
+    # A class on 2-core laptops: the whole corpus and the recipe that learned the most per CPU-minute in
+    # `bertmlm bench --quality` (the reference's one-layer model, 8,000 words, a constant rate, 64-token
+    # reviews first, rotary positions, 25% masked). The measurements are in notebook 11 and
+    # docs/measurements.md (`experiments/measured/quality*.json`); the classifier's window count was
+    # chosen on validation (`measured/windows.json`, a test keeps this preset to it).
     "workshop": Config(
         preset="workshop",
         vocab_size=8_000,
@@ -314,18 +288,13 @@ PRESETS: dict[str, Config] = {
         label_validation_reviews=500,
         label_seeds=1,  # one seed fits the budget: the point has no error bar, and the report says so
         lesson_pretrain_minutes=2.0,
-        lesson_train_reviews=6_000,  # lesson 06 measured 212 s with 10,000 and 201 s with 8,000 (bertmlm bench --lessons)
+        lesson_train_reviews=6_000,  # lesson 06's share of labels, sized to its slot (bertmlm bench --lessons)
     ),
-    # The reference tutorial's model (1 layer, dim 128, 8 heads, FF 128) and length (256), on all the
-    # data, trained with the workshop's measured recipe for an hour: vocabulary 8,000, rate 2e-3,
-    # rotary positions, short reviews (64 tokens) for the first half, then full length; over an
-    # hour the rate warms up briefly and decays to zero at the end of the budget. With learned
-    # positions it measured 27.3% (60 minutes, 32,964 steps) and 31.0% (40,416 steps) held-out
-    # masked accuracy; with rotary positions and 15% masked 31.6% (9,523 steps, shared cores); with
-    # this recipe 34.8% (28,377 steps, an idle machine). The shipped instructor model is the same run
-    # resumed to 240 minutes (`--minutes 240`): 35.8% (64,805 steps; training/README.md).
-    # One layer of width 128 stays: in 10-minute runs of this recipe (2 seeds) two layers reached the same
-    # 30.7% and width 256 28.6% (`measured/quality_instructor_size.json`).
+    # The reference tutorial's model and length (256) on all the data, with the workshop's recipe for an
+    # hour: the rate warms up briefly and decays to zero at the end of the budget. The shipped instructor
+    # model is this run resumed to 240 minutes (training/README.md; `instructor.describe` prints how well
+    # it did). One layer of width 128 stays: wider or deeper did no better in 10-minute runs
+    # (`measured/quality_instructor_size.json`).
     "full": Config(
         preset="full",
         vocab_size=8_000,
@@ -338,7 +307,7 @@ PRESETS: dict[str, Config] = {
         short_length=64,
         short_share=0.5,
         position_encoding="rope",
-        mask_rate=0.25,  # the workshop's measured winner (the hour with it: 34.8%, see above)
+        mask_rate=0.25,  # the workshop's measured winner
         eval_every=2_000,
         checkpoint_minutes=10.0,
         snapshot_minutes=(5, 15, 30, 60, 120, 240),  # the instructor model's long run keeps these

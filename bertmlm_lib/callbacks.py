@@ -316,8 +316,9 @@ class FillMaskCallback(keras.callbacks.Callback):
 
     def __init__(self, vectorizer: Vectorizer, clock: TrainingClock | None = None, probes=PROBES,
                  answers=PROBE_ANSWERS, every: int | str = 200, top_k: int = 5, log_path: Path | None = None,
-                 display: bool = True):
+                 display: bool = True, status=None):
         super().__init__()
+        self.status = status  # a function giving one line on where the run stands, shown with each update
         self.vectorizer, self.clock, self.probes, self.answers = vectorizer, clock or TrainingClock(), list(probes), list(answers)
         self.every, self.top_k, self.log_path, self.display = every, top_k, log_path, display
         self.period = cadence(every)  # (steps, seconds); a ValueError now, not at the first step
@@ -357,16 +358,21 @@ class FillMaskCallback(keras.callbacks.Callback):
                 self._show()
 
     def _show(self):
+        said = self.status() if self.status else ""
         if not _in_notebook():
             first = self.history[-1]["results"][0]
             guesses = ", ".join(p["token"] for p in first["masks"][0]["predictions"])
-            print(f"step {self.history[-1]['step']}: {first['text']} -> {guesses}")
+            print(f"step {self.history[-1]['step']}: {first['text']} -> {guesses}"
+                  + (f"\n  is it normal? {said}" if said else ""))
             return
+        from html import escape
+
         from IPython.display import HTML, display
 
         from .widgets.fill_mask import render_training_panel
 
-        panel = HTML(render_training_panel(self.history, self.answers))
+        panel = HTML((f"<p><b>Is it normal?</b> {escape(said)}</p>" if said else "")
+                     + render_training_panel(self.history, self.answers))
         if self._handle is None:
             self._handle = display(panel, display_id=True)
         else:

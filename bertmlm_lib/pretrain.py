@@ -27,6 +27,7 @@ import numpy as np
 
 from .artifacts import CHECKPOINT_FILE, FILL_MASK_LOG, LOG_FILE, ensure_folder, remove_abandoned
 from .backend import load_tensorflow, release_free_memory
+from .band import draw as draw_band, load_band, of_history
 from .checkpoints import (
     architecture,
     check_compatible,
@@ -246,7 +247,8 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     phases = phases_of(cfg, corpus, vectorizer, model, clock, planned, train)
     stopper = StopAt(planned, clock, cfg.pretrain_minutes)
     evaluator = HeldoutEvaluator(heldout, clock, cfg.eval_every, at_steps=MILESTONE_STEPS)
-    fill = FillMaskCallback(vectorizer, clock, every=cfg.eval_every, log_path=folder / FILL_MASK_LOG, display=show)
+    fill = FillMaskCallback(vectorizer, clock, every=cfg.eval_every, log_path=folder / FILL_MASK_LOG, display=show,
+                            status=status_of(cfg, vectorizer, evaluator))
     progress = ProgressLine("pretraining", planned, clock, cfg.pretrain_minutes, enabled=show)
 
     def save():
@@ -266,6 +268,18 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
 
 
 # The pieces `pretrain` is made of (`bertmlm pretrain` composes them too, see `tools/runner.py`).
+
+
+def band_for(cfg: Config) -> dict | None:
+    """The reference band for this run (`band.load_band`): the lesson's when it trains lesson 05's minutes,
+    else the preset's whole budget; None for a preset without one."""
+    return load_band("lesson" if cfg.pretrain_minutes == cfg.lesson_pretrain_minutes else "workshop", cfg.preset)
+
+
+def status_of(cfg: Config, vectorizer: Vectorizer, evaluator: HeldoutEvaluator):
+    """A function giving, in words, where the run stands at its last held-out score (`band.verdict`)."""
+    reference, frequent = band_for(cfg), frequent_word_accuracy(vectorizer)
+    return lambda: of_history(evaluator.rows, reference, frequent)
 
 
 def phases_of(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, model, clock: TrainingClock, planned: int,
@@ -403,11 +417,13 @@ def reference_levels(vectorizer: Vectorizer) -> dict[str, tuple[float, str]]:
             "perplexity": (float(size), f"a uniform guess: {size:,}")}
 
 
-def plot_curves(history: list[dict], axes=None, phases: list | None = None, references: dict | None = None):
+def plot_curves(history: list[dict], axes=None, phases: list | None = None, references: dict | None = None,
+                band: dict | None = None):
     """Loss, masked accuracy and perplexity against steps, training and held-out, side by side.
 
     With `phases` (a run's `result.phases`), a dotted line marks where the reviews got longer; with
-    `references` (`reference_levels(vectorizer)`), a dashed line shows the level to beat on each curve.
+    `references` (`reference_levels(vectorizer)`), a dashed line shows the level to beat on each curve;
+    with `band` (`band.load_band()`), the reference runs' range sits behind the held-out accuracy.
     """
     import matplotlib.pyplot as plt
 
@@ -425,6 +441,10 @@ def plot_curves(history: list[dict], axes=None, phases: list | None = None, refe
         ax.set_title(titles[key] if references else label.capitalize(), fontsize=10)
         if key == "perplexity":
             ax.set_yscale("log")
+        if band and key == "masked_accuracy":
+            draw_band(band, ax)
+            margin = 0.05 * max(steps[-1] - steps[0], 1)  # the band may go on past the run: the run sets the axis
+            ax.set_xlim(steps[0] - margin, steps[-1] + margin)
         if references and key in references:
             level, words = references[key]
             ax.axhline(level, color="dimgray", linestyle="--", linewidth=1)
@@ -433,6 +453,12 @@ def plot_curves(history: list[dict], axes=None, phases: list | None = None, refe
         for phase in (phases or [])[1:]:
             ax.axvline(phase["from_step"], color="grey", linestyle=":",
                        label=f"from here reviews are read up to {phase['length']} tokens")
-    handles, labels = axes[0].get_legend_handles_labels()
-    axes[0].figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+    handles, labels = [], []
+    for ax in axes:  # each line once, whichever panel draws it (the band: the accuracy panel only)
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    axes[0].figure.legend(handles, labels, loc="outside lower center", ncols=len(labels) if len(labels) <= 3 else 2,
+                          frameon=False)
     return axes

@@ -47,7 +47,7 @@ if "google.colab" in sys.modules:  # Colab starts without our library: install t
 
 import bertmlm_lib
 import numpy as np
-from bertmlm_lib import instructor, pretrain, representations, stages, vectorize
+from bertmlm_lib import band, instructor, pretrain, representations, stages, vectorize
 from bertmlm_lib.experiments import quality
 from bertmlm_lib.fill_mask import PROBES, FillMasker, format_table
 from bertmlm_lib.widgets.fill_mask import fill_mask_widget
@@ -58,10 +58,6 @@ corpus = stages.pretraining_corpus(cfg, vectorizer, progress=False)  # the ids l
 print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, {len(corpus.heldout_ids):,} held out; "
       f"{cfg.pretrain_epochs} pass(es)" + (f", at most {cfg.for_lesson().pretrain_minutes:g} minutes in this lesson"
                                            if cfg.pretrain_minutes else ""))
-[two_minutes] = quality.load_report(name="quality_2_minutes.json")["candidates"][quality.WORKSHOP_RECIPE]["seeds"].values()
-print(f"measured, the workshop preset's 2 minutes on a 2-core laptop: {two_minutes['steps']:,} steps, "
-      f"{two_minutes['heldout']['masked_accuracy']:.1%} of held-out masked words guessed exactly, "
-      f"first probe: {', '.join(two_minutes['probe_top5'][:3])}")
 
 # %% [markdown]
 # ## How it trains
@@ -96,10 +92,17 @@ print(f"{result.steps} steps in {result.seconds:.0f} s, stopped by {result.stopp
 # Dashed lines mark reference levels: a uniform guess over V words (loss ln V, perplexity V),
 # where training starts, and always guessing the most frequent word (printed below), the first
 # bar to clear.
+#
+# **Is my run normal?** The green band is this recipe run with other seeds (see the legend). The
+# axis counts steps, so a slow laptop sits in the band too, only stopping further left. The last
+# line says where your run stands.
 
 # %%
-axes = pretrain.plot_curves(result.history, phases=result.phases, references=pretrain.reference_levels(vectorizer))
+reference = band.load_band("lesson", cfg.preset)  # None for a preset without a measured band
+axes = pretrain.plot_curves(result.history, phases=result.phases, references=pretrain.reference_levels(vectorizer),
+                            band=reference)
 print(f"always guessing {vectorizer.tokens[vectorize.FIRST_WORD_ID]!r}: {pretrain.frequent_word_accuracy(vectorizer):.1%} masked accuracy")
+print("is my run normal?", band.of_history(result.history, reference, pretrain.frequent_word_accuracy(vectorizer)))
 
 # %%
 print("held-out before training:", result.heldout_at_start)
@@ -196,6 +199,7 @@ assert Path(result.checkpoint).is_file(), "a checkpoint to resume from"
 probe = masker("i have watched this [mask] and it was awesome", top_k=5)[0]["masks"][0]["predictions"]
 assert len(probe) == 5 and all(0 <= p["prob"] <= 1 for p in probe)
 # lesson 05's 2 minutes, measured: past the plateau, and "movie" or "film" first for the first probe
+[two_minutes] = quality.load_report(name="quality_2_minutes.json")["candidates"][quality.WORKSHOP_RECIPE]["seeds"].values()
 assert two_minutes["heldout"]["masked_accuracy"] > 0.20 and two_minutes["probe_top5"][0] in ("movie", "film")
 assert len(result.history) >= 4, "the curve has points to read"
 # what pretraining put into the vectors, checked on the instructor's model against a fresh one

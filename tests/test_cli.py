@@ -119,6 +119,7 @@ def test_pretrain_cli_reports_steps_and_heldout_metrics(pretrained):
     assert summary["steps"] >= 1 and summary["stopped_by"] == "steps"
     assert 0 <= summary["heldout"]["masked_accuracy"] <= 1 and summary["heldout"]["perplexity"] > 1
     assert (artifacts / "pretrain" / "checkpoint.keras").is_file()
+    assert summary["verdict"].startswith(f"step {summary['steps']:,}: "), "where the run stands, in words"
 
 
 def test_fill_mask_cli_json_shape(pretrained, capsys):

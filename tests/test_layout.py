@@ -16,7 +16,7 @@ NOTEBOOKS = LIBRARY.parent / "notebooks"
 
 # Bottom to top. The ground floor holds what every stage uses and what knows no lesson.
 FLOORS = [
-    ("__init__", "errors", "config", "backend", "progress", "artifacts", "archive", "schedules",
+    ("__init__", "errors", "config", "backend", "progress", "artifacts", "archive", "schedules", "band",
      "baselines", "widgets", "widgets.html", "widgets.fill_mask", "widgets.cloze", "experiments"),
     ("data",),  # lesson 01
     ("vectorize",),  # lesson 02
@@ -44,7 +44,8 @@ FLOORS = [
     # The tools: what runs the book headless (`bertmlm`), never imported by the book or a lesson.
     ("tools", "tools.distribute", "tools.export", "tools.measure", "tools.measure.named_words", "tools.measure.lessons",
      "tools.measure.bench"),
-    ("tools.runner", "tools.measure.quality", "tools.measure.label_efficiency", "tools.measure.windows"),
+    ("tools.runner", "tools.measure.quality", "tools.measure.label_efficiency", "tools.measure.windows",
+     "tools.measure.band"),
     ("tools.measure.tokenizers", "tools.measure.cloze", "tools.measure.why_finetuning"),
     ("tools.report",),
     ("tools.pipeline",),

@@ -50,6 +50,7 @@ def test_report_has_every_field_and_plot(first_run):
     zero = report["zero_shot"]  # the tiny archive's vocabulary lacks some verbalizer words: said, not failed
     assert (0 <= zero["test_accuracy"] <= 1) if "test_accuracy" in zero else "is not one token" in zero["skipped"]
     assert "**Zero-shot, no labels**" in text
+    assert "Is it normal? step " in text, "where the pretraining stands, in words"
 
 
 def test_current_stages_are_skipped_and_a_changed_setting_reruns_from_its_stage(first_run, tmp_path):

@@ -26,7 +26,8 @@ from bertmlm_lib.model import build_encoder
 from bertmlm_lib.vectorize import build_vectorizer
 
 LIBRARY = Path(pretrain.__file__).resolve().parent
-MOST_FILES = {"pretrain": 13, "finetune": 7}  # library files a lesson's training call may run code in (target: 6)
+MOST_FILES = {"pretrain": 14, "finetune": 7}  # library files a lesson's training call may run code in (target: 6;
+# pretraining went from 13 to 14 with band.py, the live panel's "is it normal?" line)
 
 SENTENCES = ["i have watched this movie and it was awesome", "the acting was bad and the plot was awful",
              "a good story with great acting", "this film is a waste of time"]

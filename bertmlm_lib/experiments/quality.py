@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import statistics
 
-
+from ..band import PLATEAU_EXIT  # held-out masked accuracy that counts as having left the frequent-word plateau
 from ..config import PRESETS, fields_of
 from . import load_measured
 
 HELDOUT_REVIEWS = 500  # one fixed held-out set for every candidate: 500 reviews, fixed masks
-PLATEAU_EXIT = 0.20  # held-out masked accuracy that counts as having left the frequent-word plateau
 CHECKPOINT_STEPS = (500, 800, 1000, 1500, 1800, 2000)  # steps at which the summary reads every curve
 CHECKPOINT_SECONDS = (60, 120, 180, 240)  # ... and training seconds (this machine's: a slower laptop has fewer steps)
 REFERENCE_VOCABULARY = 8_000  # the vocabulary every run is also scored in (the workshop's)

@@ -303,6 +303,14 @@ def run_vectorize(args) -> dict:
 # ------------------------------------------------------------------------------------------
 
 
+def _verdict(cfg, history) -> str:
+    """Where a pretraining run stands against its preset's reference band (`band.verdict`)."""
+    from .. import band, vocabularies
+    from ..pretrain import band_for, frequent_word_accuracy
+
+    return band.of_history(history, band_for(cfg), frequent_word_accuracy(vocabularies.load(cfg.artifacts_dir)))
+
+
 def run_pretrain(args) -> dict:
     from . import runner
 
@@ -318,6 +326,7 @@ def run_pretrain(args) -> dict:
         "probe": result.fill_mask[-1]["results"][0] if result.fill_mask else None,
         **_worker_facts(cfg, model),
     }
+    summary["verdict"] = _verdict(cfg, result.history)
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -326,6 +335,7 @@ def run_pretrain(args) -> dict:
               f"masked accuracy {h['masked_accuracy']:.1%}, perplexity {h['perplexity']:.1f}"
               + "".join(f"; {a:.1%} at step {int(s):,}" for s, a in result.accuracy_at_steps.items())
               + f"; checkpoint {result.checkpoint}")
+        print("is it normal? " + summary["verdict"])
     return summary
 
 

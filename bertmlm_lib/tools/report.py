@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .. import evaluate, pretrain  # noqa: E402
+from .. import band, evaluate, pretrain  # noqa: E402
 from ..fill_mask import PROBE_ANSWERS  # noqa: E402
 from .. import vocabularies  # noqa: E402
 from ..experiments import label_efficiency  # noqa: E402
@@ -25,10 +25,13 @@ PLOTS = {"training_curves": "training_curves.png", "fill_mask": "fill_mask_over_
 def write(folder: Path, report: dict, summaries: dict) -> Path:
     """Draw the four plots into `folder` and write `report.md` beside `report.json`."""
     pre = summaries["pretrain"]
-    references = pretrain.reference_levels(vocabularies.load(folder))
+    vectorizer = vocabularies.load(folder)
+    references = pretrain.reference_levels(vectorizer)
+    reference_band = band.load_band("workshop", report["preset"])  # `bertmlm run` trains the whole budget
+    said = band.of_history(pre["history"], reference_band, pretrain.frequent_word_accuracy(vectorizer))
     drawings = {
         "training_curves": lambda: pretrain.plot_curves(pre["history"], phases=pre["mlm"].get("phases"),
-                                                        references=references)[0].figure,
+                                                        references=references, band=reference_band)[0].figure,
         "fill_mask": lambda: plot_expected_word(pre["fill_mask_history"], list(PROBE_ANSWERS),
                                                 plt.subplots(figsize=(6, 3))[1]).figure,
         "label_efficiency": lambda: label_efficiency.plot(report["label_efficiency"]).figure,
@@ -39,7 +42,7 @@ def write(folder: Path, report: dict, summaries: dict) -> Path:
         figure.savefig(folder / PLOTS[name], dpi=100, bbox_inches="tight")
         plt.close(figure)
     path = folder / "report.md"
-    path.write_text(markdown(report), encoding="utf-8")
+    path.write_text(markdown(report, said), encoding="utf-8")
     return path
 
 
@@ -49,8 +52,8 @@ def _mean_and_spread(row: dict, arm: str) -> str:
     return f"{row[arm]:.3f}" + (f" +- {spread:.3f}" if spread is not None else "")
 
 
-def markdown(report: dict) -> str:
-    """The one-page summary of a run."""
+def markdown(report: dict, verdict: str = "") -> str:
+    """The one-page summary of a run; `verdict`: where its pretraining stands against the reference band."""
     t, mlm, clf = report["timings_s"], report["mlm"], report["classifier"]
     arms = [arm for arm in label_efficiency.ARMS if all(arm in row for row in report["label_efficiency"])]
     rows = "\n".join(f"| {row['labels']:,} | " + " | ".join(_mean_and_spread(row, arm) for arm in arms) + " |"
@@ -89,6 +92,7 @@ Finished {report['finished_at']} on {report['machine']['cpus']} CPUs; peak memor
 
 **Pretraining**: held-out masked accuracy {mlm['masked_accuracy']:.1%}, perplexity {mlm['perplexity']:.1f}
 ({mlm['steps']:,} steps{milestones}). "{probe['text']}" -> {', '.join(probe['top'])}.
+{f"Is it normal? {verdict}" if verdict else ""}
 
 **Classifier** (reads up to {report['config']['max_length'] * report['config'].get('classifier_windows', 1)} tokens;
 chosen on validation, scored once on {clf['test_reviews']:,} test reviews): test accuracy

@@ -19,7 +19,7 @@ from ..config import Config
 from ..errors import ArtifactError
 from ..pretrain import (MILESTONE_STEPS, Corpus, append_log, heldout_of, checkpoint_meta, datasets,
                         fit_phases, fit_to_budget, keep_mlm, phases_of, plan_steps, result_of,
-                        short_dataset, start_model, whole_words)
+                        short_dataset, start_model, status_of, whole_words)
 from ..vectorize import Vectorizer
 from .distribute import (AgreeAcrossWorkers, AgreedClock, AgreedStopOnCtrlC, SnapshotAt, agree, is_multiworker,
                          per_replica, save_target, strategy_for, weights_digest, writes_here)
@@ -70,7 +70,8 @@ def _pretrain(cfg, corpus, vectorizer, resume, callbacks, progress, fill_mask_di
     stopper = StopAt(planned, clock, cfg.pretrain_minutes)
     evaluator = HeldoutEvaluator(heldout, clock, cfg.eval_every, at_steps=MILESTONE_STEPS)
     fill = FillMaskCallback(vectorizer, clock, every=cfg.eval_every,
-                            log_path=folder / FILL_MASK_LOG if writes else None, display=fill_mask_display and writes)
+                            log_path=folder / FILL_MASK_LOG if writes else None, display=fill_mask_display and writes,
+                            status=status_of(cfg, vectorizer, evaluator))
     progress_line = ProgressLine("pretraining", planned, clock, cfg.pretrain_minutes, enabled=progress and writes)
 
     def save():  # on every worker: the others save into a scratch folder (see `save_target`)

@@ -68,12 +68,14 @@ def keep_on_drive(drive: str | os.PathLike | None = None) -> Path | None:
     artifacts in `MyDrive/bertmlm` (it sets BERTMLM_CACHE), so each notebook's fresh Colab machine finds
     what the lessons before it made, and the archive is downloaded once per Drive. Returns that folder;
     None off Colab, without a mounted Drive, or when BERTMLM_CACHE is already set (your choice wins)."""
+    from .config import CACHE_ENV
+
     drive = Path(drive or COLAB_DRIVE)
-    if "google.colab" not in sys.modules or os.environ.get("BERTMLM_CACHE") or not drive.is_dir():
+    if "google.colab" not in sys.modules or os.environ.get(CACHE_ENV) or not drive.is_dir():
         return None
     folder = drive / "bertmlm"
     folder.mkdir(parents=True, exist_ok=True)
-    os.environ["BERTMLM_CACHE"] = str(folder)
+    os.environ[CACHE_ENV] = str(folder)
     return folder
 
 
@@ -90,7 +92,7 @@ def start_lesson():
           + f" | preset {cfg.preset!r}, artifacts in {cfg.artifacts_dir}")
     if kept:
         print(f"Google Drive: data and artifacts kept in {kept}, so the next notebook finds your model")
-    elif "google.colab" in sys.modules and not os.environ.get("BERTMLM_CACHE"):
+    elif "google.colab" in sys.modules and not os.environ.get(config.CACHE_ENV):
         print("Colab gives each notebook a fresh machine: to keep your model (and the data) for the next "
               "notebook, mount Google Drive (Files panel, 'Mount Drive'), then run this cell again")
     return cfg

@@ -211,6 +211,7 @@ class PretrainResult:
     fill_mask: list = field(default_factory=list)
     checkpoint: str = ""
     phases: list = field(default_factory=list)  # [{"length", "from_step", "to_step"}], short reviews first
+    verdict: str = ""  # where the run ended against its reference band, in words (`band.verdict`)
 
     @property
     def accuracy_at_steps(self) -> dict:
@@ -353,7 +354,8 @@ def result_of(model, clock: TrainingClock, stopper: StopAt, evaluator: HeldoutEv
     return PretrainResult(steps=step_of(model), seconds=round(clock.seconds(), 1), stopped_by=stopper.reason,
                           heldout=heldout_of(rows[-1]),
                           heldout_at_start=before["heldout_at_step_0"] or at_step_0(evaluator, before),
-                          history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE), phases=ran)
+                          history=rows, fill_mask=fill.history, checkpoint=str(folder / CHECKPOINT_FILE), phases=ran,
+                          verdict=fill.status() if fill.status else "")
 
 
 def start_model(cfg: Config, vectorizer: Vectorizer, folder: Path, resume: bool, planned: int, writes: bool = True):

@@ -303,14 +303,6 @@ def run_vectorize(args) -> dict:
 # ------------------------------------------------------------------------------------------
 
 
-def _verdict(cfg, history) -> str:
-    """Where a pretraining run stands against its preset's reference band (`band.verdict`)."""
-    from .. import band, vocabularies
-    from ..pretrain import band_for, frequent_word_accuracy
-
-    return band.of_history(history, band_for(cfg), frequent_word_accuracy(vocabularies.load(cfg.artifacts_dir)))
-
-
 def run_pretrain(args) -> dict:
     from . import runner
 
@@ -326,7 +318,7 @@ def run_pretrain(args) -> dict:
         "probe": result.fill_mask[-1]["results"][0] if result.fill_mask else None,
         **_worker_facts(cfg, model),
     }
-    summary["verdict"] = _verdict(cfg, result.history)
+    summary["verdict"] = result.verdict
     if args.json:
         print(json.dumps(summary, indent=1))
     else:

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .. import band, evaluate, pretrain  # noqa: E402
 from ..fill_mask import PROBE_ANSWERS  # noqa: E402
 from .. import vocabularies  # noqa: E402
+from ..config import from_dict  # noqa: E402
 from ..experiments import label_efficiency  # noqa: E402
 from ..widgets.fill_mask import plot_expected_word  # noqa: E402
 
@@ -27,7 +28,7 @@ def write(folder: Path, report: dict, summaries: dict) -> Path:
     pre = summaries["pretrain"]
     vectorizer = vocabularies.load(folder)
     references = pretrain.reference_levels(vectorizer)
-    reference_band = band.load_band("workshop", report["preset"])  # `bertmlm run` trains the whole budget
+    reference_band = pretrain.band_for(from_dict(report["config"]))
     said = band.of_history(pre["history"], reference_band, pretrain.frequent_word_accuracy(vectorizer))
     drawings = {
         "training_curves": lambda: pretrain.plot_curves(pre["history"], phases=pre["mlm"].get("phases"),

@@ -3,11 +3,13 @@ and the comparison itself runs end to end on a tiny archive with the fair protoc
 
 from pathlib import Path
 
+import pytest
+
 import matplotlib
 
 matplotlib.use("Agg")
 
-from bertmlm_lib import config  # noqa: E402
+from bertmlm_lib import config, vocabularies  # noqa: E402
 from bertmlm_lib.experiments import load_measured, tokenizers  # noqa: E402
 from bertmlm_lib.tools.measure import tokenizers as measure_tokenizers  # noqa: E402
 from bertmlm_lib.experiments.label_efficiency import Protocol  # noqa: E402
@@ -81,4 +83,14 @@ def test_the_comparison_runs_end_to_end(tiny_archive, tmp_path):
         assert run["pretraining_steps"] >= 1 and 0 <= run["test_accuracy"] <= 1 and run["reads_tokens"] == [64]
     word, pieces = report["by_tokenizer"]["word"], report["by_tokenizer"]["wordpiece"]
     assert set(pieces["runs"]) == {"random (wordpiece)", "wordpiece", "wordpiece_wwm"}, "pieces share one vocabulary"
-    assert word["test_reviews"] == pieces["test_reviews"], "both kinds are scored on the same reviews"
+    assert word["test_reviews"] == pieces["test_reviews"] == 8, "both kinds are scored on the same reviews"
+    assert report["scored_on"] == "validation", "a choice is made on held-out train reviews, not on test"
+    pieces_of = [vocabularies.load(tmp_path / "recipes" / name).fingerprint for name in ("wordpiece", "wordpiece_wwm")]
+    assert pieces_of[0] == pieces_of[1], "the recipes with pieces learn one vocabulary between them"
+
+
+def test_the_comparison_refuses_an_unknown_scoring_set(tmp_path):
+    from bertmlm_lib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="scored_on='train'.*validation"):
+        measure_tokenizers.compare(tmp_path, scored_on="train")

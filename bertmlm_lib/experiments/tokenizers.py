@@ -47,7 +47,7 @@ def plot(report: dict, axes=None):
         ax.set_title(f"{title}, {report['labels']:,} labels")
         ax.set_ylim(55, 90)
         ax.legend(fontsize=8, loc="upper left")
-    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].set_ylabel("validation accuracy (%)" if report.get("scored_on") == "validation" else "test accuracy (%)")
     seeds = report["protocol"]["seeds"]
     axes[0].figure.suptitle(f"Words or pieces after {report['pretrain_minutes']:g} minutes of pretraining "
                             f"(mean of {seeds} seeds, whiskers: one standard deviation)", fontsize=10)

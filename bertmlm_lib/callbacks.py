@@ -242,6 +242,29 @@ class CheckpointEvery(keras.callbacks.Callback):
         self._save()
 
 
+class AfterEachEvaluation(keras.callbacks.Callback):
+    """Call `take(row)` with each new held-out row of `evaluator` (placed after it in the callback list, so
+    it sees the row of the same batch): the time-lapse keeps the whole MLM there."""
+
+    def __init__(self, evaluator: HeldoutEvaluator, take):
+        super().__init__()
+        self.evaluator, self.take, self.seen = evaluator, take, 0
+
+    def _take_new(self):
+        while self.seen < len(self.evaluator.rows):
+            self.take(self.evaluator.rows[self.seen])
+            self.seen += 1
+
+    def on_train_begin(self, logs=None):
+        self._take_new()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._take_new()
+
+    def on_train_end(self, logs=None):
+        self._take_new()
+
+
 class AtSteps(keras.callbacks.Callback):
     """Call `take(step)` once as the optimizer reaches each of `steps` (step 0: before a fresh run's first
     batch); steps a resumed run is already past are skipped."""

@@ -131,16 +131,20 @@ MLM_SNAPSHOT_STEPS = (0, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 512
 MLM_SNAPSHOT_FOLDER = "mlm"
 
 
-def save_mlm_snapshot(model, folder: Path, step: int) -> Path:
-    """Keep the whole MLM's weights at `step` (float16, compressed) under `snapshots/mlm/`."""
+def _save_weights(model, path: Path) -> Path:
+    """The model's weights in float16, compressed, written atomically to `path` (an .npz)."""
     import numpy as np
 
-    path = Path(folder) / SNAPSHOT_FOLDER / MLM_SNAPSHOT_FOLDER / f"step_{step:06d}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_suffix(".tmp.npz")
     np.savez_compressed(scratch, *[np.asarray(w, dtype=np.float16) for w in model.get_weights()])
     scratch.replace(path)
     return path
+
+
+def save_mlm_snapshot(model, folder: Path, step: int) -> Path:
+    """Keep the whole MLM's weights at `step` (float16, compressed) under `snapshots/mlm/`."""
+    return _save_weights(model, Path(folder) / SNAPSHOT_FOLDER / MLM_SNAPSHOT_FOLDER / f"step_{step:06d}.npz")
 
 
 def mlm_snapshots(folder) -> list[tuple[int, Path]]:
@@ -162,6 +166,64 @@ def load_mlm_snapshot(model, path: Path):
         raise ArtifactError(f"the snapshot {path} is of another model's shape: it was kept by another run.")
     model.set_weights(weights)
     return model
+
+
+# The time-lapse of a run (`widgets.time_lapse`): the whole MLM at each held-out evaluation, at most
+# `MOMENTS_KEPT` of them (~2 MB each for the workshop's model), thinned evenly as a long run adds more.
+MOMENTS_FOLDER = "moments"
+MOMENTS_INDEX = "moments.json"
+MOMENTS_KEPT = 16
+
+
+def moments_to_drop(steps: list[int], keep: int = MOMENTS_KEPT) -> list[int]:
+    """Which steps to let go so that `keep` remain, spread as evenly as they can be: the first and the
+    last always stay; each time, the one whose neighbours are closest together goes.
+
+    >>> moments_to_drop([0, 10, 20, 25, 30, 40], keep=4)
+    [25, 10]
+    """
+    steps, dropped = sorted(steps), []
+    while len(steps) > max(keep, 2):
+        gaps = [steps[i + 1] - steps[i - 1] for i in range(1, len(steps) - 1)]
+        dropped.append(steps.pop(1 + gaps.index(min(gaps))))
+    return dropped
+
+
+def read_moments(folder) -> list[dict]:
+    """The moments a pretraining folder (or an artifacts folder) keeps: `[{"step", "masked_accuracy", "file"}]`
+    oldest first, `file` an absolute path; [] when none were kept."""
+    folder = Path(folder)
+    found = folder / SNAPSHOT_FOLDER / MOMENTS_FOLDER
+    if not found.is_dir():
+        found = checkpoint_folder(folder) / SNAPSHOT_FOLDER / MOMENTS_FOLDER
+    index = found / MOMENTS_INDEX
+    rows = read_json(index, "time-lapse index", "pretrain again to keep new moments") if index.is_file() else []
+    return [{**row, "file": str(found / row["file"])} for row in rows if (found / row["file"]).is_file()]
+
+
+def save_moment(model, folder: Path, step: int, masked_accuracy: float | None, keep: int = MOMENTS_KEPT) -> list[dict]:
+    """Keep the whole MLM as the moment at `step` (with its held-out masked accuracy), let go of the moments
+    `moments_to_drop` names, and return the moments kept."""
+    found = Path(folder) / SNAPSHOT_FOLDER / MOMENTS_FOLDER
+    name = f"step_{step:06d}.npz"
+    _save_weights(model, found / name)
+    rows = [{k: row[k] for k in ("step", "masked_accuracy", "file")} for row in read_moments(folder)
+            if row["step"] != step]
+    rows = [{**row, "file": Path(row["file"]).name} for row in rows]
+    rows.append({"step": step, "masked_accuracy": masked_accuracy, "file": name})
+    gone = set(moments_to_drop([row["step"] for row in rows], keep))
+    for row in rows:
+        if row["step"] in gone:
+            (found / row["file"]).unlink(missing_ok=True)
+    write_json(found / MOMENTS_INDEX, sorted((row for row in rows if row["step"] not in gone), key=lambda r: r["step"]))
+    return read_moments(folder)
+
+
+def clear_moments(folder: Path) -> None:
+    """Forget the moments of an earlier run (a fresh run starts its own time-lapse)."""
+    import shutil
+
+    shutil.rmtree(Path(folder) / SNAPSHOT_FOLDER / MOMENTS_FOLDER, ignore_errors=True)
 
 
 def load_encoder(cfg: Config, vectorizer: Vectorizer):

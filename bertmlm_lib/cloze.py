@@ -41,11 +41,8 @@ from . import model as _registers_model_layers  # noqa: E402,F401  (a saved cloz
 from .model import flat_positions  # noqa: E402
 
 REVIEW = "{review}"
-# The question and the words chosen on validation reviews (`experiments/cloze.py`; the candidates and
-# their validation accuracies are in `measured/cloze.json`). Index = label: 0 negative, 1 positive.
-TEMPLATE = "{review} . all in all the movie was [mask] ."
-VERBALIZER = (("bad", "terrible", "awful", "horrible", "boring"),
-              ("great", "good", "excellent", "wonderful", "amazing"))
+# The question and its words (`fill_mask.TEMPLATE`, `fill_mask.VERBALIZER`: lesson 05's time-lapse asks it too).
+from .fill_mask import TEMPLATE, VERBALIZER  # noqa: E402,F401
 # Reviews per forward pass when scoring: a batch's attention weights are [batch, heads, length, length] floats,
 # 268 MB for 128 reviews of the instructor's 256 tokens; 32 keep a lesson's kernel within Binder's memory.
 SCORE_BATCH = 32

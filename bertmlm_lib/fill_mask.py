@@ -33,6 +33,12 @@ PROBES = (
     "this film is a [mask] of time",
 )
 PROBE_ANSWERS = ("movie", "bad", "movies", "waste")
+# The sentiment question an MLM can answer without labels (`cloze`, lesson 06), and the words of each class,
+# chosen on validation reviews (`experiments/cloze.py`; the candidates' validation accuracies are in
+# `measured/cloze.json`). Index = label: 0 negative, 1 positive.
+TEMPLATE = "{review} . all in all the movie was [mask] ."
+VERBALIZER = (("bad", "terrible", "awful", "horrible", "boring"),
+              ("great", "good", "excellent", "wonderful", "amazing"))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -32,12 +32,14 @@ from .checkpoints import (
     architecture,
     check_compatible,
     checkpoint_folder,
+    clear_moments,
     load_checkpoint,
     read_checkpoint_meta,
     save_checkpoint,
     MLM_SNAPSHOT_STEPS,
     save_encoder,
     save_mlm_snapshot,
+    save_moment,
 )
 from .config import Config
 from .masking import max_predictions_for, mlm_dataset
@@ -49,6 +51,7 @@ import keras  # noqa: E402
 
 from . import model as model_module  # noqa: E402
 from .callbacks import (  # noqa: E402
+    AfterEachEvaluation,
     AtSteps,
     CheckpointEvery,
     FillMaskCallback,
@@ -259,7 +262,8 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     ctrl_c = StopOnCtrlC()
     pieces = [StartClock(clock), stopper, *fit_to_budget(model, clock, cfg.pretrain_minutes, planned), evaluator,
               fill, progress, CheckpointEvery(save, cfg.checkpoint_minutes), *callbacks, ctrl_c,
-              AtSteps(MLM_SNAPSHOT_STEPS, lambda step: keep_mlm(model, folder, step, clock))]
+              AtSteps(MLM_SNAPSHOT_STEPS, lambda step: keep_mlm(model, folder, step, clock)),
+              AfterEachEvaluation(evaluator, lambda row: keep_moment(model, folder, row, clock))]
     ran = fit_phases(model, phases, pieces, planned, per_pass, stopper, ctrl_c, save, progress)
     result = result_of(model, clock, stopper, evaluator, fill, before, ran, folder)
     append_log(folder / LOG_FILE, result)
@@ -300,6 +304,15 @@ def fit_to_budget(model, clock: TrainingClock, minutes: float | None, planned: i
     """Under a time budget, the callback that keeps the learning rate's end at the budget's end."""
     schedule = schedule_of(model)
     return [FitScheduleToBudget(schedule, clock, minutes, planned)] if minutes and schedule is not None else []
+
+
+def keep_moment(model, folder: Path, row: dict, clock: TrainingClock) -> None:
+    """Keep the whole MLM as one moment of the run's time-lapse (`widgets.time_lapse`), at a held-out
+    evaluation `row`; the first of a fresh run forgets an earlier run's moments. Not training time."""
+    with clock.pause():
+        if row["step"] == 0:
+            clear_moments(folder)
+        save_moment(model, folder, row["step"], row.get("val_masked_accuracy"))
 
 
 def keep_mlm(model, folder: Path, step: int, clock: TrainingClock) -> None:

@@ -120,6 +120,9 @@ def test_pretrain_cli_reports_steps_and_heldout_metrics(pretrained):
     assert 0 <= summary["heldout"]["masked_accuracy"] <= 1 and summary["heldout"]["perplexity"] > 1
     assert (artifacts / "pretrain" / "checkpoint.keras").is_file()
     assert summary["verdict"].startswith(f"step {summary['steps']:,}: "), "where the run stands, in words"
+    from bertmlm_lib.checkpoints import read_moments
+
+    assert [m["step"] for m in read_moments(artifacts)][-1] == summary["steps"], "the time-lapse ends at the last step"
 
 
 def test_fill_mask_cli_json_shape(pretrained, capsys):

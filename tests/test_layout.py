@@ -33,6 +33,7 @@ FLOORS = [
     ("callbacks",),
     ("pretrain",),  # lesson 05
     ("representations",),  # lesson 05: what pretraining put into the vectors
+    ("widgets.time_lapse",),  # lesson 05: what the MLM knew at each moment of its run
     ("classifier",),  # lesson 06's model
     ("finetune",),  # lesson 06
     ("cloze",),  # lesson 06: the MLM asked itself (shrinks word vectors as the classifier does)
@@ -57,7 +58,7 @@ FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in mod
 # What a lesson notebook may import: its lesson's modules and those of earlier lessons, `stages` for its
 # set-up, `config`, the measured experiments it shows; never the plumbing (files, runners, the CLI).
 NOTEBOOK_LESSON = {"01": "data", "02": "subwords", "03": "widgets.masking_explorer", "04": "diagram",
-                   "05": "representations", "06": "cloze", "07": "evaluate", "08": "evaluate",
+                   "05": "widgets.time_lapse", "06": "cloze", "07": "evaluate", "08": "evaluate",
                    "09": "representations", "10": "evaluate", "11": "evaluate"}
 NOT_FOR_NOTEBOOKS = {"artifacts", "archive", "callbacks"} | TOOLS
 

@@ -128,10 +128,35 @@ def fill_mask_journey(page, lab, notebook: str, text: str = "the acting was [mas
     return result
 
 
-def test_fill_mask_widget_shows_probability_bars(page, lab):
+def test_fill_mask_widget_shows_probability_bars_and_the_time_lapse_replays_the_run(page, lab):
     result = fill_mask_journey(page, lab, "05_pretraining.ipynb")
     _shot(page, "fill-mask", result)
+    time_lapse_journey(page)
     assert_clean(page)
+
+
+LAPSE = ".widget-vbox:has(.bertmlm-time-lapse-step) .bertmlm-time-lapse"
+
+
+def time_lapse_journey(page):
+    """In the same notebook: drag the time-lapse slider to the run's start, then type a sentence."""
+    view = page.locator(LAPSE).first
+    view.wait_for()
+    last = int(view.get_attribute("data-step"))
+    readout = page.locator(".bertmlm-time-lapse-step .widget-readout").first
+    assert last > 0 and int(readout.inner_text().replace(",", "")) == last, "it opens at the run's last moment"
+    _drag_slider(page, "time-lapse-step", 0.0, low=0.0, high=1.0)
+    page.wait_for_function("selector => document.querySelector(selector).dataset.step === '0'", arg=LAPSE,
+                           timeout=30_000)
+    assert readout.inner_text().strip() == "0", "the view follows the slider"
+    assert view.locator(".guesses tr").count() > 1 and view.locator(".attention .tok").count() > 3
+    box = page.locator(".bertmlm-time-lapse-text input").first
+    sentence = "the ending was [mask] and sad"
+    box.fill(sentence)
+    box.press("Enter")
+    page.wait_for_function("([selector, text]) => Array.from(document.querySelectorAll(selector + ' .guesses .text'))"
+                           ".some(n => n.textContent === text)", arg=[LAPSE, sentence], timeout=30_000)
+    _shot(page, "time-lapse", page.locator(".widget-vbox:has(.bertmlm-time-lapse-step)").first)
 
 
 def test_a_broken_widget_fails_the_journey(page, lab):

@@ -53,9 +53,9 @@ print(f"preset {cfg.preset!r}: vocabulary of {cfg.vocab_size:,} ids, reviews cut
 # ## Standardization
 #
 # `standardize_text` makes `Great`, `great` and `"great"` one word: it lowercases (accents stay),
-# removes HTML tags such as `<br />`, and drops everything but letters, digits and spaces.
+# removes HTML tags such as `<br />`, and drops all but letters, digits and spaces.
 #
-# Only `[mask]` (or `[MASK]`) survives whole: later we hide words behind it.
+# Only `[mask]` (or `[MASK]`) survives whole: it marks the words we hide.
 
 # %%
 examples = [
@@ -68,9 +68,9 @@ for text in examples:
 # %% [markdown]
 # ## Counting words: Zipf's law
 #
-# We count the words of the pretraining corpus (train + unsup, never test). Zipf's law: the top
-# word appears about twice as often as the second, three times as often as the third, and so on;
-# on log-log axes, nearly a straight line.
+# We count words in the pretraining corpus (train + unsup, never test). Zipf's law: the top
+# word is about twice as frequent as the second, three times the third, and so on; on log-log
+# axes, nearly a straight line.
 
 # %%
 counts = vectorize.count_words(corpus)
@@ -84,7 +84,7 @@ ax = vectorize.plot_zipf(counts)
 # ## How big a vocabulary?
 #
 # The *k* most frequent words cover most of the text; the rest become `[UNK]` (unknown). Size
-# costs: the model's last layer scores every vocabulary word at every masked position.
+# costs: the last layer scores every vocabulary word at each masked position.
 
 # %%
 sizes = [500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000]
@@ -102,7 +102,7 @@ ax = vectorize.plot_coverage(curve, chosen=cfg.vocab_size)
 # | 1 | `[UNK]` | unknown word |
 # | 2 | `[mask]` | hidden word, to predict |
 #
-# Ids from 3 up are real words, all maskable. The vocabulary is saved, so later lessons share its ids.
+# Ids from 3 up are real words, all maskable. The vocabulary is saved: later lessons share its ids.
 
 # %%
 vectorizer = vectorize.build_vectorizer(corpus, cfg.vocab_size, cfg.max_length, counts=counts)
@@ -114,8 +114,8 @@ print(f"saved to {saved_to}")
 # ## Encode and decode
 #
 # Encoding gives one fixed-length row per review; decoding maps ids back to words. The round trip
-# drops punctuation, case, rare words (now `[UNK]`) and words past `max_length`. The second cell
-# shows how much of the corpus the vocabulary knows.
+# loses punctuation, case, rare words (now `[UNK]`) and words past `max_length`. The second cell
+# measures how much of the corpus the vocabulary knows.
 
 # %%
 sentence = "I have watched this [MASK] and it was awesome!"
@@ -130,8 +130,8 @@ coverage
 # %% [markdown]
 # ## Encode the corpus once
 #
-# Pretraining reads each review many times, so `stages.pretraining_corpus` encodes the corpus once
-# and keeps the ids; some reviews are held out. The cell prints how much smaller ids are than text.
+# Pretraining reads each review many times, so `stages.pretraining_corpus` encodes it once, keeping
+# the ids, and holds some reviews out. The cell compares the ids' size with the text's.
 
 # %%
 encoded = stages.pretraining_corpus(cfg, vectorizer, imdb=imdb)
@@ -142,15 +142,14 @@ print(f"{len(encoded.train_ids):,} reviews to train on + {len(encoded.heldout_id
 # %% [markdown]
 # ## Subwords: the vocabulary real BERT reads
 #
-# A word outside the vocabulary is `[UNK]`: the model can neither read nor predict it. Typos such
-# as "awfull" may be lost; the cell below shows which words the vocabulary keeps.
+# An `[UNK]` word can be neither read nor predicted: a typo like "awfull" is lost.
 #
 # Real BERT reads **WordPiece** pieces (30,522 of them): frequent words stay whole, others are
 # spelled from pieces. A piece continuing a word starts with `##`: `awfull` can become `awful ##l`.
 #
 # [keras-hub](https://keras.io/keras_hub/) learns the pieces (`compute_word_piece_vocabulary`) and
 # splits text (`WordPieceTokenizer`). We ask for as many pieces as word ids. For speed, the learner
-# sees only the most frequent words' counts (10,000 words by default), so rare words never shape
+# sees only the counts of the most frequent words (10,000 by default), so rare words never shape
 # the pieces.
 
 # %%
@@ -165,9 +164,9 @@ for word in ("movie", "unwatchable", "rewatchable", "kubrick", "awfull", "moive"
     print(f"  {word:12} -> {' '.join(pieces.pieces(word)):30} as a word: {vectorizer.decode([vectorizer.id_of(word)])}")
 
 # %% [markdown]
-# Both vocabularies now read unseen test reviews. Left: tokens read as `[UNK]`; right: tokens per
-# review. Pieces almost never give up (a word with a character the learner never saw still does),
-# but reviews get longer, so more are cut at `max_length`.
+# Both vocabularies read unseen test reviews. Left: tokens read as `[UNK]`; right: tokens per
+# review. Pieces almost never give up (only on a character the learner never saw), but reviews grow
+# longer and more are cut at `max_length`.
 
 # %%
 unseen = imdb.test.texts[:5000]
@@ -181,10 +180,9 @@ for kind in ("words", "pieces"):
 # %% [markdown]
 # ## Pieces through the whole tutorial
 #
-# Every stage can read pieces: set `tokenizer="wordpiece"`, e.g. `config.load(tokenizer="wordpiece")`.
-# Lesson 03's `whole_word_masking=True` then hides all pieces of a word together.
-#
-# The tutorial reads words; notebook 11 shows why.
+# Every stage can read pieces: `config.load(tokenizer="wordpiece")`. Lesson 03's
+# `whole_word_masking=True` then hides a word's pieces together. We stay with words; notebook 11
+# shows why.
 
 # %% [markdown]
 # ## What this lesson claims, checked
@@ -210,14 +208,14 @@ assert pieces.decode(pieces.encode(["rewatchable"])[0]) == "rewatchable", "a wor
 # 2. Find a word of your own that becomes `[UNK]`. Why is it missing?
 # 3. Learn 2,000 and 16,000 pieces (`subwords.build_wordpiece_vectorizer(counts, size, cfg.max_length)`)
 #    and compare each with `subwords.compare`. How do the `[UNK]` share and review length change?
-#    Which size would you pick, and why?
+#    Which size would you pick?
 
 # %% [markdown]
 # ## Recap
 #
-# * Standardized text is split into words; the most frequent become the vocabulary, after the
+# * Standardized text splits into words; the most frequent become the vocabulary, after the
 #   specials (0 padding, 1 `[UNK]`, 2 `[mask]`).
 # * Zipf's law: a few thousand words cover most text; the rest become `[UNK]`.
 # * WordPiece spells rare words from pieces: almost no `[UNK]`, but longer reviews.
 #
-# **Next, lesson 03**: we hide some of those ids on purpose, and the model will have to guess them.
+# **Next, lesson 03**: we hide some of these ids on purpose, for the model to guess.

@@ -20,13 +20,13 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/04_model.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/04_model.ipynb)
 #
-# BERT is **embeddings**, transformer **encoder blocks**, and an **MLM head** that scores the
+# BERT is **embeddings**, transformer **encoder blocks** and an **MLM head** scoring the
 # vocabulary at masked positions. You will
 #
 # 1. see the model in one picture and follow its shapes,
 # 2. check that padding changes nothing,
 # 3. see why the head scores only masked positions, reusing the embeddings,
-# 4. compare our model with keras-hub's.
+# 4. compare it with keras-hub's.
 #
 # **Time:** 10 minutes in class; the notebook runs in about 24 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
@@ -54,8 +54,8 @@ print(f"preset {cfg.preset!r}: {cfg.num_layers} block(s), {cfg.embed_dim}-dim ve
 # %% [markdown]
 # ## The whole model in one picture
 #
-# Ids go in at the top. The MLM head at the bottom scores the vocabulary for each masked word with
-# the embedding's word vectors (dashed arrow), which hold most of the parameters.
+# Ids enter at the top; the MLM head at the bottom reuses the embedding's word vectors (dashed
+# arrow), which hold most of the parameters.
 
 # %%
 ax = diagram.plot_architecture(mlm)
@@ -63,14 +63,14 @@ ax = diagram.plot_architecture(mlm)
 # %% [markdown]
 # ## The encoder
 #
-# * **Embeddings**: each word id becomes a learned vector, plus a position signal.
-# * **Encoder blocks**: self-attention lets each word mix in the other real words, in several
+# * **Embeddings** turn each id into a learned vector, plus a position signal.
+# * **Encoder blocks**: self-attention mixes the other real words into each word, in several
 #   *heads* at once; a feed-forward network then transforms each position. Each part adds its output
-#   to its input (*residual connection*) and normalises it (*LayerNorm*).
+#   to its input (*residual connection*), then normalises (*LayerNorm*).
 #
-# **Both ways at once.** BERT is *bidirectional*: each word sees both sides; the only mask hides
-# padding. A blank may look both ways because its own word is hidden. GPT, which predicts the next
-# word, needs a *causal* mask: earlier words only. Both masks, 7 words padded to 10 (white: allowed):
+# BERT is *bidirectional*: a word sees both sides, and only padding is masked. A blank may look both
+# ways because its own word is hidden. GPT predicts the next word, so its *causal* mask allows
+# earlier words only. Both masks, 7 words padded to 10 (white: allowed):
 
 # %%
 axes = model.plot_attention_masks(real=7, length=10)
@@ -78,22 +78,21 @@ axes = model.plot_attention_masks(real=7, length=10)
 # %% [markdown]
 #
 # **Left out.** BERT reads sentence *pairs* (`[CLS]`, `[SEP]`, segment embeddings) and trains
-# *next-sentence prediction*. A review is one text, so we drop both.
-#
-# Lesson 06 classifies from the encoder's average word vector (*mean pooling*).
+# *next-sentence prediction*. A review is one text, so we drop both; lesson 06 averages word
+# vectors instead.
 
 # %%
 mlm.encoder.summary()
 
 # %% [markdown]
-# ## Following the shapes
+# ## The shapes
 #
 # **B** reviews per batch, **L** tokens each (`max_length`), **D** numbers per vector
 # (`embed_dim`), **V** vocabulary words, **N** masked tokens.
 #
-# Ids `[B, L]` leave the encoder as `[B, L, D]`. The head takes the masked positions as one flat
-# list (`row * L + position`), gathers those N vectors, `[N, D]`, and scores every word for each:
-# `[N, V]` raw scores (*logits*).
+# Ids `[B, L]` leave the encoder as `[B, L, D]`. The head gathers the N masked vectors, `[N, D]`,
+# from one flat list of positions (`row * L + position`) and scores every word for each: `[N, V]`
+# raw scores (*logits*).
 
 # %%
 sentences = ["i have watched this [mask] and it was awesome", "the [mask] was [mask] but too long"]
@@ -108,20 +107,20 @@ print("masks per row  ", masks_per_row, "-> packed", positions.tolist())
 print("head output    ", tuple(logits.shape), "-> one score per vocabulary word for each masked token")
 
 # %% [markdown]
-# ## How the model knows word order
+# ## Word order
 #
-# Attention alone ignores word order, so the model needs a position signal (`cfg.position_encoding`):
+# Attention alone ignores order; a position signal (`cfg.position_encoding`) adds it:
 #
-# * **Added to the word vector**: one *learned* vector per position (`"learned"`, as in BERT), or
-#   fixed sines and cosines (`"sinusoidal"`).
-# * **Inside attention**: **rotary** embeddings (`"rope"`, our presets) turn each query and key by an
-#   angle that grows with position, so their score depends only on distance. A fresh RoPE model
-#   spreads its attention evenly and learns which distances matter. **ALiBi** (`"alibi"`)
-#   subtracts a penalty that grows with distance, so it favours neighbours from the start. **T5**
-#   (`"t5"`) learns a bias per distance bucket.
+# * **Added to the word vector**: a *learned* vector per position (`"learned"`, BERT's) or fixed
+#   sines and cosines (`"sinusoidal"`).
+# * **Inside attention**: **rotary** (`"rope"`, our presets) turns each query and key by an angle
+#   growing with position, so their score depends only on distance. A fresh RoPE model spreads
+#   attention evenly and learns which distances matter. **ALiBi** (`"alibi"`) subtracts a penalty
+#   growing with distance, favouring neighbours from the start. **T5** (`"t5"`) learns a bias per
+#   distance bucket.
 #
 # Below: ALiBi's penalty in two heads (darker: less attention), and a RoPE score by distance from
-# two starting positions: the curves match.
+# two starts: the curves match.
 
 # %%
 import matplotlib.pyplot as plt
@@ -147,20 +146,20 @@ plt.show()
 # %% [markdown]
 # ## Padding changes nothing
 #
-# Short reviews are padded with id 0. A **padding mask** stops real words attending to padding, so
-# more padding must leave the real words' vectors unchanged.
+# Short reviews are padded with id 0. The **padding mask** keeps real words from attending to it,
+# so adding padding must leave their vectors unchanged.
 
 # %%
 difference = model.padding_leak(mlm.encoder, token_ids)
 print(f"largest change of a real token's vector when padding is added: {difference:.2e}")
 
 # %% [markdown]
-# ## The head: masked positions only, tied embeddings
+# ## The head: masked positions only, tied weights
 #
 # Only masked positions carry a label (15% in BERT, 25% in our presets), yet the reference tutorial
-# scored all V words at all L positions. Our head **gathers** the masked tokens, applies Dense + GELU
-# + LayerNorm, then multiplies by the **transposed token embedding matrix**: *tied* weights, as in
-# BERT, saving a `D x V` matrix.
+# scored all V words at all L positions. Ours scores only the **gathered** ones: Dense + GELU +
+# LayerNorm, then the **transposed token embedding matrix**: *tied* weights, as in BERT, saving a
+# `D x V` matrix.
 
 # %%
 print("head reuses the embedding matrix:", mlm.head.token_embedding is model.token_embedding_of(mlm.encoder))
@@ -174,17 +173,17 @@ for name in ("workshop", "full"):
           f"{cost['projection_gflop_masked_head']:.1f} GFLOP forward, {cost['saving_factor']:.1f}x less")
 
 # %% [markdown]
-# Short reviews save more: their empty slots are never scored.
+# Short reviews save more: empty slots are never scored.
 
 # %% [markdown]
 # ## The same BERT in keras-hub
 #
-# [keras-hub](https://keras.io/keras_hub/) builds this model from `TokenAndPositionEmbedding`,
-# `TransformerEncoder` and `MaskedLMHead` (`hub.build_hub_mlm`, at your preset's sizes);
-# `BertMaskedLM` is all of BERT in one call. Ours is hand-written so you can read it.
+# keras-hub builds this model from `TokenAndPositionEmbedding`, `TransformerEncoder` and
+# `MaskedLMHead` (`hub.build_hub_mlm`, at our sizes); `BertMaskedLM` is all of BERT in one call.
+# Ours is hand-written to be read.
 #
-# keras-hub's layers drop out attention *weights* and score every prediction slot, empty ones too:
-# two costs ours skips. Ours pays one theirs does not: rotary positions in every attention step.
+# Theirs drops out attention *weights* and scores empty prediction slots too; ours skips both but
+# rotates positions in every attention step.
 
 # %%
 from bertmlm_lib import hub
@@ -199,8 +198,8 @@ for name, built in {"ours (this lesson)": mlm, "keras-hub layers, our sizes": hu
     print(f"{name:28} {built.count_params():>9,} parameters: {parts}")
 
 # %% [markdown]
-# The counts differ only where the designs do: keras-hub stores position vectors that RoPE does
-# not need; `BertBackbone` adds the segments and `[CLS]` pooler we left out.
+# The counts differ where the designs do: keras-hub stores position vectors RoPE does not need;
+# `BertBackbone` adds the segments and `[CLS]` pooler we left out.
 
 # %%
 review_ids = vectorizer.encode(stages.reviews(cfg, unlabelled=False).train.texts[:512])
@@ -214,11 +213,11 @@ print(", ".join(f"{name} {seconds * 1000:.0f} ms per training step" for name, se
       + f": keras-hub's takes {step['keras-hub'] / step['ours']:.2f}x as long")
 
 # %% [markdown]
-# Other work on your laptop can shift this one-batch timing. The shared output layer takes most of
-# a step, so the gap is small; empty slots and longer reviews widen it.
+# The shared output layer dominates a step, so the gap is small; empty slots and longer reviews
+# widen it.
 #
-# keras-hub's `MaskedLMMaskGenerator` uses the same recipe (80% `[mask]`, 10% random, 10% kept).
-# Shares should match; chosen words differ (separate random draws).
+# keras-hub's `MaskedLMMaskGenerator` follows lesson 03's recipe: the shares match, the chosen
+# words differ.
 
 # %%
 masking_check = hub.compare_masking(review_ids, cfg, vectorizer.vocabulary_size)
@@ -250,9 +249,9 @@ assert masking_check["same_positions"] < 0.5, "but not the same words"
 # ## Exercises
 # *Worked solutions, checked by CI: `08_solutions_01_04.ipynb`. Try first!*
 #
-# 1. Predict the parameter count if you double `embed_dim`; then check with
+# 1. Double `embed_dim`: predict the parameter count, then check with
 #    `model.parameter_counts(model.build_pretraining_model(cfg.replace(embed_dim=2 * cfg.embed_dim)))`.
-# 2. If the encoder blocks had no padding mask, which assert above would fail, and why?
+# 2. Without the padding mask, which assert above would fail, and why?
 
 # %% [markdown]
 # ## Recap
@@ -262,4 +261,4 @@ assert masking_check["same_positions"] < 0.5, "but not the same words"
 # * Padding changes nothing; a position signal gives attention word order.
 # * keras-hub builds the same model; ours skips two of its costs.
 #
-# **Next, lesson 05**: we train this model to fill in blanks, and watch it learn.
+# **Next, lesson 05**: we train this model to fill in blanks.

@@ -20,22 +20,18 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/05_pretraining.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/05_pretraining.ipynb)
 #
-# Now the model plays fill-in-the-blank on thousands of reviews. A live panel shows its guesses:
-# first random words, then frequent words, then words that fit. In this lesson you will
+# The model now plays fill-in-the-blank on thousands of reviews. You will
 #
-# 1. pretrain the small BERT with masked language modeling (with checkpoints you can resume),
+# 1. pretrain the small BERT by masked language modeling, with checkpoints to resume from,
 # 2. read its curves on held-out reviews: loss, masked-token accuracy and perplexity,
-# 3. ask it to fill in your own sentences,
-# 4. look inside, beside the instructor's model: word neighbours, contextual vectors, and where a
-#    `[mask]` looks.
-#
-# Code: `bertmlm_lib/pretrain.py`, `callbacks.py`, `fill_mask.py` and `representations.py`.
+# 3. have it fill in your sentences,
+# 4. see what it learned, beside the instructor's model.
 #
 # **Time:** 20 minutes in class; the notebook runs in about 2.6 minutes in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]
-# *Set-up: Colab install, imports, config, vocabulary and the encoded corpus.*
+# *Set-up: imports, config, vocabulary and the encoded corpus.*
 
 # %%
 import sys
@@ -51,6 +47,7 @@ from bertmlm_lib import band, instructor, pretrain, representations, stages, vec
 from bertmlm_lib.experiments import quality
 from bertmlm_lib.fill_mask import PROBES, FillMasker, format_table
 from bertmlm_lib.widgets.fill_mask import fill_mask_widget
+from bertmlm_lib.widgets.time_lapse import time_lapse_widget
 
 cfg = bertmlm_lib.start_lesson()
 vectorizer = stages.vocabulary(cfg, progress=False)
@@ -63,20 +60,18 @@ print(f"preset {cfg.preset!r}: {len(corpus.train_ids):,} reviews to learn from, 
 # ## How it trains
 #
 # * **Loss**: cross-entropy at the masked positions only.
-# * **Optimizer**: Adam, which adapts each weight's step size. The workshop preset keeps the rate
-#   constant (`cfg.schedule`); the `full` preset warms it up, then decays it to zero.
-# * **Clipping**: gradients with norm above `cfg.clipnorm` are scaled down, so one odd batch
-#   cannot dominate. This bounds the gradient, not Adam's step.
-# * **Short reviews first**: early steps read only the first `cfg.short_length` tokens of each
-#   review. These steps are cheaper, so there are more of them.
-# * **Rotary positions** (lesson 04) and **25% of words masked** (lesson 03).
-# * **Held-out reviews**, never trained on, are scored with fixed masks so evaluations compare.
-# * **Checkpoints** are written every pass, every few minutes, at the end, and on interrupt. If the
-#   kernel dies, run the set-up cell, then the training cell with `resume=True`.
-# * **Budget**: this lesson trains for `cfg.lesson_pretrain_minutes`.
+# * **Optimizer**: Adam, adapting each weight's step size. The workshop preset keeps the rate
+#   (`cfg.schedule`) constant; `full` warms it up, then decays it to zero.
+# * **Clipping** scales down a gradient whose norm exceeds `cfg.clipnorm`, so one odd batch cannot
+#   dominate; it bounds the gradient, not Adam's step.
+# * **Short reviews first**: early, cheaper steps read only the first `cfg.short_length` tokens.
+# * **Held-out reviews**, never trained on, are scored every `cfg.eval_every` with fixed masks, so
+#   evaluations compare.
+# * **Checkpoints** are saved regularly and on interrupt. If the kernel dies, run the set-up cell,
+#   then the training cell with `resume=True`.
 #
-# Watch the panel as the next cell runs: each probe's top guesses and the expected word's
-# probability. Every `cfg.eval_every` it refreshes and scores the held-out reviews.
+# As the next cell runs, a live panel shows each probe's top guesses and the expected word's
+# probability: first random words, then frequent ones, then words that fit.
 
 # %%
 mlm, result = pretrain.pretrain(cfg.for_lesson(), corpus, vectorizer, resume=False)
@@ -86,16 +81,14 @@ print(f"{result.steps} steps in {result.seconds:.0f} s, stopped by {result.stopp
 # ## The curves
 #
 # *Masked-token accuracy* is the share of hidden words guessed exactly. *Perplexity* is
-# `exp(loss)` per masked token: roughly, how many words the model still hesitates between. Compare
-# perplexities only between runs with the same mask rate and lengths.
+# `exp(loss)` per masked token: roughly, how many words the model still hesitates between. It
+# compares only across runs with the same mask rate and lengths.
 #
-# Dashed lines mark reference levels: a uniform guess over V words (loss ln V, perplexity V),
-# where training starts, and always guessing the most frequent word (printed below), the first
-# bar to clear.
+# Dashed lines: a uniform guess over V words (loss ln V, perplexity V), where training starts, and
+# always guessing the most frequent word (printed below), the first bar to clear.
 #
-# **Is my run normal?** The green band is this recipe run with other seeds (see the legend). The
-# axis counts steps, so a slow laptop sits in the band too, only stopping further left. The last
-# line says where your run stands.
+# **Is my run normal?** The green band is this recipe with other seeds, drawn by step: a slow
+# laptop stays in it, stopping further left. The last line places your run.
 
 # %%
 reference = band.load_band("lesson", cfg.preset)  # None for a preset without a measured band
@@ -113,24 +106,34 @@ print("held-out after training: ", result.heldout)
 #
 # Held-out accuracy climbs fast, then stalls near the dashed line: the model guesses words likely
 # anywhere ("the", "movie", "i"). It leaves this **plateau** once it looks at the words beside
-# the mask. A slow laptop may still be on it when the budget ends; exercise 1 goes on.
+# the mask. A slow laptop may still be on it at the end; exercise 1 trains on.
 
 # %% [markdown]
 # ## Fill in your own sentences
 #
-# Type a sentence with `[mask]` for a missing word; each mask gets its own bars. `FillMasker`
-# reads the saved artifacts, so this works in a fresh kernel too.
+# Type a sentence with a `[mask]` or more; each gets its own bars. `FillMasker` reads the saved
+# artifacts, so this works in a fresh kernel.
 
 # %%
 masker = FillMasker.from_artifacts(cfg.artifacts_dir)
 fill_mask_widget(masker)
 
 # %% [markdown]
-# ## Compare with the instructor's model
+# ## Replay your run
+#
+# Training kept the whole model at every held-out evaluation. Slide back to step 0, then forward:
+# the guesses turn from random to frequent to fitting words, the `[mask]`'s attention and the
+# word neighbours change with them, and the last line says whether the model rates a good review
+# above a bad one yet (lesson 06's question).
+
+# %%
+time_lapse_widget(cfg.artifacts_dir)
+
+# %% [markdown]
+# ## The instructor's model
 #
 # The library ships a model pretrained with this recipe in the `full` preset (shown if it fits
-# your preset). It gets its own folder; yours is untouched. Lessons 06 and 07 start from it if
-# you have not pretrained.
+# yours). Lessons 06 and 07 start from it if you have not pretrained.
 
 # %%
 teacher = stages.instructor_artifacts(cfg)  # None when the shipped model does not fit this preset
@@ -143,12 +146,11 @@ if teacher is not None:
 # %% [markdown]
 # ## What pretraining put into the model
 #
-# Three pictures compare a fresh model (yours at step 0), yours, and the instructor's.
+# Each view compares a fresh model (yours at step 0), yours and the instructor's.
 #
-# **1. Words used alike get vectors that point the same way.** Each word starts as a random vector
-# (lesson 04). The table lists each word's nearest words by cosine similarity (1 = same direction).
-# Words that fill the same blanks are pulled together, opposites too: "good" and "bad" end up
-# neighbours.
+# **1. Words used alike point the same way.** Each word's nearest words, by cosine similarity
+# (1 = same direction): words that fill the same blanks are pulled together, opposites too, so
+# "good" and "bad" become neighbours.
 
 # %%
 shipped_model, shipped_vocabulary = instructor.load()  # shipped with the library, whatever your preset
@@ -164,10 +166,10 @@ for word in words:
         print(f"   {name:15} " + ", ".join(f"{other} {similarity:.2f}" for other, similarity in neighbours[name][word]))
 
 # %% [markdown]
-# **2. The same word gets a different vector in each sentence.** The encoder's *output* for a word
-# mixes in what attention found around it. Below, "good" in four sentences, by cosine similarity.
-# A fresh model barely mixes, so all are near 1; a pretrained one gives "not good" and "good
-# grief" clearly different vectors, which lesson 06's classifier reads.
+# **2. One word, a different vector in each sentence.** The encoder's *output* for a word mixes in
+# its context. Below, "good" in four sentences, by cosine similarity. A fresh model barely mixes,
+# so all are near 1; a pretrained one gives "not good" and "good grief" different vectors,
+# which lesson 06's classifier reads.
 
 # %%
 contexts = ["the acting was good", "the acting was not good", "good grief what a mess", "it was a good movie"]
@@ -177,10 +179,10 @@ for name, matrix in similarities.items():
     print(f"{name}: 'good' in sentence 1 vs 2, 3, 4: " + ", ".join(f"{value:.2f}" for value in matrix[0, 1:]))
 
 # %% [markdown]
-# **3. Where the `[mask]` looks.** Each bar is the attention the `[mask]` pays to one word of a
-# probe (last block, heads averaged). Orange bars are its two neighbours, which decide what fits.
-# A fresh model spreads its attention about evenly; compare the printed shares. A short run may
-# still look at the `[mask]` itself (grey).
+# **3. Where the `[mask]` looks.** Each bar is its attention to one word of a probe (last block,
+# heads averaged); orange bars are its two neighbours, which decide what fits. A fresh model spreads
+# attention about evenly: compare the printed shares. A short run may still look at the `[mask]`
+# itself (grey).
 
 # %%
 axes = representations.plot_mask_attention(models, list(PROBES))
@@ -213,9 +215,9 @@ assert np.mean(shares["instructor's"]) > 1.8 * np.mean(shares["fresh (step 0)"])
 # *Worked solutions, checked by CI: `09_solutions_05.ipynb`. Try first!*
 #
 # 1. Train longer: `cfg = cfg.replace(pretrain_epochs=cfg.pretrain_epochs + 1)` (workshop preset:
-#    also `lesson_pretrain_minutes=cfg.lesson_pretrain_minutes + 2`, as the budget counts all runs),
-#    then rerun the training cell with `resume=True`. At which step does it start? Does held-out
-#    accuracy keep rising?
+#    also `lesson_pretrain_minutes=cfg.lesson_pretrain_minutes + 2`, as the lesson's time limit
+#    counts all runs), then rerun the training cell with `resume=True`. At which step does it start?
+#    Does held-out accuracy keep rising?
 # 2. Predict which probe the model gets right first, then watch the panel. Why that one?
 
 # %% [markdown]
@@ -226,4 +228,4 @@ assert np.mean(shares["instructor's"]) > 1.8 * np.mean(shares["fresh (step 0)"])
 # * Pretraining groups words used alike, gives a word a vector per sentence, and teaches the
 #   `[mask]` to look at its neighbours.
 #
-# **Next, lesson 06**: a classifier on top of this encoder, and a fair test of what pretraining buys.
+# **Next, lesson 06**: a classifier on this encoder, and a fair test of what pretraining buys.

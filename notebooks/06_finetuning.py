@@ -20,9 +20,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertmlm/bertmlm/blob/v0.1.0/notebooks/06_finetuning.ipynb) [![Launch Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/bertmlm/bertmlm/v0.1.0?urlpath=lab/tree/notebooks/06_finetuning.ipynb)
 #
-# Pretraining never showed the model a label. Does it know anything about sentiment? In this lesson you
+# Pretraining never showed the model a label. Does it know sentiment anyway? You will
 #
-# 1. ask the MLM itself a fill-in-the-blank question, with no label, then with a few;
+# 1. ask the MLM itself a fill-in-the-blank question, with no label, then a few;
 # 2. fine-tune a classifier on the encoder in two phases;
 # 3. compare encoders fairly; see why a young encoder fine-tunes badly, and the fix.
 #
@@ -60,14 +60,11 @@ if cfg.lesson_train_reviews:
 # %% [markdown]
 # ## Ask the MLM itself
 #
-# Put the review first, then *all in all the movie was [mask]*. The MLM head scores the words it would
-# write at the `[mask]`: *great, good, ...* against *bad, terrible, ...* (the **verbalizer**). A
-# class's score is the log probability of its words.
-#
-# A model prefers some words whatever it reads, so each class's average score on unlabelled reviews
-# is subtracted first (**calibration**). No label is used: **zero-shot**.
-#
-# Type a review in the box to ask both MLMs.
+# We append *all in all the movie was [mask]* to the review. A class scores the log probability the
+# MLM head gives its words there (the **verbalizer**: *great, good, ...* or *bad, terrible, ...*).
+# Models favour some words whatever they read, so each class's average score on unlabelled reviews
+# is subtracted (**calibration**). No label is used: **zero-shot**. Type a review in the box to ask
+# both MLMs.
 
 # %%
 mlm, _, _ = checkpoints.load_pretrained(cfg.artifacts_dir)  # your whole MLM: encoder and head
@@ -81,8 +78,8 @@ for name, asked in askers.items():
 cloze_widget(askers)
 
 # %% [markdown]
-# **When does a model learn this?** Each copy of your MLM saved during pretraining answers the same
-# question on 500 validation reviews, beside a shipped workshop run and the instructor's MLM.
+# **When does a model learn this?** Zero-shot accuracy of your MLM's pretraining snapshots,
+# beside a shipped workshop run and the instructor's MLM.
 
 # %%
 yours_over_steps = cloze.over_steps(mlm, vectorizer, cfg.artifacts_dir, val_slice.texts[:500], val_slice.labels[:500],
@@ -101,9 +98,9 @@ for name, rows in runs.items():
     print(f"{name}: " + ", ".join(f"step {r['step']:,} {r['accuracy']:.2f}" for r in rows))
 
 # %% [markdown]
-# **Few-shot.** A few labelled reviews can train the whole MLM on the same question: the loss is the
-# cross-entropy over the two classes' scores, and no layer is added. Here the instructor's MLM learns
-# from 100 labels; the cell after plots the shipped study beside the classic classifier.
+# **Few-shot.** A few labels can train the whole MLM on the same question: cross-entropy over the
+# two classes' scores, no new layer. Here the instructor's MLM learns from 100 labels; then the
+# shipped study, beside the classic classifier.
 
 # %%
 few = data.balanced_subset(train, 100, cfg.seed)
@@ -122,11 +119,11 @@ print(cloze_study.summary(shipped))
 # %% [markdown]
 # ## A classifier on the encoder
 #
-# The classic way drops the MLM head: average the encoder's vectors of the real tokens (not padding),
-# then dropout and one sigmoid unit.
+# The classic way drops the MLM head: average the encoder's vectors of real tokens, then dropout
+# and one sigmoid unit.
 #
-# Many reviews are longer than `max_length`, and the verdict often comes last. So the classifier reads
-# consecutive **windows** of `max_length` tokens with the same encoder and averages them all.
+# Many reviews run past `max_length`, often with the verdict last, so the classifier averages
+# consecutive **windows** of `max_length` tokens, all read by the same encoder.
 
 # %%
 lengths = (train_ids != 0).sum(axis=1)
@@ -138,9 +135,9 @@ sentiment = classifier.classifier_for(encoder, cfg)
 sentiment.summary()
 
 # %% [markdown]
-# It trains in **two phases**. First the encoder is frozen, so the new random layer's first updates
-# cannot damage it. Then everything learns, at a rate that warms up and decays to zero. The best epoch
-# on validation is kept; test reviews wait for lesson 07.
+# It trains in **two phases**: encoder frozen, so the new random layer's first updates cannot damage
+# it; then everything, at a rate that warms up, then decays to zero. The best epoch on validation is
+# kept; test reviews wait for lesson 07.
 
 # %%
 result = finetune.finetune(sentiment, (train_ids, train.labels), (validation_ids, validation.labels), cfg)
@@ -150,11 +147,10 @@ saved = stages.save_finetuned(cfg, vectorizer, sentiment, result, {"train_review
 print("saved for lesson 07:", saved["model"])
 
 # %% [markdown]
-# ## A fair comparison, in class
+# ## A fair comparison
 #
-# **Your encoder**, **the instructor's** (when it fits your preset) and a **random** one get the same
-# treatment (`label_efficiency.Protocol`): the same labels, steps and rate, scored on the same test
-# reviews.
+# **Your encoder**, **the instructor's** and a **random** one get the same labels, steps and rate
+# (`label_efficiency.Protocol`) and the same test reviews.
 #
 # A **linear probe** (logistic regression on the frozen encoder's averaged vectors) shows what
 # pretraining put *into* the vectors. TF-IDF is the bar to clear. With one seed, a point or two is
@@ -180,20 +176,22 @@ print(f"{'TF-IDF + LR':22} {payoff['tfidf']:.3f}")
 # %% [markdown]
 # ## Why does a young encoder lose when fine-tuned?
 #
-# A young encoder wins the probe but loses to a random one when fine-tuned. The next cell prints why,
-# measured on a shipped workshop run:
+# A young encoder wins the probe yet, fine-tuned, loses to a random one. A shipped workshop run
+# (next cell) shows why:
 #
-# 1. **Pretraining grew the weights** well past their starting size.
-# 2. **The handicap is in the word vectors**: swap them between the two encoders and the loss follows
-#    them (one seed, so only a hint).
-# 3. **They point mostly one way**: two reviews' averaged vectors are nearly parallel. A probe rescales
-#    every feature, so it still sees the differences. Fine-tuning must turn them, but Adam moves
-#    each weight by about the learning rate per step, whatever its size, so large vectors turn slowly.
+# 1. Pretraining **grew the weights** well past their starting size.
+# 2. The handicap is **in the word vectors**: swap them between encoders and it moves with them (one
+#    seed: a hint).
+# 3. They **point mostly one way**: two reviews' averaged vectors are nearly parallel.
 #
-# **The fix**: shrink the word vectors to a fresh size before fine-tuning
-# (`classifier.shrink_word_vectors`). The LayerNorm after them undoes any common scale, so the encoder
-# computes the same thing, but each step is now larger relative to the vectors. The cell's last lines
-# show how much pretraining the fixed encoder needs to beat a random one.
+# A probe rescales each feature, so it still sees the differences. Fine-tuning must turn the
+# vectors, but Adam moves a weight by about the learning rate per step, whatever its size: large
+# vectors turn slowly.
+#
+# **The fix**: shrink the word vectors to a fresh size first (`classifier.shrink_word_vectors`). The
+# LayerNorm after them undoes a common scale, so the encoder computes the same, yet each step
+# turns them further. The last lines show how much pretraining the fixed encoder needs to beat a
+# random one.
 
 # %%
 why = experiments.load_measured("why_finetuning.json")
@@ -218,11 +216,10 @@ if "shrunk" in turns:  # the instructor's run after a few minutes of pretraining
         print(f"  {name:8} {run['test_accuracy']:.3f} +- {run['test_accuracy_std']:.3f}")
 
 # %% [markdown]
-# ## Measured with three seeds: more pretraining, more labels
+# ## More pretraining, more labels
 #
 # The instructor's encoder after 5 to 240 minutes of pretraining, fine-tuned and probed with 1,000
-# labels (error bars: one standard deviation). Left: against minutes; right: against how well it fills
-# blanks.
+# labels, three seeds (bars: one standard deviation), by minutes (left) and blank-filling (right).
 
 # %%
 downstream = experiments.load_measured("downstream.json")
@@ -268,19 +265,19 @@ assert shipped["instructor"]["chosen"]["val_accuracy"] >= max(r["val_accuracy"] 
 # 1. Does `pooling="max"` beat the mean? Predict, then check from a fresh encoder:
 #    `classifier.classifier_for(stages.pretrained_encoder(cfg, vectorizer), cfg, pooling="max")`.
 # 2. Skip phase 1 (`recipe=finetune.Recipe(frozen_epochs=0)` in `finetune.finetune`), again from a
-#    fresh encoder. What happens to the first epochs?
-# 3. Fit a probe: `classifier.pooled_features` of 1,000 labelled reviews, then
-#    `label_efficiency.linear_probe`. Whose vectors separate the classes better, yours or a random one's?
+#    fresh encoder. What happens in the first epochs?
+# 3. Probe: `classifier.pooled_features` of 1,000 labelled reviews, then
+#    `label_efficiency.linear_probe`. Do yours or a random encoder's vectors separate the classes
+#    better?
 # 4. Try `cloze.Prompt("{review} . i thought it was [mask] .")` on `val_slice`. Why choose a prompt
 #    on validation, not test?
 
 # %% [markdown]
 # ## Recap
 #
-# * A well-pretrained MLM head answers a sentiment question with no label; a few labels through it
-#   help.
+# * A well-pretrained MLM head answers a sentiment question with no label; a few labels help.
 # * A classifier trains first with the encoder frozen, then all of it.
 # * A young encoder's word vectors are large and alike, so fine-tuning turns them slowly; shrunk,
-#   they fine-tune about as well as a random encoder's.
+#   they do about as well as a random encoder's.
 #
 # **Next, lesson 07**: one model that reads raw strings, judged once on the test reviews.

@@ -7,30 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from bertmlm_lib.tools.measure.lessons import duration
+from bertmlm_lib.tools.measure.lessons import duration, markdown_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("0[1-7]_*.py"))
 MEASURED = json.loads((ROOT / "docs" / "lessons.json").read_text(encoding="utf-8"))
 
 
-def _markdown_cells(path: Path) -> list[str]:
-    cells = re.split(r"^# %%", path.read_text(encoding="utf-8"), flags=re.M)[1:]
-    return [cell for cell in cells if cell.startswith(" [markdown]")]
-
-
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
 def test_a_lesson_opens_with_objectives_and_its_measured_time(lesson):
-    first = _markdown_cells(lesson)[0]
-    assert re.search(r"^# 1\. ", first, re.M) and re.search(r"^# 2\. ", first, re.M), "numbered objectives"
+    first = markdown_texts(lesson)[0]
+    assert re.search(r"^1\. ", first, re.M) and re.search(r"^2\. ", first, re.M), "numbered objectives"
     [row] = [row for row in MEASURED["lessons"] if row["notebook"] == lesson.stem]
-    assert f"runs in about {duration(row['seconds'])} in the" in " ".join(first.replace("# ", "").split()), \
+    assert f"runs in about {duration(row['seconds'])} in the" in " ".join(first.split()), \
         f"{lesson.name} should state the measured {duration(row['seconds'])}"
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
 def test_a_lesson_closes_with_a_recap_and_what_comes_next(lesson):
-    last = _markdown_cells(lesson)[-1]
+    last = markdown_texts(lesson)[-1]
     assert "## Recap" in last and "**Next" in last
 
 

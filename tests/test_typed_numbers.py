@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bertmlm_lib.tools.measure.lessons import markdown_texts
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 LESSONS = [path for path in NOTEBOOKS if not re.match(r"\d\d_solutions", path.name)]
@@ -28,14 +30,9 @@ def typed_numbers(markdown: str) -> list[str]:
     return MEASURED.findall(prose)
 
 
-def _markdown(path: Path) -> str:
-    cells = re.split(r"^# %%", path.read_text(encoding="utf-8"), flags=re.M)[1:]
-    return "\n".join(re.sub(r"^# ?", "", cell, flags=re.M) for cell in cells if cell.startswith(" [markdown]"))
-
-
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
 def test_a_lesson_types_no_measured_number(lesson):
-    found = typed_numbers(_markdown(lesson))
+    found = typed_numbers("\n".join(markdown_texts(lesson)))
     assert not found, f"{lesson.name} types measured numbers {found}: print them from their source in a cell instead"
 
 

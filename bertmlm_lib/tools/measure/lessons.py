@@ -191,18 +191,32 @@ SLOT_SHARE = 0.6  # reading + running may take this share of a slot; the rest is
 WORDS_IN_LESSONS = 5000  # lessons 01-07 together
 
 
-def prose_words(notebook: str | os.PathLike) -> int:
-    """Words of a notebook's markdown cells (an .ipynb, or its jupytext .py twin)."""
+def markdown_texts(notebook: str | os.PathLike) -> list[str]:
+    """The text of each markdown cell of a notebook (an .ipynb, or its jupytext `py:percent` twin, whose
+    `# ` line prefixes are taken off)."""
     path = Path(notebook)
     if path.suffix == ".py":
         cells = re.split(r"^# %%", path.read_text(encoding="utf-8"), flags=re.M)[1:]
-        texts = [re.sub(r"^# ?", "", cell.split("\n", 1)[1] if "\n" in cell else "", flags=re.M)
-                 for cell in cells if cell.startswith(" [markdown]")]
-    else:
-        import nbformat
+        return [re.sub(r"^# ?", "", cell.split("\n", 1)[1] if "\n" in cell else "", flags=re.M)
+                for cell in cells if cell.startswith(" [markdown]")]
+    import nbformat
 
-        texts = [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "markdown"]
-    return sum(len(text.split()) for text in texts)
+    return [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "markdown"]
+
+
+def words_in(text: str) -> int:
+    """Words of prose, counted as runs of letters: a reader reads each part of "fill-mask" and of
+    `stages.vocabulary`; numbers and markup are not counted.
+
+    >>> words_in("## Call `stages.vocabulary`: 2,000 fill-mask rows.")
+    6
+    """
+    return len(re.findall(r"[A-Za-z]+", text))
+
+
+def prose_words(notebook: str | os.PathLike) -> int:
+    """Words (`words_in`) of a notebook's markdown cells."""
+    return sum(words_in(text) for text in markdown_texts(notebook))
 
 
 def recount_words(report: dict, folder: str | os.PathLike = "notebooks") -> dict:

@@ -262,8 +262,7 @@ def pretrain(cfg: Config, corpus: Corpus, vectorizer: Vectorizer, resume: bool =
     ctrl_c = StopOnCtrlC()
     pieces = [StartClock(clock), stopper, *fit_to_budget(model, clock, cfg.pretrain_minutes, planned), evaluator,
               fill, progress, CheckpointEvery(save, cfg.checkpoint_minutes), *callbacks, ctrl_c,
-              AtSteps(MLM_SNAPSHOT_STEPS, lambda step: keep_mlm(model, folder, step, clock)),
-              AfterEachEvaluation(evaluator, lambda row: keep_moment(model, folder, row, clock))]
+              *kept_to_look_back(model, folder, evaluator, clock)]
     ran = fit_phases(model, phases, pieces, planned, per_pass, stopper, ctrl_c, save, progress)
     result = result_of(model, clock, stopper, evaluator, fill, before, ran, folder)
     append_log(folder / LOG_FILE, result)
@@ -304,6 +303,13 @@ def fit_to_budget(model, clock: TrainingClock, minutes: float | None, planned: i
     """Under a time budget, the callback that keeps the learning rate's end at the budget's end."""
     schedule = schedule_of(model)
     return [FitScheduleToBudget(schedule, clock, minutes, planned)] if minutes and schedule is not None else []
+
+
+def kept_to_look_back(model, folder: Path, evaluator: HeldoutEvaluator, clock: TrainingClock) -> list:
+    """The callbacks that keep what a run is looked back at with: the whole MLM at doubling steps (lesson
+    06's "when does it learn sentiment?") and at each held-out evaluation (the time-lapse)."""
+    return [AtSteps(MLM_SNAPSHOT_STEPS, lambda step: keep_mlm(model, folder, step, clock)),
+            AfterEachEvaluation(evaluator, lambda row: keep_moment(model, folder, row, clock))]
 
 
 def keep_moment(model, folder: Path, row: dict, clock: TrainingClock) -> None:

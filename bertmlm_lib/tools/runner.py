@@ -14,11 +14,11 @@ from contextlib import contextmanager, nullcontext
 from .. import stages
 from ..artifacts import ENCODER_FILE, FILL_MASK_LOG, LOG_FILE, exclusive
 from ..backend import load_tensorflow, release_free_memory
-from ..checkpoints import MLM_SNAPSHOT_STEPS, checkpoint_folder, read_snapshots, save_checkpoint, save_encoder, save_snapshot
+from ..checkpoints import checkpoint_folder, read_snapshots, save_checkpoint, save_encoder, save_snapshot
 from ..config import Config
 from ..errors import ArtifactError
 from ..pretrain import (MILESTONE_STEPS, Corpus, append_log, heldout_of, checkpoint_meta, datasets,
-                        fit_phases, fit_to_budget, keep_mlm, keep_moment, phases_of, plan_steps, result_of,
+                        fit_phases, fit_to_budget, kept_to_look_back, phases_of, plan_steps, result_of,
                         short_dataset, start_model, status_of, whole_words)
 from ..vectorize import Vectorizer
 from .distribute import (AgreeAcrossWorkers, AgreedClock, AgreedStopOnCtrlC, SnapshotAt, agree, is_multiworker,
@@ -26,7 +26,7 @@ from .distribute import (AgreeAcrossWorkers, AgreedClock, AgreedStopOnCtrlC, Sna
 
 load_tensorflow()
 
-from ..callbacks import (AfterEachEvaluation, AtSteps, CheckpointEvery, FillMaskCallback, HeldoutEvaluator, ProgressLine,  # noqa: E402
+from ..callbacks import (CheckpointEvery, FillMaskCallback, HeldoutEvaluator, ProgressLine,  # noqa: E402
                          StartClock, StopAt, StopOnCtrlC, TrainingClock, step_of)
 
 
@@ -90,9 +90,8 @@ def _pretrain(cfg, corpus, vectorizer, resume, callbacks, progress, fill_mask_di
               stopper, *fit_to_budget(model, clock, cfg.pretrain_minutes, planned), evaluator, fill, progress_line,
               CheckpointEvery(save, cfg.checkpoint_minutes, clock.seconds if several else time.monotonic),
               *callbacks, ctrl_c]
-    if writes:  # the whole MLM at doubling steps (lesson 06's "when does it learn sentiment?") and at each evaluation
-        pieces += [AtSteps(MLM_SNAPSHOT_STEPS, lambda at: keep_mlm(model, folder, at, clock)),
-                   AfterEachEvaluation(evaluator, lambda row: keep_moment(model, folder, row, clock))]
+    if writes:
+        pieces += kept_to_look_back(model, folder, evaluator, clock)
     if cfg.snapshot_minutes:
         pieces.append(SnapshotAt(clock, cfg.snapshot_minutes, snapshot,
                                  taken=[s["minutes"] for s in read_snapshots(folder)], already_seconds=before["seconds"]))

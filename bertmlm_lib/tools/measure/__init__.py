@@ -6,11 +6,15 @@ from pathlib import Path
 MEASUREMENTS_PAGE = Path(__file__).resolve().parents[3] / "docs" / "measurements.md"
 
 
-def fill_tables(tables: dict[str, str], path: Path = MEASUREMENTS_PAGE) -> None:
-    """Put each markdown table after its marker in `path` (`<!-- table:NAME -->` is followed by
-    `tables[NAME]`), replacing the table that was there: the page shows what the shipped JSON says."""
-    lines, out, skipping = path.read_text(encoding="utf-8").split("\n"), [], False
-    for line in lines:
+def put_tables(text: str, tables: dict[str, str]) -> str:
+    """`text` with each markdown table after a `<!-- table:NAME -->` line replaced by `tables[NAME]`
+    (a marker whose NAME `tables` lacks keeps its table).
+
+    >>> put_tables("<!-- table:t -->\\n| old |\\n\\nafter", {"t": "| new |"})
+    '<!-- table:t -->\\n| new |\\n\\nafter'
+    """
+    out, skipping = [], False
+    for line in text.split("\n"):
         if skipping and line.startswith("|"):
             continue
         skipping = False
@@ -19,4 +23,10 @@ def fill_tables(tables: dict[str, str], path: Path = MEASUREMENTS_PAGE) -> None:
         if name in tables:
             out.extend(tables[name].split("\n"))
             skipping = True
-    path.write_text("\n".join(out), encoding="utf-8")
+    return "\n".join(out)
+
+
+def fill_tables(tables: dict[str, str], path: Path = MEASUREMENTS_PAGE) -> None:
+    """Put each markdown table after its marker in `path` (`<!-- table:NAME -->` is followed by
+    `tables[NAME]`), replacing the table that was there: the page shows what the shipped JSON says."""
+    path.write_text(put_tables(path.read_text(encoding="utf-8"), tables), encoding="utf-8")

@@ -44,7 +44,7 @@ FLOORS = [
     ("experiments.tokenizers", "experiments.cloze"),
     # The tools: what runs the book headless (`bertmlm`), never imported by the book or a lesson.
     ("tools", "tools.distribute", "tools.export", "tools.measure", "tools.measure.named_words", "tools.measure.lessons",
-     "tools.measure.bench", "tools.measure.tables"),
+     "tools.measure.bench", "tools.measure.tables", "tools.measure.screenshots"),
     ("tools.runner", "tools.measure.quality", "tools.measure.label_efficiency", "tools.measure.windows",
      "tools.measure.band", "tools.measure.sourced"),
     ("tools.measure.tokenizers", "tools.measure.cloze", "tools.measure.why_finetuning"),

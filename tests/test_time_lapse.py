@@ -120,3 +120,13 @@ def test_the_widget_follows_its_slider(run):
     assert "data-step='0'" in view.value
     box.value = "this film is a [mask] of time"
     assert "this film is a [mask] of time" in view.value
+
+
+def test_the_readme_pictures_show_the_runs_own_panel_and_moments(run):
+    from bertmlm_lib.tools.measure.screenshots import pages
+
+    cfg, _, result = run
+    drawn, shows = pages(cfg.artifacts_dir)
+    assert shows["steps"] == result.steps and shows["moments"][0] == 0 and shows["moments"][-1] == result.steps
+    assert drawn["live-panel"].startswith("<p><b>Is it normal?</b> step ") and f"top words at step {result.steps}" in drawn["live-panel"]
+    assert "data-step='0'" in drawn["time-lapse-start"] and f"data-step='{result.steps}'" in drawn["time-lapse-end"]

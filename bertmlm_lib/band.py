@@ -70,12 +70,20 @@ def verdict(step: int, accuracy: float, band: dict | None, frequent_word: float)
     'below the reference band (20.0%-24.0% at this step)'
     >>> verdict(500, 0.115, band, 0.063).split("; ")[1]
     'within the reference band (10.0%-12.0% at this step).'
+    >>> verdict(1500, 0.26, band, 0.063).split("; ")[1]
+    "past the reference band's last step (the reference runs ended at step 1,000 with 20.0%-24.0%), as far or further."
     """
     where = stage(accuracy, frequent_word)
     head = f"step {step:,}: {accuracy:.1%} held-out masked accuracy, {where} ({STAGE_WORDS[where]})"
     levels = band_at(band, step) if band else None
+    if levels is None and band and step > band["steps"][-1]:  # a faster machine: compare with where the band ends
+        last, low, high = band["steps"][-1], band["low"][-1], band["high"][-1]
+        ended = f"the reference runs ended at step {last:,} with {low:.1%}-{high:.1%}"
+        if accuracy < low - BELOW:
+            return f"{head}; below where {ended}, though it ran further. Check: {CAUSES}."
+        return f"{head}; past the reference band's last step ({ended}), as far or further."
     if levels is None:
-        return head + ("; past the reference band's last step" if band else "") + "."
+        return head + "."
     low, _, high = levels
     if accuracy < low - BELOW:
         return f"{head}; below the reference band ({low:.1%}-{high:.1%} at this step). Check: {CAUSES}."

@@ -32,8 +32,15 @@ def test_the_verdict_names_the_stage_and_the_band(step, accuracy, stage, where):
     assert "slow machine is not a cause" in said or where != "below the reference band"
 
 
-def test_past_the_band_or_without_one_it_says_only_the_stage():
-    assert reference.verdict(1500, 0.25, BAND, FREQUENT).endswith("past the reference band's last step.")
+def test_past_the_band_a_faster_machine_is_held_to_where_the_band_ends():
+    ahead = reference.verdict(1500, 0.25, BAND, FREQUENT)
+    assert "past the reference band's last step (the reference runs ended at step 1,000 with 20.0%-24.0%)" in ahead
+    assert "Check:" not in ahead
+    behind = reference.verdict(1500, 0.16, BAND, FREQUENT)  # further than the band, lower than where it ended
+    assert "below where the reference runs ended at step 1,000" in behind and "Check:" in behind
+
+
+def test_without_a_band_it_says_only_the_stage():
     assert "band" not in reference.verdict(300, 0.12, None, FREQUENT)
 
 

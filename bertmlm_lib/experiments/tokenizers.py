@@ -49,6 +49,9 @@ def plot(report: dict, axes=None):
         ax.legend(fontsize=8, loc="upper left")
     axes[0].set_ylabel("validation accuracy (%)" if report.get("scored_on") == "validation" else "test accuracy (%)")
     seeds = report["protocol"]["seeds"]
-    axes[0].figure.suptitle(f"Words or pieces after {report['pretrain_minutes']:g} minutes of pretraining "
+    steps = {run.get("pretraining_steps") for run in report["recipes"].values()} - {None}
+    budget = (f"{report['pretrain_minutes']:g} minutes" if report.get("pretrain_minutes")
+              else f"{steps.pop():,} steps" if len(steps) == 1 else "equal budgets")
+    axes[0].figure.suptitle(f"Words or pieces after {budget} of pretraining "
                             f"(mean of {seeds} seeds, whiskers: one standard deviation)", fontsize=10)
     return axes

@@ -173,7 +173,8 @@ def label_efficiency_table(measured: dict) -> str:
 
 
 def tokenizers_table(measured: dict) -> str:
-    """`tokenizers.json` (words or pieces, fine-tuned and probed at 1,000 labels) as a markdown table."""
+    """A words-or-pieces study (`tokenizers.json`, scored on test reviews, or `tokenizers_validation.json`,
+    on held-out train reviews): each recipe fine-tuned and probed at 1,000 labels, as a markdown table."""
     seeds = measured["protocol"]["seeds"]
     rows = []
     for name, run in measured["recipes"].items():
@@ -184,8 +185,9 @@ def tokenizers_table(measured: dict) -> str:
         rows.append([label, steps, masked, spread(run["test_accuracy"], run["test_accuracy_std"], seeds),
                      spread(run["probe"], run["probe_std"], seeds)])
     rows.append(["TF-IDF + LR", "-", "-", spread(measured["tfidf"], measured["tfidf_std"], seeds), "-"])
-    return _markdown(["recipe", "pretraining steps", "held-out masked", f"fine-tuned, {measured['labels']:,} labels",
-                      "linear probe"], rows)
+    scored = "validation" if measured.get("scored_on") == "validation" else "test"
+    return _markdown(["recipe", "pretraining steps", "held-out masked", f"fine-tuned, {measured['labels']:,} labels ({scored})",
+                      f"linear probe ({scored})"], rows)
 
 
 # `bertmlm run`: the two shipped runs side by side.
@@ -250,4 +252,5 @@ TABLES = {
     "all-labels": lambda root: all_labels_table(_json(root, f"{MEASURED}/all_labels.json")),
     "label-efficiency": lambda root: label_efficiency_table(_json(root, f"{MEASURED}/label_efficiency.json")),
     "tokenizers": lambda root: tokenizers_table(_json(root, f"{MEASURED}/tokenizers.json")),
+    "tokenizers-validation": lambda root: tokenizers_table(_json(root, f"{MEASURED}/tokenizers_validation.json")),
 }

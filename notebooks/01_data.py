@@ -28,7 +28,7 @@
 # 2. look at its splits, labels and review lengths,
 # 3. decide which reviews each later stage may read, so the final test score stays honest.
 #
-# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 10 s in the
+# **Time:** 15 minutes in class, together with lesson 02; the notebook runs in about 7 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel,
 # the archive already unpacked; the first run also unpacks it).
 

@@ -27,7 +27,7 @@
 # 3. **encode** reviews to ids and **decode** them back,
 # 4. compare words with WordPiece subwords from keras-hub.
 #
-# **Time:** 15 minutes in class, together with lesson 01; the notebook runs in about 64 s in the
+# **Time:** 15 minutes in class, together with lesson 01; the notebook runs in about 36 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

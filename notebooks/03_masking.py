@@ -31,7 +31,7 @@
 #
 # The functions live in `bertmlm_lib/masking.py`, the widget in `bertmlm_lib/widgets/`.
 #
-# **Time:** 10 minutes in class; the notebook runs in about 10 s in the workshop preset on a
+# **Time:** 10 minutes in class; the notebook runs in about 6 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

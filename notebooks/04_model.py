@@ -28,7 +28,7 @@
 # 3. see why the head scores only masked positions, reusing the embeddings,
 # 4. compare it with keras-hub's.
 #
-# **Time:** 10 minutes in class; the notebook runs in about 24 s in the workshop preset on a
+# **Time:** 10 minutes in class; the notebook runs in about 13 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

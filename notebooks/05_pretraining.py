@@ -27,7 +27,7 @@
 # 3. have it fill in your sentences,
 # 4. see what it learned, beside the instructor's model.
 #
-# **Time:** 20 minutes in class; the notebook runs in about 2.6 minutes in the workshop preset on a
+# **Time:** 20 minutes in class; the notebook runs in about 2.3 minutes in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

@@ -26,7 +26,7 @@
 # 2. fine-tune a classifier on the encoder in two phases;
 # 3. compare encoders fairly; see why a young encoder fine-tunes badly, and the fix.
 #
-# **Time:** 20 minutes in class; the notebook runs in about 3.9 minutes in the workshop preset on a
+# **Time:** 20 minutes in class; the notebook runs in about 2.1 minutes in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

@@ -27,7 +27,7 @@
 # 3. evaluate it once on the **test** reviews and see where it fails,
 # 4. type a review and see which words moved the prediction, and where attention looks.
 #
-# **Time:** 15 minutes in class; the notebook runs in about 65 s in the workshop preset on a
+# **Time:** 15 minutes in class; the notebook runs in about 39 s in the workshop preset on a
 # 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

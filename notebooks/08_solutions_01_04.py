@@ -27,7 +27,7 @@
 # It builds whatever an earlier lesson would have left (the vocabulary, a pretrained model) if it
 # is missing.
 #
-# **Time:** not a class slot: open it after trying an exercise. It runs in about 91 s in the
+# **Time:** not a class slot: open it after trying an exercise. It runs in about 58 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %%

@@ -26,7 +26,7 @@
 # fits Binder's memory). It builds whatever an earlier lesson would have left (the vocabulary, the
 # encoded corpus, a pretrained model) if it is missing.
 #
-# **Time:** not a class slot: open it after trying an exercise. It runs in about 50 s in the
+# **Time:** not a class slot: open it after trying an exercise. It runs in about 41 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %%

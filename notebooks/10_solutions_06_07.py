@@ -25,7 +25,7 @@
 # 01-04: `08_solutions_01_04.ipynb`; 05: `09_solutions_05.ipynb`). It builds whatever an earlier
 # lesson would have left (the vocabulary, a pretrained model, a classifier) if it is missing.
 #
-# **Time:** not a class slot: open it after trying an exercise. It runs in about 113 s in the
+# **Time:** not a class slot: open it after trying an exercise. It runs in about 61 s in the
 # workshop preset on a 2-core laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %%

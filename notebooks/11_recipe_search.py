@@ -31,7 +31,7 @@
 # Nothing here trains: the runs took hours, so the notebook draws what they measured. The code lives
 # in `bertmlm_lib/experiments/quality.py` and `bertmlm_lib/experiments/tokenizers.py`.
 #
-# **Time:** reading after class; the notebook runs in about 5 s in the workshop preset on a 2-core
+# **Time:** reading after class; the notebook runs in about 3 s in the workshop preset on a 2-core
 # laptop (measured with `bertmlm bench --lessons`, in a fresh kernel).
 
 # %% [markdown]

@@ -17,7 +17,7 @@ def _notebook(path, *cells):
 
 
 def test_each_notebook_runs_in_a_fresh_kernel_and_its_peak_memory_is_seen(tmp_path):
-    big = _notebook(tmp_path / "01_big.ipynb", "import os, numpy as np\nkept = np.ones(300 * 2**20 // 8)",
+    big = _notebook(tmp_path / "01_big.ipynb", "import os, numpy as np\nkept = np.ones(400 * 2**20 // 8)",
                     "assert os.environ['BERTMLM_PRESET'] == 'smoke'\nprint(kept.sum())")
     small = _notebook(tmp_path / "02_small.ipynb", "assert 'kept' not in globals(), 'a fresh kernel'")
     report = lessons.run([big, small], preset="smoke", progress=lambda line: None)

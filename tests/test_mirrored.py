@@ -25,7 +25,7 @@ rng = np.random.default_rng(0)
 texts = [" ".join(rng.choice(sentences, size=2)) for _ in range(160)]
 cfg = config.load("smoke", artifacts=sys.argv[1], vocab_size=40, max_length=16, embed_dim=16, num_heads=2, ff_dim=32,
                   batch_size=16, pretrain_epochs=3, heldout_reviews=16, eval_every=6, strategy="mirrored",
-                  short_length=8, short_share=0.3)
+                  short_length=8, short_share=0.3, learning_rate=3e-3)
 vectorizer = build_vectorizer(texts, cfg.vocab_size, cfg.max_length)
 vectorizer.save(cfg.artifacts_dir, cfg)
 strategy = distribute.strategy_for(cfg)
